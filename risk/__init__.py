@@ -1,0 +1,1 @@
+"""tickguard.risk"""
