@@ -1,0 +1,288 @@
+"""The Python front door: :class:`Backtest`, :func:`run` and the :class:`Result` they return."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+import numpy as np
+import pandas as pd
+
+from tickguard.data.schema import EVENT_DTYPE, InstrumentTable
+
+from .codegen import compile_loop
+from .config import EngineConfig
+from .gate import pass_through_gate_nb
+from .layout import (
+    A_CASH, A_EQUITY, A_INITIAL, A_NEXT_SAMPLE_T, A_NF, C_EVENTS_DONE, C_N_EQ, C_N_FILLS, C_N_OE,
+    C_LAST_XTS, C_N_ORDERS, C_N_RISK, C_NEXT_ARRIVAL, C_NEXT_RESP, C_NF, C_STATUS, C_XCURSOR,
+    INT64_MAX, M_NF, M_TAKEN_ASK, M_TAKEN_BID, P_NF,
+)
+from .loop_template import KERNEL_NEED_MORE, KERNEL_OVERFLOW, KERNEL_STRATEGY_ERROR
+from .records import (
+    EQUITY_DTYPE, FILL_DTYPE, LOCAL_ORDER_DTYPE, ORDER_DTYPE, ORDER_EVENT_DTYPE, ORDER_EVENT_NAMES,
+    REQUEST_DTYPE, RESPONSE_DTYPE, RISK_EVENT_DTYPE,
+)
+from .strategy import NumbaStrategy, SignalStrategy
+
+__all__ = ["Backtest", "Result", "StrategyError", "run"]
+
+
+class StrategyError(RuntimeError):
+    """The strategy misbehaved (bad request count, exception, wrong-shaped signal)."""
+
+
+@dataclass
+class Result:
+    """Records of one run, as arrays and DataFrames, with a summary and a deterministic hash."""
+
+    order_events: np.ndarray
+    fills: np.ndarray
+    equity: np.ndarray
+    risk_events: np.ndarray
+    orders: np.ndarray
+    instruments: InstrumentTable
+    config: EngineConfig
+    strategy_name: str
+    n_events: int
+    result_hash: str
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def order_events_df(self) -> pd.DataFrame:
+        df = pd.DataFrame(self.order_events).drop(columns=["_pad"])
+        df["event"] = df["event"].map(ORDER_EVENT_NAMES)
+        return df
+
+    def fills_df(self) -> pd.DataFrame:
+        return pd.DataFrame(self.fills).drop(columns=["_pad"])
+
+    def equity_df(self) -> pd.DataFrame:
+        return pd.DataFrame(self.equity)
+
+    def risk_events_df(self) -> pd.DataFrame:
+        return pd.DataFrame(self.risk_events)
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        eq = self.equity
+        initial = self.config.initial_cash
+        final = float(eq["equity"][-1]) if len(eq) else initial
+        return {
+            "strategy": self.strategy_name,
+            "events": self.n_events,
+            "orders": int(len(self.orders)),
+            "fills": int(len(self.fills)),
+            "risk_events": int(len(self.risk_events)),
+            "initial_cash": initial,
+            "final_equity": final,
+            "pnl": final - initial,
+            "fees": float(self.fills["fee"].sum()) if len(self.fills) else 0.0,
+            "result_hash": self.result_hash,
+            **{f"{k}_s": v for k, v in self.timings.items()},
+        }
+
+
+def _with_last(chunks: Iterable[np.ndarray]) -> Iterator[tuple[np.ndarray, bool]]:
+    it = iter(chunks)
+    try:
+        prev = next(it)
+    except StopIteration:
+        return
+    for nxt in it:
+        yield prev, False
+        prev = nxt
+    yield prev, True
+
+
+class Backtest:
+    """One strategy over one event stream.
+
+    ``data``: an EVENT_DTYPE array, a canonical Parquet or ``.npy`` path (streamed chunk by chunk),
+    or a zero-argument callable returning an iterable of EVENT_DTYPE chunks (it may be called more
+    than once: a run whose record buffers overflow is repeated with larger ones).
+    """
+
+    def __init__(
+        self,
+        data: np.ndarray | str | os.PathLike[str] | Any,
+        strategy: NumbaStrategy | SignalStrategy,
+        *,
+        instruments: InstrumentTable | None = None,
+        config: EngineConfig | None = None,
+        gate: Any = pass_through_gate_nb,
+        gate_cfg: np.ndarray | None = None,
+    ) -> None:
+        self.config = config or EngineConfig()
+        self._data = data
+        self.instruments = self._resolve_instruments(data, instruments)
+        if isinstance(strategy, SignalStrategy):
+            if not isinstance(data, np.ndarray):
+                raise TypeError("a SignalStrategy needs the events in memory (pass an EVENT_DTYPE array)")
+            strategy = strategy.to_numba(data)
+        if not isinstance(strategy, NumbaStrategy):
+            raise TypeError(f"strategy must be a NumbaStrategy or SignalStrategy, got {type(strategy).__name__}")
+        self.strategy = strategy
+        self.gate = gate
+        self.gate_cfg = np.zeros(1) if gate_cfg is None else np.ascontiguousarray(gate_cfg, dtype=float)
+
+    @staticmethod
+    def _resolve_instruments(data: Any, instruments: InstrumentTable | None) -> InstrumentTable:
+        if instruments is not None:
+            return instruments
+        if isinstance(data, (str, os.PathLike)):
+            from tickguard.data.readers import source_instruments
+
+            table = source_instruments(data)
+            if table is not None:
+                return table
+            raise ValueError(f"{os.fspath(data)}: no instrument table stored with the file; pass instruments=")
+        if isinstance(data, np.ndarray):
+            if data.dtype != EVENT_DTYPE:
+                raise TypeError(f"data must have EVENT_DTYPE, got dtype {data.dtype}")
+            ids = np.unique(data["instrument"]) if len(data) else np.array([0])
+            return InstrumentTable.from_symbols([f"I{i}" for i in range(int(ids.max()) + 1)])
+        raise ValueError("pass instruments= when data is a callable")
+
+    def _chunks(self) -> Iterable[np.ndarray]:
+        data, rows = self._data, self.config.chunk_rows
+        if isinstance(data, np.ndarray):
+            return (data[s : s + rows] for s in range(0, max(len(data), 1), rows))
+        if isinstance(data, (str, os.PathLike)):
+            suffix = Path(data).suffix.lower()
+            if suffix == ".parquet":
+                from tickguard.data.parquet_io import iter_parquet
+
+                return iter_parquet(data, rows)
+            if suffix == ".npy":
+                from tickguard.data.npy_io import iter_npy
+
+                return (np.asarray(c) for c in iter_npy(data, rows))
+            raise ValueError(f"{os.fspath(data)}: the engine streams canonical .parquet or .npy; "
+                             "convert other formats with `tickguard data convert`")
+        return data()
+
+    def run(self) -> Result:
+        caps = {"orders": 1 << 12, "oe": 1 << 14, "fills": 1 << 13, "eq": 1 << 12, "risk": 1 << 10,
+                "resp": 1 << 10}
+        while True:
+            result = self._run_once(caps)
+            if result is not None:
+                return result
+            caps = {k: v * 4 for k, v in caps.items()}
+
+    def _run_once(self, caps: dict[str, int]) -> Result | None:
+        table = self.instruments
+        dense = table.dense_arrays()
+        n_inst = len(dense["tick_size"])
+        tick = np.nan_to_num(dense["tick_size"], nan=0.0)
+        lot = np.nan_to_num(dense["lot_size"], nan=0.0)
+        mult = np.nan_to_num(dense["multiplier"], nan=1.0)
+        cfg = self.config.cfg_array()
+        lat, trace_ts, trace_lat = self.config.latency.arrays()
+        strat = self.strategy
+        mkt_l = np.full((n_inst, M_NF), np.nan)
+        mkt_x = np.full((n_inst, M_NF), np.nan)
+        mkt_l[:, [M_TAKEN_BID, M_TAKEN_ASK]] = 0.0
+        mkt_x[:, [M_TAKEN_BID, M_TAKEN_ASK]] = 0.0
+        pf = np.zeros((n_inst, P_NF))
+        pos_local = np.zeros(n_inst)
+        acct = np.zeros(A_NF)
+        acct[A_CASH] = acct[A_EQUITY] = acct[A_INITIAL] = self.config.initial_cash
+        acct[A_NEXT_SAMPLE_T] = -np.inf
+        orders = np.zeros(caps["orders"], dtype=ORDER_DTYPE)
+        lorders = np.zeros(caps["orders"], dtype=LOCAL_ORDER_DTYPE)
+        open_idx = np.zeros(caps["orders"], dtype=np.int64)
+        cnt = np.zeros(C_NF, dtype=np.int64)
+        cnt[C_NEXT_ARRIVAL] = cnt[C_NEXT_RESP] = INT64_MAX
+        cnt[C_LAST_XTS] = np.iinfo(np.int64).min
+        req = np.zeros(strat.max_requests, dtype=REQUEST_DTYPE)
+        resp = np.zeros(caps["resp"], dtype=RESPONSE_DTYPE)
+        rec_oe = np.zeros(caps["oe"], dtype=ORDER_EVENT_DTYPE)
+        rec_fill = np.zeros(caps["fills"], dtype=FILL_DTYPE)
+        rec_eq = np.zeros(caps["eq"], dtype=EQUITY_DTYPE)
+        rec_risk = np.zeros(caps["risk"], dtype=RISK_EVENT_DTYPE)
+        state = strat.state.copy()
+        gate_state = np.zeros(4)
+        blank = np.zeros(1, dtype=EVENT_DTYPE)
+        width = 0 if strat.aux is None else strat.aux.shape[1]
+        aux_blank = np.full(width, np.nan)
+        loop = compile_loop(strat.on_event, self.gate)
+
+        data_hash = hashlib.sha256()
+        carry: np.ndarray | None = None
+        compile_s = 0.0
+        t0 = time.perf_counter()
+        run_s = 0.0
+        first = True
+        for chunk, final in _with_last(self._chunks()):
+            data_hash.update(np.ascontiguousarray(chunk).tobytes())
+            ev = chunk if carry is None else np.concatenate([carry, chunk])
+            g0 = int(cnt[C_EVENTS_DONE])
+            if strat.aux is None:
+                aux = np.zeros((len(ev), 0))
+            else:
+                aux = strat.aux[g0 : g0 + len(ev)]
+                if len(aux) != len(ev):
+                    raise StrategyError(
+                        f"strategy {strat.name!r}: aux has {len(strat.aux)} rows but the data has more events"
+                    )
+            args = (blank, mkt_l, mkt_x, pf, pos_local, acct, orders, lorders, open_idx, cnt, req,
+                    resp, cfg, lat, trace_ts, trace_lat, tick, lot, mult, rec_oe, rec_fill, rec_eq,
+                    rec_risk, strat.params, state, aux, aux_blank, self.gate_cfg, gate_state)
+            if first:  # compile (or load from cache) on an empty slice of the same type
+                tc = time.perf_counter()
+                loop(ev[:0], False, *args[:25], aux[:0], *args[26:])
+                compile_s = time.perf_counter() - tc
+                first = False
+            tr = time.perf_counter()
+            consumed = loop(ev, final, *args)
+            run_s += time.perf_counter() - tr
+            status = int(cnt[C_STATUS])
+            if status == KERNEL_OVERFLOW:
+                return None
+            if status == KERNEL_STRATEGY_ERROR:
+                g = int(cnt[C_EVENTS_DONE])
+                raise StrategyError(
+                    f"strategy {strat.name!r} returned a request count outside [0, {strat.max_requests}] "
+                    f"at event {g} (ts_local={int(ev[consumed]['ts_local']) if consumed < len(ev) else 'end'}); "
+                    f"write at most max_requests rows into req and return how many"
+                )
+            cnt[C_XCURSOR] -= consumed
+            carry = ev[consumed:] if consumed < len(ev) else None
+            if status != KERNEL_NEED_MORE and carry is not None:
+                raise RuntimeError(f"engine stopped early with status {status}")  # a bug, not bad input
+        total_s = time.perf_counter() - t0
+
+        n_orders = int(cnt[C_N_ORDERS])
+        out = {
+            "order_events": rec_oe[: cnt[C_N_OE]].copy(),
+            "fills": rec_fill[: cnt[C_N_FILLS]].copy(),
+            "equity": rec_eq[: cnt[C_N_EQ]].copy(),
+            "risk_events": rec_risk[: cnt[C_N_RISK]].copy(),
+            "orders": orders[:n_orders].copy(),
+        }
+        n_events = int(cnt[C_EVENTS_DONE])
+        h = hashlib.sha256()
+        h.update(json.dumps(self.config.describe(), sort_keys=True, default=str).encode())
+        h.update(table.to_json().encode())
+        h.update(strat.name.encode())
+        h.update(strat.params.tobytes())
+        h.update(strat.state.tobytes())
+        if strat.aux is not None:
+            h.update(strat.aux.tobytes())
+        h.update(data_hash.digest())
+        for name in ("order_events", "fills", "equity", "risk_events", "orders"):
+            h.update(out[name].tobytes())
+        timings = {"compile": compile_s, "run": run_s, "total": total_s}
+        return Result(**out, instruments=table, config=self.config, strategy_name=strat.name,
+                      n_events=n_events, result_hash=h.hexdigest(), timings=timings)
+
+
+def run(data: Any, strategy: NumbaStrategy | SignalStrategy, **kwargs: Any) -> Result:
+    """``Backtest(data, strategy, **kwargs).run()``."""
+    return Backtest(data, strategy, **kwargs).run()

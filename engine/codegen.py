@@ -1,0 +1,104 @@
+"""Specialise the event loop for one (strategy, risk gate) pair, with numba's on-disk cache intact.
+
+Numba caches a function only when everything it calls is a module global: a loop that takes the
+strategy as an argument (or closes over it) is recompiled in every process. So we write a copy of
+``loop_template.py`` whose two marked import lines name the strategy and the gate, into a cache
+folder, and import it. The file name carries a hash of the template, the engine modules it calls
+and the strategy's and gate's source files, because numba's cache checks only the timestamp of the
+file a function lives in: a changed dependency must produce a new file, not reuse stale code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import inspect
+import os
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from numba import config as numba_config
+
+__all__ = ["compile_loop", "loop_cache_dir"]
+
+_ENGINE_DIR = Path(__file__).resolve().parent
+_DEPENDENCIES = (
+    "loop_template.py", "exchange.py", "latency.py", "layout.py", "market.py", "portfolio.py",
+    "records.py", "rng.py", "gate.py", "idle.py",
+)
+_GATE_LINE = "from tickguard.engine.gate import pass_through_gate_nb as risk_gate  # @@GATE@@"
+_STRATEGY_LINE = "from tickguard.engine.idle import idle_strategy_nb as on_event  # @@STRATEGY@@"
+_loaded: dict[str, ModuleType] = {}
+
+
+def loop_cache_dir() -> Path:
+    """Where generated loops live: $TICKGUARD_CACHE_DIR, else beside numba's cache, else ~/.cache."""
+    explicit = os.environ.get("TICKGUARD_CACHE_DIR")
+    if explicit:
+        return Path(explicit)
+    numba_dir = os.environ.get("NUMBA_CACHE_DIR")
+    if numba_dir:
+        return Path(numba_dir) / "tickguard_loops"
+    return Path.home() / ".cache" / "tickguard" / "loops"
+
+
+def _import_path(fn: Any, what: str) -> tuple[str, str, str]:
+    """(module, name, source text of its file) of a jitted module-level function."""
+    py = fn if numba_config.DISABLE_JIT else getattr(fn, "py_func", None)  # twin runs: plain Python
+    if py is None:
+        raise TypeError(
+            f"{what} must be a numba-jitted function (decorate it with @njit(cache=True)), "
+            f"got {type(fn).__name__}"
+        )
+    module, name = py.__module__, py.__qualname__
+    if "<locals>" in name or "." in name or module == "__main__":
+        raise TypeError(
+            f"{what} {name!r} must be defined at the top level of an importable module "
+            f"(got module {module!r}): the compiled loop imports it by name"
+        )
+    mod = sys.modules.get(module)
+    if mod is None or getattr(mod, name, None) is not fn:
+        raise TypeError(f"{what} {module}.{name} is not importable under that name")
+    try:
+        source = Path(inspect.getfile(mod)).read_text()
+    except (TypeError, OSError):
+        source = ""
+    return module, name, source
+
+
+def compile_loop(strategy_fn: Any, gate_fn: Any) -> Any:
+    """Return ``run_chunk_nb`` specialised for ``strategy_fn`` and ``gate_fn``."""
+    s_mod, s_name, s_src = _import_path(strategy_fn, "strategy callback")
+    g_mod, g_name, g_src = _import_path(gate_fn, "risk gate")
+    template = (_ENGINE_DIR / "loop_template.py").read_text()
+    if _GATE_LINE not in template or _STRATEGY_LINE not in template:
+        raise RuntimeError("loop_template.py lost its @@GATE@@/@@STRATEGY@@ marker lines")
+    source = template.replace(_GATE_LINE, f"from {g_mod} import {g_name} as risk_gate").replace(
+        _STRATEGY_LINE, f"from {s_mod} import {s_name} as on_event"
+    )
+    digest = hashlib.sha256(source.encode())
+    for dep in _DEPENDENCIES:
+        digest.update((_ENGINE_DIR / dep).read_bytes())
+    digest.update(s_src.encode())
+    digest.update(g_src.encode())
+    key = digest.hexdigest()[:20]
+    if key in _loaded:
+        return _loaded[key].run_chunk_nb
+    folder = loop_cache_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    mod_name = f"_tickguard_loop_{key}"
+    path = folder / f"{mod_name}.py"
+    if not path.exists():  # never rewrite: a new mtime would void numba's cache of it
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.partial")
+        tmp.write_text(source)
+        os.replace(tmp, path)
+    spec = importlib.util.spec_from_file_location(mod_name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot import the generated loop {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[mod_name] = module
+    spec.loader.exec_module(module)
+    _loaded[key] = module
+    return module.run_chunk_nb

@@ -1,0 +1,46 @@
+"""Order entry and response latency, per action (submit / cancel / modify).
+
+Each direction of each action has its own model: a constant, a seeded lognormal (median and
+sigma; draws are counter-based, see :mod:`rng`, so a run is reproducible), or a replayed trace
+(a step function of time: the latency recorded at or before ``now``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from .layout import L_ENTRY_A, L_ENTRY_MODE, L_RESP_A, L_RESP_MODE
+from .rng import normal_nb
+
+__all__ = ["LAT_CONSTANT", "LAT_LOGNORMAL", "LAT_TRACE", "latency_nb"]
+
+LAT_CONSTANT = 0
+LAT_LOGNORMAL = 1
+LAT_TRACE = 2
+
+
+@njit(cache=True)
+def latency_nb(lat, trace_ts, trace_lat, action, response, now, seed, counter):
+    """Latency in ns for ``action`` (1 submit, 2 cancel, 3 modify); ``response`` picks the direction.
+
+    ``lat`` is float64[3, L_NF]; ``trace_ts`` int64[T] sorted and ``trace_lat`` float64[T, 6] with
+    columns (entry, response) x (submit, cancel, modify) hold a recorded latency trace.
+    """
+    row = action - 1
+    base = L_RESP_MODE if response else L_ENTRY_MODE
+    mode = int(lat[row, base])
+    a = lat[row, base + 1]
+    if mode == LAT_CONSTANT:
+        return np.int64(a)
+    if mode == LAT_LOGNORMAL:
+        sigma = lat[row, base + 2]
+        z = normal_nb(seed, counter, row * 2 + (1 if response else 0))
+        return np.int64(a * math.exp(sigma * z))
+    # trace: last recorded latency at or before now (the first one before the trace starts)
+    k = np.searchsorted(trace_ts, now, side="right") - 1
+    if k < 0:
+        k = 0
+    return np.int64(trace_lat[k, (3 if response else 0) + row])

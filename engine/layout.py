@@ -1,0 +1,87 @@
+"""Column indices of the engine's state arrays.
+
+Kernel state lives in a handful of plain float64/int64 arrays (so it can be carried across chunks,
+hashed and inspected); these module-level ints name their columns. Numba treats module globals
+as compile-time constants, so naming costs nothing in the loop.
+"""
+
+from __future__ import annotations
+
+__all__ = [name for name in dir() if name.isupper()]  # refreshed at the end of the module
+
+# --- market view, float64[n_instruments, M_NF] (one for the exchange, one for the strategy) ----
+M_BID = 0
+M_ASK = 1
+M_BID_SZ = 2
+M_ASK_SZ = 3
+M_LAST = 4  #: last trade price
+M_MID = 5
+M_TS_QUOTE = 6  #: local/exchange time of the last quote, as float64 ns (informational)
+M_TAKEN_BID = 7  #: exchange view only: size our own sells took at the current best bid
+M_TAKEN_ASK = 8  #: exchange view only: size our own buys took at the current best ask
+M_NF = 9
+
+# --- portfolio, float64[n_instruments, P_NF] ------------------------------------------------
+P_POS = 0  #: position (units), exchange truth
+P_AVG = 1  #: average entry price of the open position
+P_REALIZED = 2  #: realized PnL (currency, before fees)
+P_FEES = 3  #: fees paid (currency; rebates negative)
+P_POS_LOCAL = 4  #: position as the strategy knows it (after response latency)
+P_MARK = 5  #: last mark price used
+P_TRADED = 6  #: traded notional (currency), for turnover
+P_NF = 7
+
+# --- account scalars, float64[A_NF] ----------------------------------------------------------
+A_CASH = 0
+A_EQUITY = 1
+A_INITIAL = 2
+A_NEXT_SAMPLE_T = 3  #: next local time at which to sample equity (time clock)
+A_NF = 4
+
+# --- counters and cursors, int64[C_NF] -------------------------------------------------------
+C_STATUS = 0  #: kernel status, see ST_KERNEL_* in loop_template
+C_N_ORDERS = 1  #: rows used in the order table
+C_N_OE = 2  #: order-event records written
+C_N_FILLS = 3
+C_N_EQ = 4
+C_N_RISK = 5
+C_N_PEND = 6  #: pending responses
+C_XCURSOR = 7  #: exchange cursor, index into the current chunk
+C_EVENTS_DONE = 8  #: global count of local events processed
+C_N_OPEN = 9  #: open (resting or in-flight) exchange orders in the open list
+C_RESP_SEQ = 10  #: sequence number for deterministic tie-break of responses
+C_SINCE_SAMPLE = 11  #: events since the last equity sample
+C_LAST_XTS = 12  #: exchange clock (max ts_exch applied, ns)
+C_NEXT_ARRIVAL = 13  #: earliest exchange arrival time of an in-flight action (INT64 max if none)
+C_NEXT_RESP = 14  #: earliest local delivery time of a pending response (INT64 max if none)
+C_N_ACTIONS = 15  #: actions sent (for latency draws)
+C_NF = 16
+
+# --- config, float64[K_NF] -------------------------------------------------------------------
+K_MAKER_BPS = 0
+K_TAKER_BPS = 1
+K_MAKER_PER_UNIT = 2
+K_TAKER_PER_UNIT = 3
+K_IMPACT_TICKS = 4  #: L1 data: remainder beyond the touch fills this many ticks worse; < 0: no fill
+K_QUEUE_MODEL = 5  #: 0 conservative (only trades advance), 1 probabilistic power model
+K_QUEUE_POWER = 6  #: exponent n of the power queue model f(x) = x**n
+K_MARK = 7  #: 0 mid, 1 last trade, 2 bid/ask side (long at bid, short at ask)
+K_SAMPLE_EVERY = 8  #: equity sample every N events (0: off)
+K_SAMPLE_DT = 9  #: equity sample every dt ns of local time (0: off)
+K_SEED = 10
+K_NF = 11
+
+# --- latency table, float64[3 actions, L_NF]: row = action - 1 -------------------------------
+L_ENTRY_MODE = 0  #: 0 constant, 1 lognormal (seeded), 2 trace
+L_ENTRY_A = 1  #: constant ns, or lognormal median ns
+L_ENTRY_B = 2  #: lognormal sigma
+L_RESP_MODE = 3
+L_RESP_A = 4
+L_RESP_B = 5
+L_NF = 6
+
+# --- the strategy's view of its own orders: LOCAL_ORDER columns are in records.py -------------
+
+INT64_MAX = 9223372036854775807
+
+__all__ = sorted(name for name in dir() if name.isupper())

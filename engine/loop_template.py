@@ -1,0 +1,410 @@
+"""The event loop. This file is also a template: see :mod:`tickguard.engine.codegen`.
+
+Numba can only cache a compiled loop whose strategy and risk gate are module globals, so for each
+(strategy, gate) pair the code generator writes a copy of this file with the two marked import
+lines changed, and imports that copy. As written here, the loop runs with no strategy and the
+pass-through gate (the reference "no strategy" workload of the benchmarks).
+
+Per local event, in this order:
+1. the exchange catches up to the event's local time: market events by exchange time (the data's
+   ``ts_exch``) and actions arriving after their entry latency, interleaved in time order (a market
+   event first on equal times), with resting orders matched after each market event;
+2. responses due by then reach the strategy (its order view and known position change, and its
+   callback runs with ``reason == REASON_RESPONSE``);
+3. the event updates the strategy's market view and the callback runs (``REASON_MARKET``);
+4. requests pass the risk gate and leave with their entry latency;
+5. equity is sampled on the configured clock.
+"""
+
+from __future__ import annotations
+
+import math
+
+from numba import njit
+
+from tickguard.engine.exchange import (
+    emit_nb, insert_open_nb, next_arrival_nb, on_market_nb, process_arrivals_nb,
+)
+from tickguard.engine.gate import pass_through_gate_nb as risk_gate  # @@GATE@@
+from tickguard.engine.idle import idle_strategy_nb as on_event  # @@STRATEGY@@
+from tickguard.engine.latency import latency_nb
+from tickguard.engine.layout import (
+    A_CASH, A_EQUITY, A_NEXT_SAMPLE_T, C_EVENTS_DONE, C_LAST_XTS, C_N_ACTIONS, C_N_EQ, C_N_OE,
+    C_N_OPEN,
+    C_N_ORDERS, C_N_PEND, C_N_RISK, C_NEXT_ARRIVAL, C_NEXT_RESP, C_SINCE_SAMPLE, C_STATUS,
+    C_XCURSOR, INT64_MAX, K_MARK, K_SAMPLE_DT, K_SAMPLE_EVERY, K_SEED, P_AVG, P_FEES, P_MARK,
+    P_POS, P_REALIZED,
+)
+from tickguard.engine.market import apply_market_event_nb
+from tickguard.engine.portfolio import mark_price_nb
+from tickguard.engine.records import (
+    ACTION_CANCEL, ACTION_MODIFY, ACTION_SUBMIT, OE_CANCEL_ACK, OE_CANCEL_REJECT, OE_CANCEL_REQ,
+    OE_DENIED, OE_FILL, OE_MODIFY_ACK, OE_MODIFY_REJECT, OE_MODIFY_REQ, OE_REJECT, OE_SUBMIT, OT_MARKET, OT_POST_ONLY, RJ_BAD_PRICE,
+    RJ_BAD_QTY, RJ_PENDING, RJ_TOO_LATE, RJ_UNKNOWN_INSTRUMENT, RJ_UNKNOWN_ORDER, ST_CANCELLED,
+    ST_FILLED, ST_IN_FLIGHT, ST_REJECTED,
+)
+
+__all__ = [
+    "KERNEL_DONE",
+    "KERNEL_NEED_MORE",
+    "KERNEL_OVERFLOW",
+    "KERNEL_STRATEGY_ERROR",
+    "REASON_MARKET",
+    "REASON_RESPONSE",
+    "run_chunk_nb",
+]
+
+KERNEL_DONE = 0
+KERNEL_NEED_MORE = 1
+KERNEL_OVERFLOW = 2
+KERNEL_STRATEGY_ERROR = 3
+REASON_MARKET = 0
+REASON_RESPONSE = 1
+
+_TRADE = 2  # KIND_TRADE
+_QUOTE = 1  # KIND_QUOTE
+
+
+@njit(cache=True)
+def _on_grid(x, step):
+    if step <= 0.0:
+        return True
+    r = x / step
+    return abs(r - round(r)) <= 1e-6
+
+
+@njit(cache=True)
+def _local_record(rec_oe, cnt, ts, oid, event, reason, lo, price, qty):
+    n = cnt[C_N_OE]
+    if n >= rec_oe.shape[0]:
+        cnt[C_STATUS] = KERNEL_OVERFLOW
+        return
+    r = rec_oe[n]
+    r["ts"] = ts
+    r["ts_local"] = ts
+    r["order_id"] = oid
+    r["event"] = event
+    r["reason"] = reason
+    r["instrument"] = lo["instrument"]
+    r["side"] = lo["side"]
+    r["order_type"] = lo["order_type"]
+    r["price"] = price
+    r["qty"] = qty
+    r["filled"] = lo["filled"]
+    r["tag"] = lo["tag"]
+    cnt[C_N_OE] = n + 1
+
+
+@njit(cache=True)
+def _risk_record(rec_risk, cnt, ts, oid, rule, inst, gate_state):
+    n = cnt[C_N_RISK]
+    if n >= rec_risk.shape[0]:
+        cnt[C_STATUS] = KERNEL_OVERFLOW
+        return
+    r = rec_risk[n]
+    r["ts"] = ts
+    r["order_id"] = oid
+    r["rule"] = rule
+    r["kind"] = 1  # denial
+    r["instrument"] = inst
+    r["state"] = 0
+    r["observed"] = gate_state[0]
+    r["threshold"] = gate_state[1]
+    cnt[C_N_RISK] = n + 1
+
+
+@njit(cache=True)
+def _handle_requests(nreq, now, req, orders, lorders, open_idx, cnt, cfg, lat, trace_ts, trace_lat,
+                     tick, lot, mkt_l, pos_local, rec_oe, rec_risk, gate_cfg, gate_state):
+    n_inst = tick.shape[0]
+    for r in range(nreq):
+        q = req[r]
+        action = q["action"]
+        if action == ACTION_SUBMIT:
+            oid = cnt[C_N_ORDERS]
+            if oid >= orders.shape[0]:
+                cnt[C_STATUS] = KERNEL_OVERFLOW
+                return
+            cnt[C_N_ORDERS] = oid + 1
+            inst = q["instrument"]
+            o = orders[oid]
+            lo = lorders[oid]
+            o["id"] = oid
+            o["instrument"] = inst
+            o["order_type"] = q["order_type"]
+            o["side"] = 1 if q["side"] > 0 else -1
+            o["price"] = math.nan if q["order_type"] == OT_MARKET else q["price"]
+            o["qty"] = q["qty"]
+            o["filled"] = 0.0
+            o["pending"] = 0
+            o["ts_sent"] = now
+            o["ts_last_resp"] = now
+            o["tag"] = q["tag"]
+            lo["id"] = oid
+            lo["instrument"] = inst
+            lo["side"] = o["side"]
+            lo["order_type"] = q["order_type"]
+            lo["price"] = o["price"]
+            lo["qty"] = q["qty"]
+            lo["filled"] = 0.0
+            lo["pending"] = 0
+            lo["tag"] = q["tag"]
+            reason = 0
+            if inst < 0 or inst >= n_inst:
+                reason = RJ_UNKNOWN_INSTRUMENT
+            elif not (q["qty"] > 0.0) or math.isinf(q["qty"]) or not _on_grid(q["qty"], lot[inst]):
+                reason = RJ_BAD_QTY
+            elif q["order_type"] < OT_MARKET or q["order_type"] > OT_POST_ONLY or q["side"] == 0:
+                reason = RJ_BAD_PRICE
+            elif q["order_type"] != OT_MARKET and (
+                not (q["price"] > 0.0) or math.isinf(q["price"]) or not _on_grid(q["price"], tick[inst])
+            ):
+                reason = RJ_BAD_PRICE
+            _local_record(rec_oe, cnt, now, oid, OE_SUBMIT, 0, lo, o["price"], o["qty"])
+            if reason != 0:
+                o["status"] = ST_REJECTED
+                lo["status"] = ST_REJECTED
+                lo["reason"] = reason
+                _local_record(rec_oe, cnt, now, oid, OE_REJECT, reason, lo, o["price"], o["qty"])
+                continue
+            rule = risk_gate(q, now, mkt_l, pos_local, lorders, oid, gate_cfg, gate_state)
+            if rule != 0:
+                o["status"] = ST_REJECTED
+                lo["status"] = ST_REJECTED
+                lo["reason"] = -rule
+                _local_record(rec_oe, cnt, now, oid, OE_DENIED, rule, lo, o["price"], o["qty"])
+                _risk_record(rec_risk, cnt, now, oid, rule, inst, gate_state)
+                continue
+            cnt[C_N_ACTIONS] += 1
+            delay = latency_nb(lat, trace_ts, trace_lat, ACTION_SUBMIT, False, now, cfg[K_SEED],
+                               cnt[C_N_ACTIONS])
+            o["status"] = ST_IN_FLIGHT
+            lo["status"] = ST_IN_FLIGHT
+            o["ts_arrive"] = now + max(delay, 0)
+            insert_open_nb(open_idx, cnt, oid)
+            if o["ts_arrive"] < cnt[C_NEXT_ARRIVAL]:
+                cnt[C_NEXT_ARRIVAL] = o["ts_arrive"]
+        elif action == ACTION_CANCEL or action == ACTION_MODIFY:
+            oid = q["order_id"]
+            if oid < 0 or oid >= cnt[C_N_ORDERS]:
+                continue  # nothing to attach a record to; the strategy asked about no order
+            lo = lorders[oid]
+            o = orders[oid]
+            ev = OE_CANCEL_REQ if action == ACTION_CANCEL else OE_MODIFY_REQ
+            _local_record(rec_oe, cnt, now, oid, ev, 0, lo, q["price"], q["qty"])
+            reason = 0
+            if lo["status"] == ST_FILLED or lo["status"] == ST_CANCELLED or lo["status"] == ST_REJECTED:
+                reason = RJ_TOO_LATE
+            elif o["pending"] != 0:
+                reason = RJ_PENDING
+            elif action == ACTION_MODIFY and (
+                not (q["qty"] > 0.0) or not _on_grid(q["qty"], lot[o["instrument"]])
+            ):
+                reason = RJ_BAD_QTY
+            elif action == ACTION_MODIFY and o["order_type"] != OT_MARKET and (
+                not (q["price"] > 0.0) or not _on_grid(q["price"], tick[o["instrument"]])
+            ):
+                reason = RJ_BAD_PRICE
+            if reason == 0 and action == ACTION_MODIFY:
+                rule = risk_gate(q, now, mkt_l, pos_local, lorders, oid, gate_cfg, gate_state)
+                if rule != 0:
+                    lo["reason"] = -rule
+                    _local_record(rec_oe, cnt, now, oid, OE_DENIED, rule, lo, q["price"], q["qty"])
+                    _risk_record(rec_risk, cnt, now, oid, rule, o["instrument"], gate_state)
+                    continue
+            if reason != 0:
+                lo["reason"] = reason
+                _local_record(rec_oe, cnt, now, oid, OE_REJECT, reason, lo, q["price"], q["qty"])
+                continue
+            cnt[C_N_ACTIONS] += 1
+            delay = latency_nb(lat, trace_ts, trace_lat, action, False, now, cfg[K_SEED],
+                               cnt[C_N_ACTIONS])
+            o["pending"] = action
+            o["ts_pending"] = now + max(delay, 0)
+            o["new_price"] = q["price"] if action == ACTION_MODIFY else o["price"]
+            o["new_qty"] = q["qty"] if action == ACTION_MODIFY else o["qty"]
+            lo["pending"] = action
+            insert_open_nb(open_idx, cnt, oid)
+            if o["ts_pending"] < cnt[C_NEXT_ARRIVAL]:
+                cnt[C_NEXT_ARRIVAL] = o["ts_pending"]
+
+
+@njit(cache=True)
+def _sample_equity(t, gidx, mkt_l, pf, acct, cfg, mult, rec_eq, cnt):
+    n = cnt[C_N_EQ]
+    if n >= rec_eq.shape[0]:
+        cnt[C_STATUS] = KERNEL_OVERFLOW
+        return
+    mode = int(cfg[K_MARK])
+    value = 0.0
+    gross = 0.0
+    unreal = 0.0
+    realized = 0.0
+    fees = 0.0
+    for k in range(pf.shape[0]):
+        pos = pf[k, P_POS]
+        realized += pf[k, P_REALIZED]
+        fees += pf[k, P_FEES]
+        if pos != 0.0:
+            mark = mark_price_nb(mkt_l[k], pos, mode)
+            pf[k, P_MARK] = mark
+            v = pos * mark * mult[k]
+            value += v
+            gross += abs(v)
+            unreal += (mark - pf[k, P_AVG]) * pos * mult[k]
+    acct[A_EQUITY] = acct[A_CASH] + value
+    e = rec_eq[n]
+    e["ts"] = t
+    e["event_index"] = gidx
+    e["cash"] = acct[A_CASH]
+    e["equity"] = acct[A_EQUITY]
+    e["gross_exposure"] = gross
+    e["net_exposure"] = value
+    e["realized"] = realized
+    e["unrealized"] = unreal
+    e["fees"] = fees
+    cnt[C_N_EQ] = n + 1
+    cnt[C_SINCE_SAMPLE] = 0
+
+
+@njit(cache=True)
+def _deliver(t, blank, resp, orders, lorders, pos_local, cnt, mkt_l, params, state, aux_blank, req,
+             open_idx, cfg, lat, trace_ts, trace_lat, tick, lot, rec_oe, rec_risk, gate_cfg,
+             gate_state):
+    """Hand every response due by local time ``t`` to the strategy, in (time, creation) order."""
+    while cnt[C_N_PEND] > 0 and cnt[C_STATUS] == 0:
+        best = -1
+        for k in range(cnt[C_N_PEND]):
+            if resp[k]["ts_local"] <= t and (
+                best < 0 or resp[k]["ts_local"] < resp[best]["ts_local"]
+                or (resp[k]["ts_local"] == resp[best]["ts_local"] and resp[k]["seq"] < resp[best]["seq"])
+            ):
+                best = k
+        if best < 0:
+            break
+        p = resp[best]
+        now = p["ts_local"]
+        oid = p["order"]
+        ev = p["event"]
+        lo = lorders[oid]
+        if ev == OE_FILL:
+            pos_local[lo["instrument"]] += lo["side"] * p["qty"]
+        lo["filled"] = p["filled"]
+        if ev == OE_MODIFY_ACK:
+            lo["price"] = p["price"]
+            lo["qty"] = p["qty"]
+        lo["status"] = p["status"]
+        if p["reason"] != 0:
+            lo["reason"] = p["reason"]
+        if ev == OE_CANCEL_ACK or ev == OE_CANCEL_REJECT or ev == OE_MODIFY_ACK or ev == OE_MODIFY_REJECT:
+            lo["pending"] = 0
+        last = cnt[C_N_PEND] - 1
+        resp[best] = resp[last]
+        cnt[C_N_PEND] = last
+        nreq = on_event(REASON_RESPONSE, blank[0], oid, now, mkt_l, pos_local, lorders,
+                        cnt[C_N_ORDERS], params, state, aux_blank, req)
+        if nreq < 0 or nreq > req.shape[0]:
+            cnt[C_STATUS] = KERNEL_STRATEGY_ERROR
+            return
+        if nreq > 0:
+            _handle_requests(nreq, now, req, orders, lorders, open_idx, cnt, cfg, lat, trace_ts,
+                             trace_lat, tick, lot, mkt_l, pos_local, rec_oe, rec_risk, gate_cfg,
+                             gate_state)
+    nxt = INT64_MAX
+    for k in range(cnt[C_N_PEND]):
+        if resp[k]["ts_local"] < nxt:
+            nxt = resp[k]["ts_local"]
+    cnt[C_NEXT_RESP] = nxt
+
+
+@njit(cache=True)
+def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders, lorders,
+                 open_idx, cnt, req, resp, cfg, lat, trace_ts, trace_lat, tick, lot, mult, rec_oe,
+                 rec_fill, rec_eq, rec_risk, params, state, aux, aux_blank, gate_cfg, gate_state):
+    """Process ``events`` (one chunk); returns how many were consumed.
+
+    ``blank`` is a one-row event array handed to the strategy on response callbacks (so it cannot
+    peek at the next market event); ``aux`` holds per-event strategy inputs aligned to ``events``
+    (e.g. a signal array) and ``aux_blank`` the NaN row given with responses.
+
+    Sets ``cnt[C_STATUS]``: KERNEL_DONE (all consumed), KERNEL_NEED_MORE (the exchange clock needs
+    the next chunk; the caller carries the unconsumed tail over), KERNEL_OVERFLOW (a buffer is
+    full; the caller reruns with larger ones), KERNEL_STRATEGY_ERROR (bad request count).
+    """
+    n = events.shape[0]
+    j = cnt[C_XCURSOR]
+    cnt[C_STATUS] = KERNEL_DONE
+    every = cfg[K_SAMPLE_EVERY]
+    dt = cfg[K_SAMPLE_DT]
+    i = 0
+    while i < n:
+        ev = events[i]
+        t = ev["ts_local"]
+        # 1. the exchange catches up to local time t
+        while True:
+            if j < n:
+                tx = max(events[j]["ts_exch"], cnt[C_LAST_XTS])
+            elif final:
+                tx = INT64_MAX
+            else:
+                cnt[C_XCURSOR] = j
+                cnt[C_STATUS] = KERNEL_NEED_MORE
+                return i
+            ta = cnt[C_NEXT_ARRIVAL]
+            if tx <= ta:
+                if tx > t:
+                    break
+                xe = events[j]
+                inst = xe["instrument"]
+                kind = xe["kind"]
+                quoted = apply_market_event_nb(mkt_x, inst, kind, xe["price"], xe["bid_px"],
+                                               xe["bid_sz"], xe["ask_px"], xe["ask_sz"], tx)
+                cnt[C_LAST_XTS] = tx
+                if cnt[C_N_OPEN] > 0:  # only then is there anything to match
+                    on_market_nb(inst, (kind & _TRADE) != 0, quoted, xe["price"], xe["size"],
+                                 xe["side"], tx, orders, open_idx, mkt_x, pf, acct, cfg,
+                                 tick[inst], mult[inst], lat, trace_ts, trace_lat, rec_oe,
+                                 rec_fill, resp, cnt)
+                j += 1
+            else:
+                if ta > t:
+                    break
+                process_arrivals_nb(ta, orders, open_idx, mkt_x, pf, acct, cfg, tick, mult, lat,
+                                    trace_ts, trace_lat, rec_oe, rec_fill, resp, cnt)
+        # 2. responses due by t
+        if cnt[C_NEXT_RESP] <= t:
+            _deliver(t, blank, resp, orders, lorders, pos_local, cnt, mkt_l, params, state, aux_blank,
+                     req, open_idx, cfg, lat, trace_ts, trace_lat, tick, lot, rec_oe, rec_risk,
+                     gate_cfg, gate_state)
+        # 3. the strategy sees the event
+        inst = ev["instrument"]
+        apply_market_event_nb(mkt_l, inst, ev["kind"], ev["price"], ev["bid_px"], ev["bid_sz"],
+                              ev["ask_px"], ev["ask_sz"], t)
+        nreq = on_event(REASON_MARKET, ev, -1, t, mkt_l, pos_local, lorders, cnt[C_N_ORDERS],
+                        params, state, aux[i], req)
+        # 4. its requests leave through the gate
+        if nreq != 0:
+            if nreq < 0 or nreq > req.shape[0]:
+                cnt[C_STATUS] = KERNEL_STRATEGY_ERROR
+                cnt[C_XCURSOR] = j
+                return i
+            _handle_requests(nreq, t, req, orders, lorders, open_idx, cnt, cfg, lat, trace_ts,
+                             trace_lat, tick, lot, mkt_l, pos_local, rec_oe, rec_risk, gate_cfg,
+                             gate_state)
+        # 5. equity clock
+        gidx = cnt[C_EVENTS_DONE]
+        cnt[C_EVENTS_DONE] = gidx + 1
+        cnt[C_SINCE_SAMPLE] += 1
+        if (every > 0.0 and cnt[C_SINCE_SAMPLE] >= every) or (dt > 0.0 and t >= acct[A_NEXT_SAMPLE_T]):
+            if dt > 0.0:  # next tick of a wall-clock grid (multiples of dt since the epoch)
+                acct[A_NEXT_SAMPLE_T] = (math.floor(t / dt) + 1.0) * dt
+            _sample_equity(t, gidx, mkt_l, pf, acct, cfg, mult, rec_eq, cnt)
+        if cnt[C_STATUS] != KERNEL_DONE:
+            cnt[C_XCURSOR] = j
+            return i + 1
+        i += 1
+    cnt[C_XCURSOR] = j
+    if final and n > 0:
+        _sample_equity(events[n - 1]["ts_local"], cnt[C_EVENTS_DONE] - 1, mkt_l, pf, acct, cfg,
+                       mult, rec_eq, cnt)
+    return n

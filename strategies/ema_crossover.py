@@ -1,0 +1,72 @@
+"""EMA-crossover momentum on the mid: the engine's reference strategy and the benchmarks' workload.
+
+Two exponential moving averages of the mid with time constants in events (alpha = 2/(span+1)).
+When the fast one is above the slow one the target is +size, below it -size; the strategy sends
+a market order for the difference whenever it has no order working. Parameters (float64 array):
+``[instrument, fast_span, slow_span, size, warmup_events]``; state: ``[fast, slow, seen]``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from tickguard.engine.layout import M_MID
+from tickguard.engine.records import ACTION_SUBMIT, OT_MARKET, ST_IN_FLIGHT, ST_OPEN
+from tickguard.engine.strategy import NumbaStrategy
+
+__all__ = ["ema_crossover", "ema_crossover_nb"]
+
+
+@njit(cache=True)
+def ema_crossover_nb(reason, ev, order, now, mkt, pos, orders, n_orders, params, state, aux, req):
+    if reason != 0:
+        return 0
+    inst = int(params[0])
+    if ev["instrument"] != inst or (ev["kind"] & 1) == 0:
+        return 0
+    mid = mkt[inst, M_MID]
+    if mid != mid:
+        return 0
+    if state[2] == 0.0:
+        state[0] = mid
+        state[1] = mid
+    else:
+        state[0] += (2.0 / (params[1] + 1.0)) * (mid - state[0])
+        state[1] += (2.0 / (params[2] + 1.0)) * (mid - state[1])
+    state[2] += 1.0
+    if state[2] < params[4]:
+        return 0
+    target = params[3] if state[0] > state[1] else -params[3]
+    diff = target - pos[inst]
+    if diff == 0.0:
+        return 0
+    if n_orders > 0:
+        st = orders[n_orders - 1]["status"]  # its orders are sequential: only the last can work
+        if st == ST_IN_FLIGHT or st == ST_OPEN:
+            return 0
+    r = req[0]
+    r["action"] = ACTION_SUBMIT
+    r["instrument"] = inst
+    r["order_type"] = OT_MARKET
+    r["side"] = 1 if diff > 0.0 else -1
+    r["price"] = np.nan
+    r["qty"] = abs(diff)
+    r["tag"] = 0
+    return 1
+
+
+def ema_crossover(
+    instrument: int = 0, fast: float = 50.0, slow: float = 200.0, size: float = 1.0,
+    warmup: int | None = None,
+) -> NumbaStrategy:
+    """Build the strategy; ``warmup`` defaults to ``slow`` events."""
+    if not (0 < fast < slow):
+        raise ValueError(f"ema_crossover: need 0 < fast < slow, got fast={fast!r}, slow={slow!r}")
+    if size <= 0:
+        raise ValueError(f"ema_crossover: size must be > 0, got {size!r}")
+    warm = slow if warmup is None else warmup
+    return NumbaStrategy(
+        ema_crossover_nb, params=np.array([instrument, fast, slow, size, warm], dtype=float),
+        state=np.zeros(3), name=f"ema_crossover({fast:g},{slow:g})", max_requests=1,
+    )

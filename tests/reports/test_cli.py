@@ -1,0 +1,95 @@
+"""The command line end to end: exit codes, messages, files written."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tickguard.data.loader import load
+from tickguard.data.parquet_io import read_parquet
+from tickguard.reports.cli import main
+
+QUOTES = "time,bid,ask,bid_size,ask_size\n"
+
+
+def _write(path, rows):
+    path.write_text(QUOTES + "".join(rows))
+    return path
+
+
+def _good_rows(n=5):
+    return [f"2024-01-02T14:30:0{i}Z,100.0{i},100.1{i},5,7\n" for i in range(n)]
+
+
+def test_validate_bundled_samples_is_clean(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["data", "validate"]) == 0
+    out = capsys.readouterr().out
+    assert out.count(": OK") == 2 and "rows in                  50000" in out
+
+
+def test_validate_broken_file_exit_1_names_row_field_and_quarantines(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    rows = _good_rows()
+    rows[2] = "2024-01-02T14:30:02Z,100.50,100.10,5,7\n"  # crossed: bid > ask
+    src = _write(tmp_path / "q.csv", rows)
+    code = main(["data", "validate", str(src), "--preset", "quotes", "--instrument", "0", "--json"])
+    assert code == 1
+    report = json.loads(capsys.readouterr().out)[0]
+    assert report["rows_in"] == 5 and report["rows_accepted"] == 4 and report["rows_quarantined"] == 1
+    assert report["counts_by_code"] == {"crossed_quote": 1}
+    quarantined = (tmp_path / "q.csv.quarantine.csv").read_text().splitlines()
+    assert len(quarantined) == 2 and quarantined[1].startswith("3,crossed_quote")
+
+
+def test_validate_strict_missing_file_exit_2(tmp_path, capsys):
+    assert main(["data", "validate", str(tmp_path / "nope.csv"), "--mode", "strict"]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_convert_round_trip_and_strict_failure(tmp_path, capsys):
+    src = _write(tmp_path / "q.csv", _good_rows())
+    dst = tmp_path / "q.parquet"
+    assert main(["data", "convert", str(src), str(dst), "--preset", "quotes", "--instrument", "0"]) == 0
+    expected = load(src, preset="quotes", instrument=0).events
+    assert read_parquet(dst).tobytes() == expected.tobytes()  # bytewise: NaN fields compare equal
+    bad = _write(tmp_path / "bad.csv", _good_rows(2) + ["2024-01-02T14:30:09Z,abc,100.1,5,7\n"])
+    assert main(["data", "convert", str(bad), str(tmp_path / "bad.parquet"), "--preset", "quotes",
+                 "--instrument", "0"]) == 1
+    err = capsys.readouterr().err
+    assert "row 3" in err and "'abc'" in err and not (tmp_path / "bad.parquet").exists()
+
+
+def test_synth_writes_exact_count(tmp_path):
+    out = tmp_path / "s.parquet"
+    assert main(["data", "synth", "--events", "1234", "--out", str(out), "--seed", "3"]) == 0
+    assert len(read_parquet(out)) == 1234
+
+
+def test_strategies_lists_builtin(capsys):
+    assert main(["strategies"]) == 0
+    assert "ema_crossover" in capsys.readouterr().out
+
+
+def test_run_writes_records_and_is_deterministic(tmp_path, capsys):
+    from tickguard.data.synth import synthesize
+    from tickguard.data.parquet_io import write_parquet
+
+    events, table = synthesize(20_000, seed=5)
+    data = write_parquet(tmp_path / "ev.parquet", events, table)
+    hashes = []
+    for name in ("a", "b"):
+        assert main(["run", "--data", str(data), "--out", str(tmp_path / name), "--json"]) == 0
+        summary = json.loads((tmp_path / name / "summary.json").read_text())
+        hashes.append(summary["result_hash"])
+        assert summary["events"] == 20_000 and summary["config"]["seed"] == 0
+        for rec in ("order_events", "fills", "equity", "risk_events"):
+            assert (tmp_path / name / f"{rec}.parquet").exists()
+    capsys.readouterr()
+    assert hashes[0] == hashes[1]
+
+
+def test_unknown_strategy_did_you_mean():
+    with pytest.raises(KeyError, match="did you mean 'ema_crossover'"):
+        main(["run", "--strategy", "ema_crosover"])
