@@ -268,7 +268,9 @@ class Backtest:
         }
         n_events = int(cnt[C_EVENTS_DONE])
         h = hashlib.sha256()
-        h.update(json.dumps(self.config.describe(), sort_keys=True, default=str).encode())
+        described = self.config.describe()
+        described.pop("chunk_rows", None)  # how the data is streamed, not what the run does
+        h.update(json.dumps(described, sort_keys=True, default=str).encode())
         h.update(table.to_json().encode())
         h.update(strat.name.encode())
         h.update(strat.params.tobytes())

@@ -85,6 +85,11 @@ class FeeConfig:
     maker_per_unit: float = 0.0
     taker_per_unit: float = 0.0
 
+    def __post_init__(self) -> None:
+        for name in ("maker_bps", "taker_bps", "maker_per_unit", "taker_per_unit"):
+            v = getattr(self, name)
+            _check(math.isfinite(v), f"FeeConfig.{name}", v, "use a finite number (negative = rebate)")
+
 
 _QUEUE = {"conservative": 0.0, "probabilistic": 1.0}
 _MARK = {"mid": 0.0, "last": 1.0, "side": 2.0}
@@ -119,6 +124,8 @@ class EngineConfig:
     def __post_init__(self) -> None:
         _check(math.isfinite(self.initial_cash), "EngineConfig.initial_cash", self.initial_cash,
                "use a finite amount")
+        _check(math.isfinite(self.impact_ticks), "EngineConfig.impact_ticks", self.impact_ticks,
+               "use a finite number of ticks (negative: no fill beyond the touch)")
         _check(self.queue_model in _QUEUE, "EngineConfig.queue_model", self.queue_model,
                f"use one of {sorted(_QUEUE)}")
         _check(self.mark in _MARK, "EngineConfig.mark", self.mark, f"use one of {sorted(_MARK)}")

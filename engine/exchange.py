@@ -367,9 +367,13 @@ def _queue_share(ahead, behind, power):
 
 @njit(cache=True)
 def on_market_nb(inst, is_trade, is_quote, trade_px, trade_sz, aggressor, t, orders, open_idx,
-                 mkt_x, pf, acct, cfg, tick, mult, lat, trace_ts, trace_lat, rec_oe, rec_fill,
+                 mkt_x, pf, acct, cfg, tick, lot, mult, lat, trace_ts, trace_lat, rec_oe, rec_fill,
                  resp, cnt):
-    """Advance queues and fill our resting orders of ``inst`` after an exchange market event."""
+    """Advance queues and fill our resting orders of ``inst`` after an exchange market event.
+
+    A queue fill is rounded down to whole lots (the probabilistic model makes fractional queue
+    positions; a fraction of a lot never trades).
+    """
     row = mkt_x[inst]
     trade_left = trade_sz
     k = 0
@@ -392,6 +396,8 @@ def on_market_nb(inst, is_trade, is_quote, trade_px, trade_sz, aggressor, t, ord
                     if o["queue_ahead"] < 0.0:
                         q = min(-o["queue_ahead"], o["qty"] - o["filled"], trade_left)
                         o["queue_ahead"] = 0.0
+                        if lot > 0.0:
+                            q = math.floor(q / lot + 1e-9) * lot
                         if q > 0.0:
                             trade_left -= q
                             _fill_nb(orders, oid, t, q, px, LIQ_MAKER, mkt_x, pf, acct, cfg, mult,

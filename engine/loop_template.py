@@ -363,7 +363,7 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
                 if cnt[C_N_OPEN] > 0:  # only then is there anything to match
                     on_market_nb(inst, (kind & _TRADE) != 0, quoted, xe["price"], xe["size"],
                                  xe["side"], tx, orders, open_idx, mkt_x, pf, acct, cfg,
-                                 tick[inst], mult[inst], lat, trace_ts, trace_lat, rec_oe,
+                                 tick[inst], lot[inst], mult[inst], lat, trace_ts, trace_lat, rec_oe,
                                  rec_fill, resp, cnt)
                 j += 1
             else:

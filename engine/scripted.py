@@ -106,7 +106,8 @@ def modify(at_event: int, order_id: int, price: float, qty: float, *, at_time: i
 
 
 def scripted(steps: list[ScriptStep], *, name: str = "scripted", max_requests: int = 16) -> NumbaStrategy:
-    """Build the strategy that replays ``steps`` (triggers must be non-decreasing).
+    """Build the strategy that replays ``steps`` (``at_event`` non-decreasing, and so is ``at_time``
+    among the steps that set it; a step never fires before the steps above it).
 
     ``at_time`` is stored as float64, so it must be exactly representable (|t| <= 2**53 ns, or a
     multiple of a power of two above that); otherwise trigger by ``at_event``.
@@ -120,10 +121,10 @@ def scripted(steps: list[ScriptStep], *, name: str = "scripted", max_requests: i
         if s.at_time is not None and int(at_time) != int(s.at_time):
             raise ValueError(f"scripted: step {k}: at_time={s.at_time} is not exact as float64; "
                              "use at_event, or a time with fewer significant bits")
-        if s.at_event < prev_event or at_time < prev_time:
-            raise ValueError(f"scripted: step {k} triggers before step {k - 1}; "
-                             "sort the schedule by (at_event, at_time)")
-        prev_event, prev_time = s.at_event, at_time
+        if s.at_event < prev_event or (s.at_time is not None and at_time < prev_time):
+            raise ValueError(f"scripted: step {k} triggers before an earlier step; sort the schedule "
+                             "by at_event (and the steps that set at_time by at_time)")
+        prev_event, prev_time = s.at_event, max(prev_time, at_time)
         rows[k] = (s.at_event, at_time, s.action, s.instrument, s.order_type, s.side, s.price,
                    s.qty, s.order_id, k if s.tag is None else s.tag)
     return NumbaStrategy(scripted_nb, params=rows.ravel(), state=np.zeros(2), name=name,

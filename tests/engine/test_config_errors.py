@@ -1,0 +1,109 @@
+"""Bad configuration fails loudly, naming the field; a misbehaving strategy is named with its event."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from tickguard.data.schema import KIND_QUOTE, Instrument, InstrumentTable, empty_events
+from tickguard.engine.backtest import StrategyError, run
+from tickguard.engine.config import EngineConfig, FeeConfig, Latency, LatencyConfig
+from tickguard.engine.records import OT_LIMIT
+from tickguard.engine.scripted import cancel, scripted, submit
+from tickguard.engine.strategy import NumbaStrategy
+
+INST = InstrumentTable([Instrument(0, "X", tick_size=0.01, lot_size=1)])
+
+
+def quotes(n=5):
+    ev = empty_events(n)
+    ev["ts_exch"] = ev["ts_local"] = 1000 * np.arange(1, n + 1)
+    ev["kind"] = KIND_QUOTE
+    ev["bid_px"], ev["bid_sz"], ev["ask_px"], ev["ask_sz"] = 99.99, 10.0, 100.0, 10.0
+    return ev
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        (dict(initial_cash=math.nan), "initial_cash"),
+        (dict(initial_cash=math.inf), "initial_cash"),
+        (dict(queue_model="fifo"), "queue_model"),
+        (dict(mark="close"), "mark"),
+        (dict(queue_power=0.0), "queue_power"),
+        (dict(queue_power=-1.0), "queue_power"),
+        (dict(sample_every=-1), "sample_every"),
+        (dict(sample_dt_ns=-5), "sample_dt_ns"),
+        (dict(seed=-1), "seed"),
+        (dict(seed=2**53), "seed"),
+        (dict(chunk_rows=0), "chunk_rows"),
+        (dict(impact_ticks=math.inf), "impact_ticks"),
+        (dict(impact_ticks=math.nan), "impact_ticks"),
+    ],
+)
+def test_bad_engine_config_names_the_field(kwargs, field):
+    with pytest.raises(ValueError, match=field):
+        EngineConfig(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        (dict(entry_ns=-1.0), "entry_ns"),
+        (dict(response_ns=math.nan), "response_ns"),
+        (dict(entry_sigma=math.inf), "entry_sigma"),
+        (dict(response_sigma=-0.1), "response_sigma"),
+        (dict(mode="gaussian"), "mode"),
+    ],
+)
+def test_bad_latency_names_the_field(kwargs, field):
+    with pytest.raises(ValueError, match=field):
+        Latency(**kwargs)
+
+
+@pytest.mark.parametrize("field", ["maker_bps", "taker_bps", "maker_per_unit", "taker_per_unit"])
+def test_non_finite_fee_names_the_field(field):
+    with pytest.raises(ValueError, match=field):
+        FeeConfig(**{field: math.nan})
+
+
+def test_trace_mode_without_trace_is_refused_at_run():
+    cfg = EngineConfig(latency=LatencyConfig(submit=Latency(mode="trace")))
+    with pytest.raises(ValueError, match="trace"):
+        run(quotes(), scripted([]), instruments=INST, config=cfg)
+
+
+def test_unsorted_or_misshaped_trace_names_the_part():
+    bad_ts = LatencyConfig(submit=Latency(mode="trace"), trace=(np.array([5, 1]), np.zeros((2, 6))))
+    with pytest.raises(ValueError, match=r"trace\[0\]"):
+        bad_ts.arrays()
+    bad_shape = LatencyConfig(submit=Latency(mode="trace"), trace=(np.array([1, 5]), np.zeros((2, 5))))
+    with pytest.raises(ValueError, match=r"trace\[1\]"):
+        bad_shape.arrays()
+
+
+def test_strategy_sending_more_than_max_requests_raises_strategy_error():
+    # three submits due at event 2 with room for two: the engine must stop and say who and where
+    steps = [submit(2, 1, 1, 99.98, order_type=OT_LIMIT) for _ in range(3)]
+    strat = scripted(steps, name="too_chatty", max_requests=2)
+    with pytest.raises(StrategyError, match=r"'too_chatty'.*event 2 \(ts_local=3000\)"):
+        run(quotes(), strat, instruments=INST, config=EngineConfig())
+    # two fit: it runs, and both orders exist
+    ok = run(quotes(), scripted(steps[:2], max_requests=2), instruments=INST, config=EngineConfig())
+    assert len(ok.orders) == 2
+
+
+def test_numba_strategy_validation():
+    with pytest.raises(ValueError, match="max_requests"):
+        scripted([], max_requests=0)
+    with pytest.raises(TypeError, match="@njit"):
+        NumbaStrategy(lambda *a: 0)
+
+
+def test_scripted_schedule_validation():
+    with pytest.raises(ValueError, match="step 1 triggers before"):
+        scripted([submit(5, 1, 1, 100.0), cancel(2, 0)])
+    with pytest.raises(ValueError, match="at_time"):
+        scripted([submit(0, 1, 1, 100.0, at_time=2**60 + 1)])
