@@ -49,6 +49,7 @@ __all__ = [
     "next_arrival_nb",
     "on_market_nb",
     "process_arrivals_nb",
+    "record_order_event_nb",
     "reject_late_nb",
     "same_price_nb",
 ]
@@ -65,6 +66,30 @@ def same_price_nb(a, b, tick):
 
 
 @njit(cache=True)
+def record_order_event_nb(rec_oe, cnt, ts, ts_local, oid, event, reason, order, price, qty):
+    """Append one order-event record; ``order`` is a row of the order table or of the strategy's
+    view of it (both carry instrument, side, order_type, filled and tag). False when full."""
+    n = cnt[C_N_OE]
+    if n >= rec_oe.shape[0]:
+        return False
+    r = rec_oe[n]
+    r["ts"] = ts
+    r["ts_local"] = ts_local
+    r["order_id"] = oid
+    r["event"] = event
+    r["reason"] = reason
+    r["instrument"] = order["instrument"]
+    r["side"] = order["side"]
+    r["order_type"] = order["order_type"]
+    r["price"] = price
+    r["qty"] = qty
+    r["filled"] = order["filled"]
+    r["tag"] = order["tag"]
+    cnt[C_N_OE] = n + 1
+    return True
+
+
+@njit(cache=True)
 def emit_nb(orders, oid, ts, event, reason, price, qty, action, cfg, lat, trace_ts, trace_lat,
             rec_oe, resp, cnt):
     """Record an exchange-side order event and queue its response to the strategy."""
@@ -73,24 +98,11 @@ def emit_nb(orders, oid, ts, event, reason, price, qty, action, cfg, lat, trace_
     delay = latency_nb(lat, trace_ts, trace_lat, action, True, ts, cfg[K_SEED], cnt[C_N_ACTIONS])
     ts_local = max(ts + max(delay, 0), o["ts_last_resp"])  # responses of one order stay in order
     o["ts_last_resp"] = ts_local
-    n = cnt[C_N_OE]
-    if n >= rec_oe.shape[0] or cnt[C_N_PEND] >= resp.shape[0]:
-        cnt[C_STATUS] = 2
+    if cnt[C_N_PEND] >= resp.shape[0] or not record_order_event_nb(
+        rec_oe, cnt, ts, ts_local, oid, event, reason, o, price, qty
+    ):
+        cnt[C_STATUS] = KERNEL_OVERFLOW
         return
-    r = rec_oe[n]
-    r["ts"] = ts
-    r["ts_local"] = ts_local
-    r["order_id"] = oid
-    r["event"] = event
-    r["reason"] = reason
-    r["instrument"] = o["instrument"]
-    r["side"] = o["side"]
-    r["order_type"] = o["order_type"]
-    r["price"] = price
-    r["qty"] = qty
-    r["filled"] = o["filled"]
-    r["tag"] = o["tag"]
-    cnt[C_N_OE] = n + 1
     p = resp[cnt[C_N_PEND]]
     p["ts_local"] = ts_local
     p["seq"] = cnt[C_RESP_SEQ]
@@ -156,7 +168,7 @@ def _fill_nb(orders, oid, ts, qty, price, liquidity, mkt_x, pf, acct, cfg, mult,
             rec_oe, resp, cnt)
     n = cnt[C_N_FILLS]
     if n >= rec_fill.shape[0]:
-        cnt[C_STATUS] = 2
+        cnt[C_STATUS] = KERNEL_OVERFLOW
         return
     f = rec_fill[n]
     f["ts"] = ts

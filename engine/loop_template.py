@@ -22,8 +22,10 @@ import math
 
 from numba import njit
 
+from tickguard.data.schema import KIND_TRADE
 from tickguard.engine.exchange import (
-    emit_nb, insert_open_nb, next_arrival_nb, on_market_nb, process_arrivals_nb,
+    KERNEL_OVERFLOW, insert_open_nb, next_arrival_nb, on_market_nb, process_arrivals_nb,
+    record_order_event_nb,
 )
 from tickguard.engine.gate import pass_through_gate_nb as risk_gate  # @@GATE@@
 from tickguard.engine.idle import idle_strategy_nb as on_event  # @@STRATEGY@@
@@ -56,13 +58,11 @@ __all__ = [
 
 KERNEL_DONE = 0
 KERNEL_NEED_MORE = 1
-KERNEL_OVERFLOW = 2
 KERNEL_STRATEGY_ERROR = 3
 REASON_MARKET = 0
 REASON_RESPONSE = 1
 
-_TRADE = 2  # KIND_TRADE
-_QUOTE = 1  # KIND_QUOTE
+_TRADE = int(KIND_TRADE)
 
 
 @njit(cache=True)
@@ -75,24 +75,9 @@ def _on_grid(x, step):
 
 @njit(cache=True)
 def _local_record(rec_oe, cnt, ts, oid, event, reason, lo, price, qty):
-    n = cnt[C_N_OE]
-    if n >= rec_oe.shape[0]:
+    """An order event the strategy's side knows at once (submit, denial, local reject)."""
+    if not record_order_event_nb(rec_oe, cnt, ts, ts, oid, event, reason, lo, price, qty):
         cnt[C_STATUS] = KERNEL_OVERFLOW
-        return
-    r = rec_oe[n]
-    r["ts"] = ts
-    r["ts_local"] = ts
-    r["order_id"] = oid
-    r["event"] = event
-    r["reason"] = reason
-    r["instrument"] = lo["instrument"]
-    r["side"] = lo["side"]
-    r["order_type"] = lo["order_type"]
-    r["price"] = price
-    r["qty"] = qty
-    r["filled"] = lo["filled"]
-    r["tag"] = lo["tag"]
-    cnt[C_N_OE] = n + 1
 
 
 @njit(cache=True)

@@ -40,6 +40,7 @@ __all__ = [
     "SignalStrategy",
     "discover",
     "load_strategy",
+    "submit_market_nb",
     "target_position_nb",
 ]
 
@@ -78,6 +79,21 @@ class NumbaStrategy:
 
 
 @njit(cache=True)
+def submit_market_nb(req, k, inst, signed_qty):
+    """Write a market order for ``signed_qty`` units (> 0 buys, < 0 sells) into ``req[k]``;
+    returns ``k + 1``, the request count to hand back to the loop."""
+    r = req[k]
+    r["action"] = ACTION_SUBMIT
+    r["instrument"] = inst
+    r["order_type"] = OT_MARKET
+    r["side"] = 1 if signed_qty > 0.0 else -1
+    r["price"] = np.nan
+    r["qty"] = abs(signed_qty)
+    r["tag"] = 0
+    return k + 1
+
+
+@njit(cache=True)
 def target_position_nb(reason, ev, order, now, mkt, pos, orders, n_orders, params, state, aux, req):
     """Trade toward ``aux[0]`` (target position of instrument ``params[0]``) with market orders.
 
@@ -103,15 +119,7 @@ def target_position_nb(reason, ev, order, now, mkt, pos, orders, n_orders, param
     no_quote = mkt[inst, M_BID] != mkt[inst, M_BID] and mkt[inst, M_ASK] != mkt[inst, M_ASK]
     if diff == 0.0 or no_quote:
         return 0
-    r = req[0]
-    r["action"] = ACTION_SUBMIT
-    r["instrument"] = inst
-    r["order_type"] = OT_MARKET
-    r["side"] = 1 if diff > 0.0 else -1
-    r["price"] = np.nan
-    r["qty"] = abs(diff)
-    r["tag"] = 0
-    return 1
+    return submit_market_nb(req, 0, inst, diff)
 
 
 @dataclass(frozen=True)

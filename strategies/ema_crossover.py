@@ -12,8 +12,8 @@ import numpy as np
 from numba import njit
 
 from tickguard.engine.layout import M_MID
-from tickguard.engine.records import ACTION_SUBMIT, OT_MARKET, ST_IN_FLIGHT, ST_OPEN
-from tickguard.engine.strategy import NumbaStrategy
+from tickguard.engine.records import ST_IN_FLIGHT, ST_OPEN
+from tickguard.engine.strategy import NumbaStrategy, submit_market_nb
 
 __all__ = ["ema_crossover", "ema_crossover_nb"]
 
@@ -45,15 +45,7 @@ def ema_crossover_nb(reason, ev, order, now, mkt, pos, orders, n_orders, params,
         st = orders[n_orders - 1]["status"]  # its orders are sequential: only the last can work
         if st == ST_IN_FLIGHT or st == ST_OPEN:
             return 0
-    r = req[0]
-    r["action"] = ACTION_SUBMIT
-    r["instrument"] = inst
-    r["order_type"] = OT_MARKET
-    r["side"] = 1 if diff > 0.0 else -1
-    r["price"] = np.nan
-    r["qty"] = abs(diff)
-    r["tag"] = 0
-    return 1
+    return submit_market_nb(req, 0, inst, diff)
 
 
 def ema_crossover(
