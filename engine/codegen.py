@@ -6,6 +6,7 @@ strategy as an argument (or closes over it) is recompiled in every process. So w
 folder, and import it. The file name carries a hash of the template, the engine modules it calls
 and the strategy's and gate's source files, because numba's cache checks only the timestamp of the
 file a function lives in: a changed dependency must produce a new file, not reuse stale code.
+For the strategy and the gate the hash covers every file of every jitted function they reach.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ __all__ = ["compile_loop", "loop_cache_dir"]
 _ENGINE_DIR = Path(__file__).resolve().parent
 _DEPENDENCIES = (
     "loop_template.py", "exchange.py", "latency.py", "layout.py", "market.py", "portfolio.py",
-    "records.py", "rng.py", "gate.py", "idle.py", "strategy.py",
+    "records.py", "rng.py", "gate.py", "idle.py",
 )
 _GATE_LINE = "from tickguard.engine.gate import pass_through_gate_nb as risk_gate  # @@GATE@@"
 _STRATEGY_LINE = "from tickguard.engine.idle import idle_strategy_nb as on_event  # @@STRATEGY@@"
@@ -61,11 +62,37 @@ def _import_path(fn: Any, what: str) -> tuple[str, str, str]:
     mod = sys.modules.get(module)
     if mod is None or getattr(mod, name, None) is not fn:
         raise TypeError(f"{what} {module}.{name} is not importable under that name")
-    try:
-        source = Path(inspect.getfile(mod)).read_text()
-    except (TypeError, OSError):
-        source = ""
-    return module, name, source
+    return module, name, _sources_reached(py)
+
+
+def _sources_reached(py: Any) -> str:
+    """Source text of every file holding a jitted function ``py`` calls, directly or not.
+
+    The compiled loop inlines all of them, so a change to any one must change the cache key.
+    """
+    seen: set[str] = set()
+    files: list[str] = []
+    todo = [py]
+    while todo:
+        func = todo.pop()
+        try:
+            path = inspect.getfile(func)
+        except TypeError:
+            continue
+        if path not in seen:
+            seen.add(path)
+            files.append(path)
+        for value in getattr(func, "__globals__", {}).values():
+            callee = getattr(value, "py_func", None) if not numba_config.DISABLE_JIT else None
+            if callee is not None and inspect.getfile(callee) not in seen:
+                todo.append(callee)
+    texts = []
+    for path in sorted(files):
+        try:
+            texts.append(Path(path).read_text())
+        except OSError:
+            texts.append(path)
+    return "\n".join(texts)
 
 
 def compile_loop(strategy_fn: Any, gate_fn: Any) -> Any:
