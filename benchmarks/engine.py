@@ -1,0 +1,159 @@
+"""Engine throughput against a bare numba loop, in one process, plus compile times.
+
+Workload (the engine issue's canonical one): N seeded L1 quote events for one instrument, a
+random-walk mid on a 0.01 grid with a one-tick spread; EMA-crossover momentum on the mid
+(fast 50, slow 200 events) trading +-1 lot with market orders; constant 100 us entry and response
+latency; pass-through risk gate. The bare loop does only that strategy plus cash/position
+accounting over the same structured array (fills at the touch, no latency, no records): it is
+the ceiling the engine is measured against, and both run here so the ratio holds on a noisy box.
+
+Compile time is measured in fresh interpreters: cold (empty numba and loop caches) and cached.
+
+    python -m tickguard.benchmarks.engine [--events N] [--repeat K] [--json PATH|-]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from typing import Any
+
+import numpy as np
+from numba import njit
+
+from tickguard.benchmarks._measure import best_of, child_peak_rss, format_table, machine_info
+from tickguard.data.schema import KIND_QUOTE, InstrumentTable, empty_events
+
+__all__ = ["bare_ema_loop_nb", "main", "quote_workload", "run"]
+
+
+def quote_workload(n: int, seed: int = 7) -> np.ndarray:
+    """``n`` L1 quotes, one instrument, 1-1000 us apart, 50 us feed latency."""
+    rng = np.random.default_rng(seed)
+    ev = empty_events(n)
+    ts = 1_704_205_800_000_000_000 + np.cumsum(rng.integers(1_000, 1_000_000, n))
+    ev["ts_exch"] = ts
+    ev["ts_local"] = ts + 50_000
+    ev["kind"] = KIND_QUOTE
+    mid = np.round(100.0 + np.cumsum(rng.choice([-0.01, 0.0, 0.01], n)), 2)
+    ev["bid_px"] = mid - 0.005
+    ev["ask_px"] = mid + 0.005
+    ev["bid_sz"] = 100.0
+    ev["ask_sz"] = 100.0
+    return ev
+
+
+@njit(cache=True)
+def bare_ema_loop_nb(events, fast, slow, size):
+    """The strategy and accounting alone: returns (final cash, final position, trades)."""
+    a_fast = 2.0 / (fast + 1.0)
+    a_slow = 2.0 / (slow + 1.0)
+    ema_f = 0.0
+    ema_s = 0.0
+    cash = 0.0
+    pos = 0.0
+    trades = 0
+    for i in range(events.shape[0]):
+        ev = events[i]
+        mid = 0.5 * (ev["bid_px"] + ev["ask_px"])
+        if i == 0:
+            ema_f = mid
+            ema_s = mid
+        else:
+            ema_f += a_fast * (mid - ema_f)
+            ema_s += a_slow * (mid - ema_s)
+        if i + 1 < slow:
+            continue
+        target = size if ema_f > ema_s else -size
+        diff = target - pos
+        if diff != 0.0:
+            price = ev["ask_px"] if diff > 0.0 else ev["bid_px"]
+            cash -= diff * price
+            pos = target
+            trades += 1
+    return cash, pos, trades
+
+
+def _engine_once(events: np.ndarray, table: InstrumentTable) -> Any:
+    from tickguard.engine.backtest import run as run_backtest
+    from tickguard.engine.config import EngineConfig, Latency, LatencyConfig
+    from tickguard.strategies.ema_crossover import ema_crossover
+
+    lat = Latency(entry_ns=100_000, response_ns=100_000)
+    cfg = EngineConfig(latency=LatencyConfig(submit=lat), chunk_rows=len(events) + 1)
+    return run_backtest(events, ema_crossover(fast=50, slow=200, size=1), instruments=table, config=cfg)
+
+
+_COMPILE_BODY = """
+from tickguard.benchmarks.engine import quote_workload, _engine_once
+from tickguard.data.schema import InstrumentTable
+import time
+t = time.perf_counter()
+r = _engine_once(quote_workload(1000), InstrumentTable.single("SYN", tick_size=0.005, lot_size=1))
+result = {"wall_s": time.perf_counter() - t, "compile_s": r.timings["compile"]}
+"""
+
+
+def run(events: int = 10**7, repeat: int = 3) -> dict[str, Any]:
+    ev = quote_workload(events)
+    table = InstrumentTable.single("SYN", tick_size=0.005, lot_size=1)
+    bare_ema_loop_nb(ev[:1000], 50.0, 200.0, 1.0)  # compile outside the timing
+    _engine_once(ev[:1000], table)
+    bare = best_of(lambda: bare_ema_loop_nb(ev, 50.0, 200.0, 1.0), repeat)
+    engine_runs = [_engine_once(ev, table) for _ in range(repeat)]
+    engine_s = min(r.timings["run"] for r in engine_runs)
+    with tempfile.TemporaryDirectory() as cache:
+        env = {**os.environ, "NUMBA_CACHE_DIR": cache, "TICKGUARD_CACHE_DIR": os.path.join(cache, "loops")}
+        cold = child_peak_rss(_COMPILE_BODY, env=env)
+        warm = child_peak_rss(_COMPILE_BODY, env=env)
+    return {
+        "machine": machine_info(),
+        "events": events,
+        "bare_loop_events_per_s": events / bare.best,
+        "engine_events_per_s": events / engine_s,
+        "ratio_engine_to_bare": bare.best / engine_s,
+        "engine_fills": int(len(engine_runs[0].fills)),
+        "bare_trades": int(bare.result[2]),
+        "compile_cold_s": cold.result["compile_s"],
+        "compile_cached_s": warm.result["compile_s"],
+        "start_to_result_cold_s": cold.seconds,
+        "start_to_result_cached_s": warm.seconds,
+        "engine_peak_rss_bytes_cold_child": cold.peak_bytes,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m tickguard.benchmarks.engine", description=__doc__.splitlines()[0])
+    ap.add_argument("--events", type=int, default=10**7)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--json", help="write the figures as JSON to PATH ('-' for stdout)")
+    ns = ap.parse_args(argv)
+    t0 = time.perf_counter()
+    out = run(ns.events, ns.repeat)
+    rows = [
+        ["bare numba loop", f"{out['bare_loop_events_per_s'] / 1e6:.1f} M/s", "1.00"],
+        ["engine (EMA, latency, records)", f"{out['engine_events_per_s'] / 1e6:.1f} M/s",
+         f"{out['ratio_engine_to_bare']:.3f}"],
+    ]
+    print(format_table(["workload", "events/s", "ratio to bare"], rows))
+    print(f"events {out['events']}, engine fills {out['engine_fills']}, bare trades {out['bare_trades']}")
+    print(f"compile: cold {out['compile_cold_s']:.1f} s, cached {out['compile_cached_s']:.2f} s "
+          f"(fresh interpreter, start to result: cold {out['start_to_result_cold_s']:.1f} s, "
+          f"cached {out['start_to_result_cached_s']:.1f} s)")
+    print(f"benchmark wall time {time.perf_counter() - t0:.0f} s")
+    if ns.json:
+        text = json.dumps(out, indent=2, default=str)
+        if ns.json == "-":
+            print(text)
+        else:
+            with open(ns.json, "w") as fh:
+                fh.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
