@@ -28,7 +28,8 @@ from tickguard.engine.exchange import (
     record_order_event_nb,
 )
 from tickguard.engine.gate import pass_through_gate_nb as risk_gate  # @@GATE@@
-from tickguard.engine.idle import idle_strategy_nb as on_event  # @@STRATEGY@@
+from tickguard.engine.idle import idle_strategy_nb as on_response  # @@STRATEGY@@
+on_event = on_response  # @@STRATEGY_INLINE@@
 from tickguard.engine.latency import latency_nb
 from tickguard.engine.layout import (
     A_CASH, A_EQUITY, A_NEXT_SAMPLE_T, C_EVENTS_DONE, C_LAST_XTS, C_N_ACTIONS, C_N_EQ, C_N_OE,
@@ -39,6 +40,7 @@ from tickguard.engine.layout import (
 )
 from tickguard.engine.market import apply_market_event_nb
 from tickguard.engine.portfolio import mark_price_nb
+from tickguard.engine.unmanaged import unmanaged
 from tickguard.engine.records import (
     ACTION_CANCEL, ACTION_MODIFY, ACTION_SUBMIT, OE_CANCEL_ACK, OE_CANCEL_REJECT, OE_CANCEL_REQ,
     OE_DENIED, OE_FILL, OE_MODIFY_ACK, OE_MODIFY_REJECT, OE_MODIFY_REQ, OE_REJECT, OE_SUBMIT, OT_MARKET, OT_POST_ONLY, RJ_BAD_PRICE,
@@ -215,6 +217,16 @@ def _handle_requests(nreq, now, req, orders, lorders, open_idx, cnt, cfg, lat, t
 
 
 @njit(cache=True)
+def _store_clocks(cnt, acct, j, last_xts, done, since, next_t, dt):
+    cnt[C_XCURSOR] = j
+    cnt[C_LAST_XTS] = last_xts
+    cnt[C_EVENTS_DONE] = done
+    cnt[C_SINCE_SAMPLE] = since
+    if dt > 0.0:
+        acct[A_NEXT_SAMPLE_T] = next_t
+
+
+@njit(cache=True)
 def _sample_equity(t, gidx, mkt_l, pf, acct, cfg, mult, rec_eq, cnt):
     n = cnt[C_N_EQ]
     if n >= rec_eq.shape[0]:
@@ -249,7 +261,6 @@ def _sample_equity(t, gidx, mkt_l, pf, acct, cfg, mult, rec_eq, cnt):
     e["unrealized"] = unreal
     e["fees"] = fees
     cnt[C_N_EQ] = n + 1
-    cnt[C_SINCE_SAMPLE] = 0
 
 
 @njit(cache=True)
@@ -286,7 +297,7 @@ def _deliver(t, blank, resp, orders, lorders, pos_local, cnt, mkt_l, params, sta
         last = cnt[C_N_PEND] - 1
         resp[best] = resp[last]
         cnt[C_N_PEND] = last
-        nreq = on_event(REASON_RESPONSE, blank[0], oid, now, mkt_l, pos_local, lorders,
+        nreq = on_response(REASON_RESPONSE, blank[0], oid, now, mkt_l, pos_local, lorders,
                         cnt[C_N_ORDERS], params, state, aux_blank, req)
         if nreq < 0 or nreq > req.shape[0]:
             cnt[C_STATUS] = KERNEL_STRATEGY_ERROR
@@ -316,11 +327,48 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
     the next chunk; the caller carries the unconsumed tail over), KERNEL_OVERFLOW (a buffer is
     full; the caller reruns with larger ones), KERNEL_STRATEGY_ERROR (bad request count).
     """
+    # unmanaged views: no atomic reference counting on the per-event calls (see unmanaged.py)
+    events = unmanaged(events)
+    blank = unmanaged(blank)
+    mkt_l = unmanaged(mkt_l)
+    mkt_x = unmanaged(mkt_x)
+    pf = unmanaged(pf)
+    pos_local = unmanaged(pos_local)
+    acct = unmanaged(acct)
+    orders = unmanaged(orders)
+    lorders = unmanaged(lorders)
+    open_idx = unmanaged(open_idx)
+    cnt = unmanaged(cnt)
+    req = unmanaged(req)
+    resp = unmanaged(resp)
+    cfg = unmanaged(cfg)
+    lat = unmanaged(lat)
+    trace_ts = unmanaged(trace_ts)
+    trace_lat = unmanaged(trace_lat)
+    tick = unmanaged(tick)
+    lot = unmanaged(lot)
+    mult = unmanaged(mult)
+    rec_oe = unmanaged(rec_oe)
+    rec_fill = unmanaged(rec_fill)
+    rec_eq = unmanaged(rec_eq)
+    rec_risk = unmanaged(rec_risk)
+    params = unmanaged(params)
+    state = unmanaged(state)
+    aux = unmanaged(aux)
+    aux_blank = unmanaged(aux_blank)
+    gate_cfg = unmanaged(gate_cfg)
+    gate_state = unmanaged(gate_state)
     n = events.shape[0]
+    # hot counters live in locals (registers) and go back to cnt/acct at every exit
     j = cnt[C_XCURSOR]
+    last_xts = cnt[C_LAST_XTS]
+    done = cnt[C_EVENTS_DONE]
+    since = cnt[C_SINCE_SAMPLE]
     cnt[C_STATUS] = KERNEL_DONE
     every = cfg[K_SAMPLE_EVERY]
     dt = cfg[K_SAMPLE_DT]
+    every_n = INT64_MAX if every <= 0.0 else int(math.ceil(every))
+    next_t = acct[A_NEXT_SAMPLE_T] if dt > 0.0 else math.inf
     i = 0
     while i < n:
         ev = events[i]
@@ -328,11 +376,11 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
         # 1. the exchange catches up to local time t
         while True:
             if j < n:
-                tx = max(events[j]["ts_exch"], cnt[C_LAST_XTS])
+                tx = max(events[j]["ts_exch"], last_xts)
             elif final:
                 tx = INT64_MAX
             else:
-                cnt[C_XCURSOR] = j
+                _store_clocks(cnt, acct, j, last_xts, done, since, next_t, dt)
                 cnt[C_STATUS] = KERNEL_NEED_MORE
                 return i
             ta = cnt[C_NEXT_ARRIVAL]
@@ -343,8 +391,8 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
                 inst = xe["instrument"]
                 kind = xe["kind"]
                 quoted = apply_market_event_nb(mkt_x, inst, kind, xe["price"], xe["bid_px"],
-                                               xe["bid_sz"], xe["ask_px"], xe["ask_sz"], tx)
-                cnt[C_LAST_XTS] = tx
+                                               xe["bid_sz"], xe["ask_px"], xe["ask_sz"], tx, True)
+                last_xts = tx
                 if cnt[C_N_OPEN] > 0:  # only then is there anything to match
                     on_market_nb(inst, (kind & _TRADE) != 0, quoted, xe["price"], xe["size"],
                                  xe["side"], tx, orders, open_idx, mkt_x, pf, acct, cfg,
@@ -364,32 +412,33 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
         # 3. the strategy sees the event
         inst = ev["instrument"]
         apply_market_event_nb(mkt_l, inst, ev["kind"], ev["price"], ev["bid_px"], ev["bid_sz"],
-                              ev["ask_px"], ev["ask_sz"], t)
+                              ev["ask_px"], ev["ask_sz"], t, False)
         nreq = on_event(REASON_MARKET, ev, -1, t, mkt_l, pos_local, lorders, cnt[C_N_ORDERS],
                         params, state, aux[i], req)
         # 4. its requests leave through the gate
         if nreq != 0:
             if nreq < 0 or nreq > req.shape[0]:
+                _store_clocks(cnt, acct, j, last_xts, done, since, next_t, dt)
                 cnt[C_STATUS] = KERNEL_STRATEGY_ERROR
-                cnt[C_XCURSOR] = j
                 return i
             _handle_requests(nreq, t, req, orders, lorders, open_idx, cnt, cfg, lat, trace_ts,
                              trace_lat, tick, lot, mkt_l, pos_local, rec_oe, rec_risk, gate_cfg,
                              gate_state)
-        # 5. equity clock
-        gidx = cnt[C_EVENTS_DONE]
-        cnt[C_EVENTS_DONE] = gidx + 1
-        cnt[C_SINCE_SAMPLE] += 1
-        if (every > 0.0 and cnt[C_SINCE_SAMPLE] >= every) or (dt > 0.0 and t >= acct[A_NEXT_SAMPLE_T]):
-            if dt > 0.0:  # next tick of a wall-clock grid (multiples of dt since the epoch)
-                acct[A_NEXT_SAMPLE_T] = (math.floor(t / dt) + 1.0) * dt
+        # 5. equity clock: every N events and/or on a grid of local time (multiples of dt)
+        gidx = done
+        done += 1
+        since += 1
+        if since >= every_n or t >= next_t:
+            if dt > 0.0 and t >= next_t:
+                next_t = (math.floor(t / dt) + 1.0) * dt
             _sample_equity(t, gidx, mkt_l, pf, acct, cfg, mult, rec_eq, cnt)
+            since = 0
         if cnt[C_STATUS] != KERNEL_DONE:
-            cnt[C_XCURSOR] = j
+            _store_clocks(cnt, acct, j, last_xts, done, since, next_t, dt)
             return i + 1
         i += 1
-    cnt[C_XCURSOR] = j
     if final and n > 0:
-        _sample_equity(events[n - 1]["ts_local"], cnt[C_EVENTS_DONE] - 1, mkt_l, pf, acct, cfg,
-                       mult, rec_eq, cnt)
+        _sample_equity(events[n - 1]["ts_local"], done - 1, mkt_l, pf, acct, cfg, mult, rec_eq, cnt)
+        since = 0
+    _store_clocks(cnt, acct, j, last_xts, done, since, next_t, dt)
     return n

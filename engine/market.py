@@ -19,24 +19,31 @@ _TRADE = int(KIND_TRADE)
 
 
 @njit(cache=True)
-def apply_market_event_nb(mkt, inst, kind, price, bid_px, bid_sz, ask_px, ask_sz, ts):
-    """Update ``mkt[inst]`` from one event; returns True when the quote changed."""
+def apply_market_event_nb(mkt, inst, kind, price, bid_px, bid_sz, ask_px, ask_sz, ts, exchange_view):
+    """Update ``mkt[inst]`` from one event; returns True when the quote changed.
+
+    ``exchange_view`` (a constant at each call site) also maintains the sizes our own orders took
+    at the touch (M_TAKEN_*), reset when the touch moves; the strategy's view skips that work.
+    """
+    # Indexed as mkt[inst, col]: a row view would cost a refcount round trip per event.
     quoted = False
     if kind & _QUOTE:
-        row = mkt[inst]
-        if bid_px != row[M_BID] or bid_sz != row[M_BID_SZ]:
-            row[M_TAKEN_BID] = 0.0  # a new touch: our earlier takes are in the data from now on
-        if ask_px != row[M_ASK] or ask_sz != row[M_ASK_SZ]:
-            row[M_TAKEN_ASK] = 0.0
-        row[M_BID] = bid_px
-        row[M_ASK] = ask_px
-        row[M_BID_SZ] = bid_sz
-        row[M_ASK_SZ] = ask_sz
+        if exchange_view:
+            # selects, not branches: whether the touch moved is a coin flip per quote
+            same_bid = (bid_px == mkt[inst, M_BID]) & (bid_sz == mkt[inst, M_BID_SZ])
+            same_ask = (ask_px == mkt[inst, M_ASK]) & (ask_sz == mkt[inst, M_ASK_SZ])
+            # a new touch: our earlier takes are in the data from now on
+            mkt[inst, M_TAKEN_BID] = mkt[inst, M_TAKEN_BID] if same_bid else 0.0
+            mkt[inst, M_TAKEN_ASK] = mkt[inst, M_TAKEN_ASK] if same_ask else 0.0
+        mkt[inst, M_BID] = bid_px
+        mkt[inst, M_ASK] = ask_px
+        mkt[inst, M_BID_SZ] = bid_sz
+        mkt[inst, M_ASK_SZ] = ask_sz
         if math.isnan(bid_px) or math.isnan(ask_px):
-            row[M_MID] = ask_px if math.isnan(bid_px) else bid_px
+            mkt[inst, M_MID] = ask_px if math.isnan(bid_px) else bid_px
         else:
-            row[M_MID] = 0.5 * (bid_px + ask_px)
-        row[M_TS_QUOTE] = ts
+            mkt[inst, M_MID] = 0.5 * (bid_px + ask_px)
+        mkt[inst, M_TS_QUOTE] = ts
         quoted = True
     if kind & _TRADE:
         mkt[inst, M_LAST] = price

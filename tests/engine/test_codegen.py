@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 from pathlib import Path
 
+import numpy as np
 import pytest
 from numba import njit
 
@@ -29,3 +30,31 @@ def test_strategy_defined_inside_a_function_is_refused_with_the_reason():
 
     with pytest.raises(TypeError, match="top level of an importable module"):
         compile_loop(local_strategy, pass_through_gate_nb)
+
+
+def test_unmanaged_view_reads_and_writes_the_same_memory():
+    from tickguard.engine.unmanaged import unmanaged
+
+    @njit
+    def twice_strided(a, out):
+        v = unmanaged(a)  # a strided 2-D view must keep its shape and strides
+        o = unmanaged(out)
+        for r in range(v.shape[0]):
+            for c in range(v.shape[1]):
+                o[r, c] = 2.0 * v[r, c]
+        return v.shape[0], v.shape[1]
+
+    base = np.arange(24.0).reshape(4, 6)
+    view = base[::2, 1::2]
+    out = np.zeros(view.shape)
+    assert twice_strided(view, out) == view.shape
+    np.testing.assert_array_equal(out, 2.0 * view)
+
+
+def test_generated_loop_inlines_the_strategy(tmp_path, monkeypatch):
+    monkeypatch.setenv("TICKGUARD_CACHE_DIR", str(tmp_path))
+    compile_loop(ema_module.ema_crossover_nb, pass_through_gate_nb)
+    (path,) = tmp_path.glob("_tickguard_loop_*.py")
+    text = path.read_text()
+    assert "from tickguard.strategies.ema_crossover import ema_crossover_nb as on_response" in text
+    assert 'on_event = _njit(inline="always")' in text
