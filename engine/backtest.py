@@ -121,8 +121,10 @@ class Backtest:
         self._data = data
         self.instruments = self._resolve_instruments(data, instruments)
         if isinstance(strategy, SignalStrategy):
-            if not isinstance(data, np.ndarray):
-                raise TypeError("a SignalStrategy needs the events in memory (pass an EVENT_DTYPE array)")
+            if not isinstance(data, np.ndarray):  # the signal is computed over the whole stream
+                chunks = list(self._chunks())
+                data = np.concatenate(chunks) if chunks else np.zeros(0, dtype=EVENT_DTYPE)
+                self._data = data
             strategy = strategy.to_numba(data)
         if not isinstance(strategy, NumbaStrategy):
             raise TypeError(f"strategy must be a NumbaStrategy or SignalStrategy, got {type(strategy).__name__}")

@@ -1,7 +1,7 @@
 """The ``tickguard`` command line.
 
-Commands: ``data validate|convert|synth`` (the data layer), ``run`` (a backtest; with no options,
-the bundled demo), ``strategies`` (installed strategy plugins).
+Commands: ``data validate|convert|synth`` (the data layer), ``run [CONFIG.toml]`` (a backtest;
+with no config, the bundled demo), ``strategies`` (installed strategy plugins).
 Exit codes: 0 success; 1 the data or the run found problems; 2 bad usage or unreadable input.
 """
 
@@ -21,40 +21,71 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tickguard", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     add_data_parser(sub)
-    r = sub.add_parser("run", help="backtest a strategy; with no options, the bundled demo")
-    r.add_argument("--data", help="canonical .parquet or .npy events (default: bundled synthetic sample)")
-    r.add_argument("--strategy", default="ema_crossover", help="registered strategy plugin")
-    r.add_argument("--out", default="tickguard_run", help="folder for records and summary.json")
-    r.add_argument("--latency-us", dest="latency_us", type=float, default=100.0,
-                   help="constant order entry and response latency, microseconds")
-    r.add_argument("--seed", type=int, default=0)
+    r = sub.add_parser("run", help="backtest a strategy from a TOML config; with none, the bundled demo")
+    r.add_argument("config", nargs="?", help="run config (TOML; see tickguard.reports.run_config)")
+    r.add_argument("--data", help="without a config: canonical .parquet or .npy events "
+                   "(default: bundled synthetic sample)")
+    r.add_argument("--strategy", help="without a config: registered strategy plugin (default ema_crossover)")
+    r.add_argument("--out", help="folder for records and summary.json (default: the config's "
+                   "[output] dir, else ./tickguard_run)")
+    r.add_argument("--latency-us", dest="latency_us", type=float,
+                   help="without a config: constant entry and response latency, us (default 100)")
+    r.add_argument("--seed", type=int, help="without a config: engine seed (default 0)")
     r.add_argument("--json", action="store_true", help="print the summary as JSON")
+    r.add_argument("--quiet", action="store_true", help="print nothing but errors")
     sub.add_parser("strategies", help="list installed strategy plugins")
     return parser
 
 
 def _run(ns: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from tickguard.engine.backtest import run
     from tickguard.engine.config import EngineConfig, Latency, LatencyConfig
     from tickguard.engine.strategy import load_strategy
     from tickguard.reports.records import write_run
+    from tickguard.reports.run_config import ConfigError, load_run_config
 
-    from tickguard.data.cli import bundled_samples
-
-    data = ns.data or str(bundled_samples()[0][0])
-    factory = load_strategy(ns.strategy)
-    strategy = factory()
-    lat = Latency(entry_ns=ns.latency_us * 1e3, response_ns=ns.latency_us * 1e3)
-    config = EngineConfig(latency=LatencyConfig(submit=lat), seed=ns.seed)
-    from tickguard.engine.backtest import run
-
-    result = run(data, strategy, config=config)
-    out = write_run(result, ns.out, inputs={"data": str(data), "strategy": ns.strategy})
-    summary = result.summary
-    if ns.json:
-        print(json.dumps(summary, indent=2, default=str))
+    if ns.config:
+        clash = [f"--{k.replace('_', '-')}" for k in ("data", "strategy", "latency_us", "seed")
+                 if getattr(ns, k) is not None]
+        if clash:
+            print(f"tickguard run: {', '.join(clash)} cannot be combined with a config file; "
+                  "set them in the config", file=sys.stderr)
+            return 2
+        try:
+            cfg = load_run_config(ns.config)
+            strategy = cfg.build_strategy()
+            data, instruments = cfg.build_data()
+        except (ConfigError, FileNotFoundError) as exc:
+            print(f"tickguard run: {exc}", file=sys.stderr)
+            return 2
+        config, name = cfg.engine, cfg.strategy
+        out_dir = ns.out or cfg.out or Path("tickguard_run")
+        inputs = {"config": str(ns.config), "data": cfg.data, "strategy": name,
+                  "strategy_params": cfg.strategy_params}
     else:
-        for key, value in summary.items():
+        from tickguard.data.cli import bundled_samples
+
+        data, instruments = ns.data or str(bundled_samples()[0][0]), None
+        name = ns.strategy or "ema_crossover"
+        strategy = load_strategy(name)()
+        lat_ns = (100.0 if ns.latency_us is None else ns.latency_us) * 1e3
+        config = EngineConfig(latency=LatencyConfig(submit=Latency(entry_ns=lat_ns, response_ns=lat_ns)),
+                              seed=ns.seed or 0)
+        out_dir = ns.out or "tickguard_run"
+        inputs = {"data": str(data), "strategy": name}
+    result = run(data, strategy, config=config, instruments=instruments)
+    out = write_run(result, out_dir, inputs=inputs)
+    summary = json.loads((out / "summary.json").read_text())
+    if ns.json:
+        print(json.dumps(summary, indent=2))
+    elif not ns.quiet:
+        for key, value in result.summary.items():
             print(f"{key:>14}: {value}")
+        m = summary["metrics"]
+        print(f"{'sharpe':>14}: {m['sharpe']}  max_drawdown: {m['max_drawdown']}  "
+              f"trades: {m['n_trades']}  win_rate: {m['win_rate']}")
         print(f"records and summary.json written to {out}")
     return 0
 

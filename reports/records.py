@@ -37,8 +37,11 @@ def write_run(result: Any, out_dir: str | os.PathLike[str], *, inputs: dict[str,
         tg_version = version("tickguard")
     except PackageNotFoundError:
         tg_version = "unknown"
+    from tickguard.reports.metrics import compute_metrics
+
     summary = {
         **result.summary,
+        "metrics": compute_metrics(result),
         "tickguard_version": tg_version,
         "inputs": inputs or {},
         "config": result.config.describe(),
