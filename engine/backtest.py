@@ -15,6 +15,7 @@ import pandas as pd
 
 from tickguard.data.schema import EVENT_DTYPE, InstrumentTable
 
+from .book import B_NF, BM_NF
 from .codegen import compile_loop
 from .config import EngineConfig
 from .gate import pass_through_gate_nb
@@ -211,6 +212,8 @@ class Backtest:
         state = strat.state.copy()
         gate_state = np.zeros(4)
         blank = np.zeros(1, dtype=EVENT_DTYPE)
+        book = np.zeros((n_inst, 2, self.config.book_levels, B_NF))
+        book_meta = np.zeros((n_inst, BM_NF), dtype=np.int64)
         width = 0 if strat.aux is None else strat.aux.shape[1]
         aux_blank = np.full(width, np.nan)
         loop = compile_loop(strat.on_event, self.gate)
@@ -235,7 +238,8 @@ class Backtest:
                     )
             args = (blank, mkt_l, mkt_x, pf, pos_local, acct, orders, lorders, open_idx, cnt, req,
                     resp, cfg, lat, trace_ts, trace_lat, tick, lot, mult, rec_oe, rec_fill, rec_eq,
-                    rec_risk, strat.params, state, aux, aux_blank, self.gate_cfg, gate_state)
+                    rec_risk, strat.params, state, aux, aux_blank, self.gate_cfg, gate_state, book,
+                    book_meta)
             if first:  # compile (or load from cache) on an empty slice of the same type
                 tc = time.perf_counter()
                 loop(ev[:0], False, *args[:25], aux[:0], *args[26:])

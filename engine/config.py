@@ -107,6 +107,10 @@ class EngineConfig:
     - ``mark``: positions marked at "mid", "last" trade or "side" (bid for longs, ask for shorts).
     - ``sample_every`` events and/or ``sample_dt_ns`` of local time: the equity clock (a final
       sample is always taken at the last event).
+    - ``book_levels``: price levels per side of the exchange's L2 book, rebuilt from depth rows
+      (0 ignores depth rows). With depth, marketable orders walk the book level by level (no
+      ``impact_ticks``: what is not displayed within the limit does not fill) and resting orders
+      see the size ahead at their price even behind the touch.
     """
 
     initial_cash: float = 1_000_000.0
@@ -120,6 +124,7 @@ class EngineConfig:
     sample_dt_ns: int = 1_000_000_000
     seed: int = 0
     chunk_rows: int = 1 << 20
+    book_levels: int = 20
 
     def __post_init__(self) -> None:
         _check(math.isfinite(self.initial_cash), "EngineConfig.initial_cash", self.initial_cash,
@@ -134,6 +139,8 @@ class EngineConfig:
                (self.sample_every, self.sample_dt_ns), "use values >= 0 (0 turns that clock off)")
         _check(0 <= self.seed < 2**53, "EngineConfig.seed", self.seed, "use an int in [0, 2**53)")
         _check(self.chunk_rows > 0, "EngineConfig.chunk_rows", self.chunk_rows, "use a value > 0")
+        _check(isinstance(self.book_levels, int) and 0 <= self.book_levels <= 1000,
+               "EngineConfig.book_levels", self.book_levels, "use an int in [0, 1000] (0: L1 only)")
 
     def cfg_array(self) -> np.ndarray:
         cfg = np.zeros(K_NF)

@@ -26,6 +26,9 @@ import math
 import numpy as np
 from numba import njit
 
+from .book import (
+    B_PX, BM_HAS_L2, BM_N_BID, available_within_nb, book_side_nb, level_size_nb, take_level_nb,
+)
 from .latency import latency_nb
 from .layout import (
     A_CASH, C_N_ACTIONS, C_N_FILLS, C_N_OE, C_N_OPEN, C_N_PEND, C_NEXT_ARRIVAL, C_NEXT_RESP,
@@ -204,12 +207,21 @@ def _own_ahead(orders, open_idx, cnt, oid):
 
 
 @njit(cache=True)
-def _join_queue(orders, oid, mkt_x, tick, open_idx, cnt):
+def _join_queue(orders, oid, mkt_x, tick, open_idx, cnt, book, meta):
     o = orders[oid]
-    row = mkt_x[o["instrument"]]
-    best = row[M_BID] if o["side"] > 0 else row[M_ASK]
-    best_sz = row[M_BID_SZ] if o["side"] > 0 else row[M_ASK_SZ]
+    inst = o["instrument"]
     o["traded_at_level"] = 0.0
+    if meta[inst, BM_HAS_L2] != 0:  # L2: the size at our price is visible down to the book's depth
+        sz = level_size_nb(book, meta, inst, book_side_nb(o["side"]), o["price"], tick)
+        if math.isnan(sz):
+            o["queue_ahead"] = np.inf  # beyond the levels we hold
+            o["level_size"] = np.nan
+        else:
+            o["queue_ahead"] = sz + _own_ahead(orders, open_idx, cnt, oid)
+            o["level_size"] = sz
+        return
+    best = mkt_x[inst, M_BID] if o["side"] > 0 else mkt_x[inst, M_ASK]
+    best_sz = mkt_x[inst, M_BID_SZ] if o["side"] > 0 else mkt_x[inst, M_ASK_SZ]
     if math.isnan(best) or (o["side"] > 0 and o["price"] > best) or (o["side"] < 0 and o["price"] < best):
         o["queue_ahead"] = _own_ahead(orders, open_idx, cnt, oid)  # we improve the touch
         o["level_size"] = 0.0
@@ -224,7 +236,7 @@ def _join_queue(orders, oid, mkt_x, tick, open_idx, cnt):
 
 @njit(cache=True)
 def _execute_nb(orders, oid, ts, mkt_x, pf, acct, cfg, tick, mult, lat, trace_ts, trace_lat,
-                rec_oe, rec_fill, resp, cnt, open_idx, ack_event, ack_action):
+                rec_oe, rec_fill, resp, cnt, open_idx, ack_event, ack_action, book, meta):
     """Match an order that just arrived (new, or re-priced by a modify); ack, take, rest or expire."""
     o = orders[oid]
     inst = o["instrument"]
@@ -234,7 +246,12 @@ def _execute_nb(orders, oid, ts, mkt_x, pf, acct, cfg, tick, mult, lat, trace_ts
     limit = o["price"]
     if otype == OT_MARKET:
         limit = np.inf if side > 0 else -np.inf
-    if side > 0:
+    l2 = meta[inst, BM_HAS_L2] != 0
+    s_opp = 1 - book_side_nb(side)  # the book side a marketable order takes from
+    if l2:
+        touch = book[inst, s_opp, 0, B_PX] if meta[inst, BM_N_BID + s_opp] > 0 else np.nan
+        avail = available_within_nb(book, meta, inst, s_opp, limit)
+    elif side > 0:
         touch = row[M_ASK]
         avail = row[M_ASK_SZ] - row[M_TAKEN_ASK]
     else:
@@ -249,10 +266,10 @@ def _execute_nb(orders, oid, ts, mkt_x, pf, acct, cfg, tick, mult, lat, trace_ts
         reject = RJ_POST_ONLY_CROSS
     elif otype == OT_MARKET and math.isnan(touch):
         reject = RJ_NO_QUOTE
-    take_touch = min(remaining, avail) if crosses else 0.0
+    take_touch = min(remaining, avail) if crosses else 0.0  # L2: everything displayed within the limit
     beyond_px = np.nan
     take_beyond = 0.0
-    if crosses and remaining - take_touch > 0.0 and cfg[K_IMPACT_TICKS] >= 0.0:
+    if not l2 and crosses and remaining - take_touch > 0.0 and cfg[K_IMPACT_TICKS] >= 0.0:
         beyond_px = touch + side * cfg[K_IMPACT_TICKS] * tick
         if (side > 0 and beyond_px <= limit) or (side < 0 and beyond_px >= limit):
             take_beyond = remaining - take_touch
@@ -268,7 +285,19 @@ def _execute_nb(orders, oid, ts, mkt_x, pf, acct, cfg, tick, mult, lat, trace_ts
     o["status"] = ST_OPEN
     emit_nb(orders, oid, ts, ack_event, 0, o["price"], o["qty"], ack_action, cfg, lat, trace_ts,
             trace_lat, rec_oe, resp, cnt)
-    if take_touch > 0.0:
+    if take_touch > 0.0 and l2:  # walk the book: one fill per level, at that level's price
+        left = take_touch
+        k = 0
+        while left > 0.0:
+            px, q = take_level_nb(book, meta, inst, s_opp, k, limit, left)
+            if math.isnan(px):
+                break
+            if q > 0.0:
+                left -= q
+                _fill_nb(orders, oid, ts, q, px, LIQ_TAKER, mkt_x, pf, acct, cfg, mult, lat,
+                         trace_ts, trace_lat, rec_oe, rec_fill, resp, cnt, open_idx)
+            k += 1
+    elif take_touch > 0.0:
         if side > 0:
             row[M_TAKEN_ASK] += take_touch
         else:
@@ -285,7 +314,7 @@ def _execute_nb(orders, oid, ts, mkt_x, pf, acct, cfg, tick, mult, lat, trace_ts
             emit_nb(orders, oid, ts, OE_EXPIRED, 0, o["price"], o["qty"] - o["filled"], ack_action,
                     cfg, lat, trace_ts, trace_lat, rec_oe, resp, cnt)
         else:
-            _join_queue(orders, oid, mkt_x, tick, open_idx, cnt)
+            _join_queue(orders, oid, mkt_x, tick, open_idx, cnt, book, meta)
     return 0
 
 
@@ -305,7 +334,7 @@ def next_arrival_nb(orders, open_idx, cnt):
 
 @njit(cache=True)
 def process_arrivals_nb(t, orders, open_idx, mkt_x, pf, acct, cfg, tick, mult, lat, trace_ts,
-                        trace_lat, rec_oe, rec_fill, resp, cnt):
+                        trace_lat, rec_oe, rec_fill, resp, cnt, book, meta):
     """Handle every action arriving at the exchange at exchange time ``t`` (in order id order)."""
     k = 0
     while k < cnt[C_N_OPEN]:
@@ -315,7 +344,7 @@ def process_arrivals_nb(t, orders, open_idx, mkt_x, pf, acct, cfg, tick, mult, l
         if o["status"] == ST_IN_FLIGHT and o["ts_arrive"] == t:
             _execute_nb(orders, oid, t, mkt_x, pf, acct, cfg, tick[o["instrument"]],
                         mult[o["instrument"]], lat, trace_ts, trace_lat, rec_oe, rec_fill, resp,
-                        cnt, open_idx, OE_ACK, ACTION_SUBMIT)
+                        cnt, open_idx, OE_ACK, ACTION_SUBMIT, book, meta)
         elif o["pending"] != 0 and o["ts_pending"] == t:
             action = o["pending"]
             o["pending"] = 0
@@ -345,7 +374,8 @@ def process_arrivals_nb(t, orders, open_idx, mkt_x, pf, acct, cfg, tick, mult, l
                     o["qty"] = new_qty
                     code = _execute_nb(orders, oid, t, mkt_x, pf, acct, cfg, tick[o["instrument"]],
                                        mult[o["instrument"]], lat, trace_ts, trace_lat, rec_oe,
-                                       rec_fill, resp, cnt, open_idx, OE_MODIFY_ACK, ACTION_MODIFY)
+                                       rec_fill, resp, cnt, open_idx, OE_MODIFY_ACK, ACTION_MODIFY,
+                                       book, meta)
                     if code != 0:  # e.g. a post-only re-priced across the spread: keep old terms
                         o["price"] = old_px
                         o["qty"] = old_qty
@@ -378,11 +408,33 @@ def _queue_share(ahead, behind, power):
 
 
 @njit(cache=True)
-def on_market_nb(inst, is_trade, is_quote, trade_px, trade_sz, aggressor, t, orders, open_idx,
-                 mkt_x, pf, acct, cfg, tick, lot, mult, lat, trace_ts, trace_lat, rec_oe, rec_fill,
-                 resp, cnt):
+def _level_changed(o, new_sz, cfg):
+    """Our price level now shows ``new_sz``: trades since the last update explain part of any
+    decrease; the probabilistic model removes a share of the rest (cancellations) from ahead."""
+    if math.isinf(o["queue_ahead"]) or math.isnan(o["level_size"]):
+        o["queue_ahead"] = new_sz  # our level just became visible: behind all shown
+    else:
+        cancelled = o["level_size"] - new_sz - o["traded_at_level"]
+        if cancelled > 0.0 and cfg[K_QUEUE_MODEL] == 1.0:
+            behind = max(o["level_size"] - o["queue_ahead"], 0.0)
+            share = _queue_share(o["queue_ahead"], behind, cfg[K_QUEUE_POWER])
+            o["queue_ahead"] -= cancelled * share
+            spill = cancelled * (1.0 - share) - behind  # more than was behind us
+            if spill > 0.0:
+                o["queue_ahead"] -= spill
+        o["queue_ahead"] = max(min(o["queue_ahead"], new_sz), 0.0)
+    o["level_size"] = new_sz
+    o["traded_at_level"] = 0.0
+
+
+@njit(cache=True)
+def on_market_nb(inst, is_trade, is_quote, is_depth, trade_px, trade_sz, aggressor, t, orders,
+                 open_idx, mkt_x, pf, acct, cfg, tick, lot, mult, lat, trace_ts, trace_lat, rec_oe,
+                 rec_fill, resp, cnt):
     """Advance queues and fill our resting orders of ``inst`` after an exchange market event.
 
+    ``trade_px``/``trade_sz``/``aggressor`` are the row's price, size and side: a trade print, or
+    for a depth row (``is_depth``) the level's price, new size and book side (+1 bid, -1 ask).
     A queue fill is rounded down to whole lots (the probabilistic model makes fractional queue
     positions; a fraction of a lot never trades).
     """
@@ -415,6 +467,8 @@ def on_market_nb(inst, is_trade, is_quote, trade_px, trade_sz, aggressor, t, ord
                             _fill_nb(orders, oid, t, q, px, LIQ_MAKER, mkt_x, pf, acct, cfg, mult,
                                      lat, trace_ts, trace_lat, rec_oe, rec_fill, resp, cnt,
                                      open_idx)
+            if is_depth and aggressor == side and same_price_nb(trade_px, px, tick):
+                _level_changed(o, 0.0 if math.isnan(trade_sz) else trade_sz, cfg)
             if is_quote and o["status"] == ST_OPEN:
                 opp = row[M_ASK] if side > 0 else row[M_BID]
                 best = row[M_BID] if side > 0 else row[M_ASK]
@@ -430,22 +484,8 @@ def on_market_nb(inst, is_trade, is_quote, trade_px, trade_sz, aggressor, t, ord
                     o["level_size"] = 0.0
                     o["traded_at_level"] = 0.0
                 elif same_price_nb(px, best, tick):
-                    new_sz = 0.0 if math.isnan(best_sz) else best_sz
-                    if math.isinf(o["queue_ahead"]) or math.isnan(o["level_size"]):
-                        o["queue_ahead"] = new_sz  # our level became the touch: behind all shown
-                    else:
-                        cancelled = o["level_size"] - new_sz - o["traded_at_level"]
-                        if cancelled > 0.0 and cfg[K_QUEUE_MODEL] == 1.0:
-                            behind = max(o["level_size"] - o["queue_ahead"], 0.0)
-                            share = _queue_share(o["queue_ahead"], behind, cfg[K_QUEUE_POWER])
-                            o["queue_ahead"] -= cancelled * share
-                            spill = cancelled * (1.0 - share) - behind  # more than was behind us
-                            if spill > 0.0:
-                                o["queue_ahead"] -= spill
-                        o["queue_ahead"] = max(min(o["queue_ahead"], new_sz), 0.0)
-                    o["level_size"] = new_sz
-                    o["traded_at_level"] = 0.0
+                    _level_changed(o, 0.0 if math.isnan(best_sz) else best_sz, cfg)
                 else:
-                    o["traded_at_level"] = 0.0  # behind the touch: level not visible
+                    o["traded_at_level"] = 0.0  # behind the touch (on L2, depth rows track it)
         if cnt[C_N_OPEN] == n_before:
             k += 1

@@ -22,7 +22,8 @@ import math
 
 from numba import njit
 
-from tickguard.data.schema import KIND_TRADE
+from tickguard.data.schema import KIND_DEPTH, KIND_SNAPSHOT, KIND_TRADE
+from tickguard.engine.book import apply_depth_nb
 from tickguard.engine.exchange import (
     KERNEL_OVERFLOW, insert_open_nb, next_arrival_nb, on_market_nb, process_arrivals_nb,
     record_order_event_nb,
@@ -65,6 +66,9 @@ REASON_MARKET = 0
 REASON_RESPONSE = 1
 
 _TRADE = int(KIND_TRADE)
+_DEPTH = int(KIND_DEPTH)
+_SNAPSHOT = int(KIND_SNAPSHOT)
+_BOOK_ROW = _DEPTH | _SNAPSHOT
 
 
 @njit(cache=True)
@@ -316,7 +320,8 @@ def _deliver(t, blank, resp, orders, lorders, pos_local, cnt, mkt_l, params, sta
 @njit(cache=True)
 def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders, lorders,
                  open_idx, cnt, req, resp, cfg, lat, trace_ts, trace_lat, tick, lot, mult, rec_oe,
-                 rec_fill, rec_eq, rec_risk, params, state, aux, aux_blank, gate_cfg, gate_state):
+                 rec_fill, rec_eq, rec_risk, params, state, aux, aux_blank, gate_cfg, gate_state, book,
+                 book_meta):
     """Process ``events`` (one chunk); returns how many were consumed.
 
     ``blank`` is a one-row event array handed to the strategy on response callbacks (so it cannot
@@ -358,6 +363,8 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
     aux_blank = unmanaged(aux_blank)
     gate_cfg = unmanaged(gate_cfg)
     gate_state = unmanaged(gate_state)
+    book = unmanaged(book)
+    book_meta = unmanaged(book_meta)
     n = events.shape[0]
     # hot counters live in locals (registers) and go back to cnt/acct at every exit
     j = cnt[C_XCURSOR]
@@ -393,8 +400,12 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
                 quoted = apply_market_event_nb(mkt_x, inst, kind, xe["price"], xe["bid_px"],
                                                xe["bid_sz"], xe["ask_px"], xe["ask_sz"], tx, True)
                 last_xts = tx
+                is_book = False  # a depth row the book applied (book_levels = 0 ignores them)
+                if kind & _BOOK_ROW:
+                    is_book = apply_depth_nb(book, book_meta, inst, xe["side"], xe["price"], xe["size"],
+                                             tx, (kind & _SNAPSHOT) != 0, tick[inst])
                 if cnt[C_N_OPEN] > 0:  # only then is there anything to match
-                    on_market_nb(inst, (kind & _TRADE) != 0, quoted, xe["price"], xe["size"],
+                    on_market_nb(inst, (kind & _TRADE) != 0, quoted, is_book, xe["price"], xe["size"],
                                  xe["side"], tx, orders, open_idx, mkt_x, pf, acct, cfg,
                                  tick[inst], lot[inst], mult[inst], lat, trace_ts, trace_lat, rec_oe,
                                  rec_fill, resp, cnt)
@@ -403,7 +414,7 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
                 if ta > t:
                     break
                 process_arrivals_nb(ta, orders, open_idx, mkt_x, pf, acct, cfg, tick, mult, lat,
-                                    trace_ts, trace_lat, rec_oe, rec_fill, resp, cnt)
+                                    trace_ts, trace_lat, rec_oe, rec_fill, resp, cnt, book, book_meta)
         # 2. responses due by t
         if cnt[C_NEXT_RESP] <= t:
             _deliver(t, blank, resp, orders, lorders, pos_local, cnt, mkt_l, params, state, aux_blank,

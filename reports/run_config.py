@@ -52,7 +52,7 @@ _LOBSTER_KEYS = {"message", "orderbook", "feed_latency", "depth", "tick_size", "
 _SYNTH_KEYS = {"events", "seed"}
 _STRATEGY_KEYS = {"name", "params"}
 _ENGINE_KEYS = {"initial_cash", "impact_ticks", "queue_model", "queue_power", "mark", "sample_every",
-                "sample_dt", "seed", "chunk_rows", "latency", "fees"}
+                "sample_dt", "seed", "chunk_rows", "book_levels", "latency", "fees"}
 _LATENCY_KEYS = {"entry", "response", "mode", "entry_sigma", "response_sigma", "cancel", "modify"}
 _ACTION_KEYS = _LATENCY_KEYS - {"cancel", "modify"}
 _FEE_KEYS = {"maker_bps", "taker_bps", "maker_per_unit", "taker_per_unit"}
@@ -138,10 +138,10 @@ class RunConfig:
             )
             return events, table
         if "synth" in d:
-            from tickguard.data.synth import synth_instruments, synthesize
+            from tickguard.data.synth import synthesize
 
             syn = d["synth"]
-            return synthesize(int(syn.get("events", 100_000)), seed=int(syn.get("seed", 0))), synth_instruments()
+            return synthesize(int(syn.get("events", 100_000)), seed=int(syn.get("seed", 0)))
         from tickguard.data.cli import bundled_samples
 
         samples = {p.stem: p for p, _ in bundled_samples()}

@@ -52,7 +52,10 @@ def test_unmanaged_view_reads_and_writes_the_same_memory():
 
 
 def test_generated_loop_inlines_the_strategy(tmp_path, monkeypatch):
+    from tickguard.engine import codegen
+
     monkeypatch.setenv("TICKGUARD_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(codegen, "_loaded", {})  # write the file again even if loaded already
     compile_loop(ema_module.ema_crossover_nb, pass_through_gate_nb)
     (path,) = tmp_path.glob("_tickguard_loop_*.py")
     text = path.read_text()

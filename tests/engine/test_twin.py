@@ -26,7 +26,7 @@ from tickguard.strategies.ema_crossover import ema_crossover
 INST = InstrumentTable([Instrument(0, "A", tick_size=0.01, lot_size=1),
                         Instrument(1, "B", tick_size=0.25, lot_size=1, multiplier=50.0)])
 RECORDS = ("order_events", "fills", "equity", "risk_events", "orders")
-SCENARIOS = (0, 1, 2, 3)
+SCENARIOS = (0, 1, 2, 3, 4)
 N_EVENTS = 2000
 
 
@@ -63,6 +63,12 @@ def _events(rng: np.random.Generator, n: int, feed_ns: int) -> np.ndarray:
 def scenario(k: int):
     """(events, strategy, config) of scenario ``k``: random market, random order flow."""
     rng = np.random.default_rng(1000 + k)
+    if k == 4:  # L2: a synthetic stream with 3 depth levels; orders big enough to walk the book
+        from tickguard.data.synth import SynthConfig, synthesize
+
+        ev, _ = synthesize(N_EVENTS * 3, seed=5, config=SynthConfig(depth_levels=3))
+        return ev, ema_crossover(instrument=0, fast=5, slow=20, size=700), EngineConfig(
+            book_levels=3, sample_every=50, latency=LatencyConfig(submit=Latency(entry_ns=900, response_ns=900)))
     ev = _events(rng, N_EVENTS, feed_ns=[0, 800, 2500, 300][k])
     if k == 3:
         strat = ema_crossover(instrument=0, fast=5, slow=20, size=3)

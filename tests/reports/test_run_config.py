@@ -125,3 +125,11 @@ def test_signal_strategy_runs_from_a_file_path(tmp_path, capsys):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["strategy"].startswith("svm_trend") and summary["events"] == 50_000
     assert summary["fills"] > 0
+
+
+def test_synth_source_runs(tmp_path):
+    path = _write(tmp_path, '[data]\nsynth = { events = 3000, seed = 4 }\n[strategy]\nname = "ema_crossover"\n'
+                  'params = { fast = 5, slow = 20 }\n[output]\ndir = "o"\n')
+    assert main(["run", str(path), "--quiet"]) == 0
+    summary = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert summary["events"] == 3000 and summary["inputs"]["data"] == {"synth": {"events": 3000, "seed": 4}}
