@@ -22,7 +22,7 @@ from .gate import pass_through_gate_nb
 from .layout import (
     A_CASH, A_EQUITY, A_INITIAL, A_NEXT_SAMPLE_T, A_NF, C_EVENTS_DONE, C_N_EQ, C_N_FILLS, C_N_OE,
     C_LAST_XTS, C_N_ORDERS, C_N_RISK, C_NEXT_ARRIVAL, C_NEXT_RESP, C_NF, C_STATUS, C_XCURSOR,
-    INT64_MAX, M_NF, M_TAKEN_ASK, M_TAKEN_BID, P_NF,
+    INT64_MAX, M_HALTED, M_NF, M_TAKEN_ASK, M_TAKEN_BID, P_NF,
 )
 from .loop_template import KERNEL_NEED_MORE, KERNEL_OVERFLOW, KERNEL_STRATEGY_ERROR
 from .records import (
@@ -190,8 +190,8 @@ class Backtest:
         strat = self.strategy
         mkt_l = np.full((n_inst, M_NF), np.nan)
         mkt_x = np.full((n_inst, M_NF), np.nan)
-        mkt_l[:, [M_TAKEN_BID, M_TAKEN_ASK]] = 0.0
-        mkt_x[:, [M_TAKEN_BID, M_TAKEN_ASK]] = 0.0
+        mkt_l[:, [M_TAKEN_BID, M_TAKEN_ASK, M_HALTED]] = 0.0
+        mkt_x[:, [M_TAKEN_BID, M_TAKEN_ASK, M_HALTED]] = 0.0
         pf = np.zeros((n_inst, P_NF))
         pos_local = np.zeros(n_inst)
         acct = np.zeros(A_NF)

@@ -4,7 +4,7 @@ The exchange sees the market as of *exchange* time (the data's ``ts_exch``); the
 later, at ``ts_local``. An action reaches the exchange after its entry latency and its outcome
 reaches the strategy after the response latency (see :mod:`latency`).
 
-Fill rules on L1 data (documented for users in the README):
+Fill rules on L1 data (documented for users in the README; L2 data: see book.py):
 
 * A marketable order takes the displayed size at the touch (less what our own earlier orders took
   from the same touch). Any rest fills ``K_IMPACT_TICKS`` ticks beyond the touch when that is within
@@ -17,6 +17,10 @@ Fill rules on L1 data (documented for users in the README):
 * Size decreases at our level not explained by trades are cancellations: the conservative model
   ignores them (only the clamp "ahead <= displayed" applies); the probabilistic model removes the
   share f(ahead)/(f(ahead)+f(behind)) of them from ahead of us, f(x) = x**n.
+* While the exchange halts an instrument (CONTROL rows, level 0: side -1 halt, 0 quoting only, +1
+  trading resumes) nothing matches: arriving market/IOC/FOK orders are rejected (RJ_HALTED), limit
+  orders rest, and fills resume with the first market event after trading resumes. No reopening
+  auction is simulated.
 """
 
 from __future__ import annotations
@@ -34,13 +38,14 @@ from .layout import (
     A_CASH, C_N_ACTIONS, C_N_FILLS, C_N_OE, C_N_OPEN, C_N_PEND, C_NEXT_ARRIVAL, C_NEXT_RESP,
     C_RESP_SEQ, C_STATUS, INT64_MAX, K_IMPACT_TICKS, K_MAKER_BPS, K_MAKER_PER_UNIT,
     K_QUEUE_MODEL, K_QUEUE_POWER, K_SEED, K_TAKER_BPS, K_TAKER_PER_UNIT, M_ASK, M_ASK_SZ, M_BID,
-    M_BID_SZ, M_MID, M_TAKEN_ASK, M_TAKEN_BID, P_POS,
+    M_BID_SZ, M_HALTED, M_MID, M_TAKEN_ASK, M_TAKEN_BID, P_POS,
 )
 from .portfolio import apply_fill_nb
 from .records import (
     ACTION_CANCEL, ACTION_MODIFY, ACTION_SUBMIT, LIQ_MAKER, LIQ_TAKER, OE_ACK, OE_CANCEL_ACK,
     OE_CANCEL_REJECT, OE_EXPIRED, OE_FILL, OE_MODIFY_ACK, OE_MODIFY_REJECT, OE_REJECT, OT_FOK,
-    OT_IOC, OT_MARKET, OT_POST_ONLY, RJ_BAD_QTY, RJ_FOK_UNFILLED, RJ_NO_QUOTE, RJ_POST_ONLY_CROSS,
+    OT_IOC, OT_MARKET, OT_POST_ONLY, RJ_BAD_QTY, RJ_FOK_UNFILLED, RJ_HALTED, RJ_NO_QUOTE,
+    RJ_POST_ONLY_CROSS,
     RJ_TOO_LATE,
     RJ_UNKNOWN_ORDER, ST_CANCELLED, ST_FILLED, ST_IN_FLIGHT, ST_OPEN, ST_REJECTED,
 )
@@ -262,7 +267,11 @@ def _execute_nb(orders, oid, ts, mkt_x, pf, acct, cfg, tick, mult, lat, trace_ts
     crosses = (not math.isnan(touch)) and ((side > 0 and touch <= limit) or (side < 0 and touch >= limit))
     remaining = o["qty"] - o["filled"]
     reject = 0
-    if otype == OT_POST_ONLY and crosses:
+    if row[M_HALTED] != 0.0:  # a halt: nothing executes; limit orders rest for the reopening
+        crosses = False
+        if otype == OT_MARKET or otype == OT_IOC or otype == OT_FOK:
+            reject = RJ_HALTED
+    elif otype == OT_POST_ONLY and crosses:
         reject = RJ_POST_ONLY_CROSS
     elif otype == OT_MARKET and math.isnan(touch):
         reject = RJ_NO_QUOTE
@@ -439,6 +448,8 @@ def on_market_nb(inst, is_trade, is_quote, is_depth, trade_px, trade_sz, aggress
     positions; a fraction of a lot never trades).
     """
     row = mkt_x[inst]
+    if row[M_HALTED] != 0.0:  # no matching while the exchange halts the instrument
+        return
     trade_left = trade_sz
     k = 0
     while k < cnt[C_N_OPEN]:

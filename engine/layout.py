@@ -19,7 +19,8 @@ M_MID = 5
 M_TS_QUOTE = 6  #: local/exchange time of the last quote, as float64 ns (informational)
 M_TAKEN_BID = 7  #: exchange view only: size our own sells took at the current best bid
 M_TAKEN_ASK = 8  #: exchange view only: size our own buys took at the current best ask
-M_NF = 9
+M_HALTED = 9  #: 1.0 while the exchange halts trading in the instrument (CONTROL rows, level 0)
+M_NF = 10
 
 # --- portfolio, float64[n_instruments, P_NF] ------------------------------------------------
 P_POS = 0  #: position (units), exchange truth

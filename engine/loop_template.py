@@ -397,7 +397,7 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
                 xe = events[j]
                 inst = xe["instrument"]
                 kind = xe["kind"]
-                quoted = apply_market_event_nb(mkt_x, inst, kind, xe["price"], xe["bid_px"],
+                quoted = apply_market_event_nb(mkt_x, inst, kind, xe["side"], xe["level"], xe["price"], xe["bid_px"],
                                                xe["bid_sz"], xe["ask_px"], xe["ask_sz"], tx, True)
                 last_xts = tx
                 is_book = False  # a depth row the book applied (book_levels = 0 ignores them)
@@ -422,7 +422,7 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
                      gate_cfg, gate_state)
         # 3. the strategy sees the event
         inst = ev["instrument"]
-        apply_market_event_nb(mkt_l, inst, ev["kind"], ev["price"], ev["bid_px"], ev["bid_sz"],
+        apply_market_event_nb(mkt_l, inst, ev["kind"], ev["side"], ev["level"], ev["price"], ev["bid_px"], ev["bid_sz"],
                               ev["ask_px"], ev["ask_sz"], t, False)
         nreq = on_event(REASON_MARKET, ev, -1, t, mkt_l, pos_local, lorders, cnt[C_N_ORDERS],
                         params, state, aux[i], req)

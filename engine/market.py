@@ -6,21 +6,26 @@ import math
 
 from numba import njit
 
-from tickguard.data.schema import KIND_QUOTE, KIND_TRADE
+from tickguard.data.schema import KIND_CONTROL, KIND_QUOTE, KIND_TRADE
 
 from .layout import (
-    M_ASK, M_ASK_SZ, M_BID, M_BID_SZ, M_LAST, M_MID, M_TAKEN_ASK, M_TAKEN_BID, M_TS_QUOTE,
+    M_ASK, M_ASK_SZ, M_BID, M_BID_SZ, M_HALTED, M_LAST, M_MID, M_TAKEN_ASK, M_TAKEN_BID, M_TS_QUOTE,
 )
 
 __all__ = ["apply_market_event_nb"]
 
 _QUOTE = int(KIND_QUOTE)
 _TRADE = int(KIND_TRADE)
+_CONTROL = int(KIND_CONTROL)
 
 
 @njit(cache=True)
-def apply_market_event_nb(mkt, inst, kind, price, bid_px, bid_sz, ask_px, ask_sz, ts, exchange_view):
+def apply_market_event_nb(mkt, inst, kind, side, level, price, bid_px, bid_sz, ask_px, ask_sz, ts,
+                          exchange_view):
     """Update ``mkt[inst]`` from one event; returns True when the quote changed.
+
+    A CONTROL row with ``level`` 0 is the exchange's trading state (data/schema.py): ``side`` -1
+    a halt begins, 0 quoting resumes (still no trading), +1 trading resumes.
 
     ``exchange_view`` (a constant at each call site) also maintains the sizes our own orders took
     at the touch (M_TAKEN_*), reset when the touch moves; the strategy's view skips that work.
@@ -47,4 +52,6 @@ def apply_market_event_nb(mkt, inst, kind, price, bid_px, bid_sz, ask_px, ask_sz
         quoted = True
     if kind & _TRADE:
         mkt[inst, M_LAST] = price
+    if (kind & _CONTROL) and level == 0:
+        mkt[inst, M_HALTED] = 0.0 if side > 0 else 1.0
     return quoted

@@ -48,6 +48,7 @@ __all__ = [
     "RJ_BAD_QTY",
     "RJ_CAPACITY",
     "RJ_FOK_UNFILLED",
+    "RJ_HALTED",
     "RJ_NONE",
     "RJ_NO_LIQUIDITY",
     "RJ_NO_QUOTE",
@@ -124,6 +125,7 @@ RJ_UNKNOWN_INSTRUMENT = 8
 RJ_NO_LIQUIDITY = 9
 RJ_PENDING = 10
 RJ_CAPACITY = 11
+RJ_HALTED = 12
 REASON_NAMES = {
     RJ_NONE: "",
     RJ_BAD_QTY: "quantity must be > 0 and a multiple of the lot size",
@@ -137,6 +139,7 @@ REASON_NAMES = {
     RJ_NO_LIQUIDITY: "nothing displayed on the side the order would take",
     RJ_PENDING: "a cancel or modify of this order is already in flight",
     RJ_CAPACITY: "order table full",
+    RJ_HALTED: "trading in the instrument is halted (market, IOC and FOK orders cannot execute)",
 }
 
 LIQ_MAKER = 1

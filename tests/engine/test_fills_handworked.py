@@ -20,7 +20,7 @@ from tickguard.engine.backtest import run
 from tickguard.engine.config import EngineConfig, Latency, LatencyConfig
 from tickguard.engine.records import (
     LIQ_MAKER, LIQ_TAKER, OE_ACK, OE_CANCEL_REJECT, OE_CANCEL_REQ, OE_EXPIRED,
-    OE_MODIFY_ACK, OE_REJECT, OT_FOK, OT_IOC, OT_MARKET, OT_POST_ONLY, RJ_FOK_UNFILLED,
+    OE_MODIFY_ACK, OE_REJECT, OT_FOK, OT_IOC, OT_LIMIT, OT_MARKET, OT_POST_ONLY, RJ_FOK_UNFILLED,
     RJ_POST_ONLY_CROSS, RJ_TOO_LATE, ST_CANCELLED, ST_FILLED, ST_OPEN, ST_REJECTED,
 )
 from tickguard.engine.scripted import cancel, modify, scripted, submit
@@ -330,3 +330,36 @@ def test_scripted_time_trigger_fires_on_first_event_at_or_after_it():
     assert list(r.orders["ts_sent"]) == [3000, 3000]
     assert fills(r, 0) == [(3000, 100.03, 1.0, LIQ_TAKER)]
     assert fills(r, 1) == [(3000, 100.02, 1.0, LIQ_TAKER)]
+
+
+# --- exchange trading halts (CONTROL rows, level 0) -------------------------------------------
+
+def HALT(t, code):
+    """Exchange trading state: code -1 halt begins, 0 quoting resumes, +1 trading resumes."""
+    from tickguard.data.schema import KIND_CONTROL
+
+    return dict(ts_exch=t, ts_local=t, kind=KIND_CONTROL, side=code, level=0)
+
+
+def test_halt_rejects_takers_and_freezes_resting_orders():
+    # t=2000 halt; a market buy at 3000 is rejected (halted); a resting buy at 99.99 sees a sell
+    # trade at 99.98 during "quoting" (code 0) but cannot fill; trading resumes at 5000 and the
+    # trade through its price at 6000 fills all 4 at 99.99.
+    from tickguard.engine.records import RJ_HALTED
+
+    rows = [Q(1000, 99.99, 10, 100.00, 10), HALT(2000, -1), Q(3000, 99.99, 10, 100.00, 10),
+            HALT(4000, 0), T(4500, 99.98, 50, SELL), HALT(5000, 1), T(6000, 99.98, 50, SELL)]
+    steps = [submit(0, BUY, 4, 99.99, order_type=OT_LIMIT), submit(2, BUY, 3, order_type=OT_MARKET)]
+    r = go(rows, steps)
+    rej = oes(r, OE_REJECT, 1)
+    assert len(rej) == 1 and rej["reason"][0] == RJ_HALTED and rej["ts"][0] == 3000
+    assert fills(r, 0) == [(6000, 99.99, 4.0, LIQ_MAKER)]
+
+
+def test_limit_order_sent_during_a_halt_rests_and_does_not_cross():
+    # a buy at 100.00 (at the ask) sent in a halt rests instead of taking; after trading resumes
+    # the next quote still shows the ask at 100.00 -> the other side is on our price: filled as maker
+    rows = [Q(1000, 99.99, 10, 100.00, 10), HALT(2000, -1), Q(3000, 99.99, 10, 100.00, 10),
+            HALT(4000, 1), Q(5000, 99.99, 10, 100.00, 10)]
+    r = go(rows, [submit(2, BUY, 2, 100.00, order_type=OT_LIMIT)])
+    assert fills(r) == [(5000, 100.00, 2.0, LIQ_MAKER)]
