@@ -27,7 +27,7 @@ __all__ = ["compile_loop", "loop_cache_dir"]
 _ENGINE_DIR = Path(__file__).resolve().parent
 _DEPENDENCIES = (
     "loop_template.py", "exchange.py", "latency.py", "layout.py", "market.py", "portfolio.py",
-    "records.py", "rng.py", "gate.py", "idle.py", "unmanaged.py", "book.py",
+    "records.py", "rng.py", "gate.py", "idle.py", "unmanaged.py", "book.py", "nbtypes.py",
 )
 _GATE_LINE = "from tickguard.engine.gate import pass_through_gate_nb as risk_gate  # @@GATE@@"
 _STRATEGY_LINE = (

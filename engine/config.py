@@ -68,7 +68,9 @@ class LatencyConfig:
             if (lat[:, 0] == LAT_TRACE).any():
                 raise ValueError("LatencyConfig: an action uses mode='trace' but no trace= was given")
             return lat, np.zeros(1, dtype=np.int64), np.zeros((1, 6))
-        ts, values = (np.asarray(self.trace[0], dtype=np.int64), np.asarray(self.trace[1], dtype=float))
+        # fresh C-contiguous writable copies: the latency kernel is compiled for exactly that type
+        ts = np.array(self.trace[0], dtype=np.int64, order="C", copy=True)
+        values = np.array(self.trace[1], dtype=np.float64, order="C", copy=True)
         _check(ts.ndim == 1 and len(ts) > 0 and bool(np.all(np.diff(ts) >= 0)), "LatencyConfig.trace[0]",
                ts[:5], "timestamps must be a non-empty, sorted int64 ns array")
         _check(values.shape == (len(ts), 6) and bool(np.all(values >= 0)), "LatencyConfig.trace[1]",

@@ -29,6 +29,7 @@ import math
 
 import numpy as np
 from numba import njit
+from numba import types as _t
 
 from .book import (
     B_PX, BM_HAS_L2, BM_N_BID, available_within_nb, book_side_nb, level_size_nb, take_level_nb,
@@ -40,6 +41,7 @@ from .layout import (
     K_QUEUE_MODEL, K_QUEUE_POWER, K_SEED, K_TAKER_BPS, K_TAKER_PER_UNIT, M_ASK, M_ASK_SZ, M_BID,
     M_BID_SZ, M_HALTED, M_MID, M_TAKEN_ASK, M_TAKEN_BID, P_POS,
 )
+from .nbtypes import F64_1D, F64_2D, I64_1D, LOCAL_ORDER_ROW, ORDER_EVENTS, ORDER_ROW, ORDERS, RESPONSES
 from .portfolio import apply_fill_nb
 from .records import (
     ACTION_CANCEL, ACTION_MODIFY, ACTION_SUBMIT, LIQ_MAKER, LIQ_TAKER, OE_ACK, OE_CANCEL_ACK,
@@ -73,7 +75,8 @@ def same_price_nb(a, b, tick):
     return abs(a - b) <= 1e-12 * max(1.0, abs(a))
 
 
-@njit(cache=True)
+@njit([_t.boolean(ORDER_EVENTS, I64_1D, _t.int64, _t.int64, _t.int64, _t.int64, _t.int64, row,
+                  _t.float64, _t.float64) for row in (ORDER_ROW, LOCAL_ORDER_ROW)], cache=True)
 def record_order_event_nb(rec_oe, cnt, ts, ts_local, oid, event, reason, order, price, qty):
     """Append one order-event record; ``order`` is a row of the order table or of the strategy's
     view of it (both carry instrument, side, order_type, filled and tag). False when full."""
@@ -97,7 +100,8 @@ def record_order_event_nb(rec_oe, cnt, ts, ts_local, oid, event, reason, order, 
     return True
 
 
-@njit(cache=True)
+@njit(_t.void(ORDERS, _t.int64, _t.int64, _t.int64, _t.int64, _t.float64, _t.float64, _t.int64,
+              F64_1D, F64_2D, I64_1D, F64_2D, ORDER_EVENTS, RESPONSES, I64_1D), cache=True)
 def emit_nb(orders, oid, ts, event, reason, price, qty, action, cfg, lat, trace_ts, trace_lat,
             rec_oe, resp, cnt):
     """Record an exchange-side order event and queue its response to the strategy."""

@@ -1,0 +1,28 @@
+"""Numba types of the engine's arrays, for the few kernels compiled with explicit signatures.
+
+Why explicit signatures: numba types an integer constant argument (an event code, ``0``) as a
+*literal*, and compiles a separate copy of the callee for every distinct literal it is called
+with. The record writers are called from dozens of places with different codes, which made the
+loop compile a dozen copies of each (measured). With a signature the dispatcher compiles once and
+converts literals to int64; it also compiles when the module is imported (from the cache when warm).
+"""
+
+from __future__ import annotations
+
+from numba import from_dtype, types
+
+from .records import LOCAL_ORDER_DTYPE, ORDER_DTYPE, ORDER_EVENT_DTYPE, RESPONSE_DTYPE
+
+__all__ = [
+    "F64_1D", "F64_2D", "I64_1D", "LOCAL_ORDER_ROW", "ORDERS", "ORDER_EVENTS", "ORDER_ROW",
+    "RESPONSES",
+]
+
+F64_1D = types.Array(types.float64, 1, "C")
+F64_2D = types.Array(types.float64, 2, "C")
+I64_1D = types.Array(types.int64, 1, "C")
+ORDER_ROW = from_dtype(ORDER_DTYPE)
+LOCAL_ORDER_ROW = from_dtype(LOCAL_ORDER_DTYPE)
+ORDERS = types.Array(ORDER_ROW, 1, "C")
+ORDER_EVENTS = types.Array(from_dtype(ORDER_EVENT_DTYPE), 1, "C")
+RESPONSES = types.Array(from_dtype(RESPONSE_DTYPE), 1, "C")
