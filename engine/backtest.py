@@ -25,6 +25,7 @@ from .layout import (
     INT64_MAX, M_HALTED, M_NF, M_TAKEN_ASK, M_TAKEN_BID, P_NF,
 )
 from .loop_template import KERNEL_NEED_MORE, KERNEL_OVERFLOW, KERNEL_STRATEGY_ERROR
+from .prefetch import prefetch
 from .records import (
     EQUITY_DTYPE, FILL_DTYPE, LOCAL_ORDER_DTYPE, ORDER_DTYPE, ORDER_EVENT_DTYPE, ORDER_EVENT_NAMES,
     REQUEST_DTYPE, RESPONSE_DTYPE, RISK_EVENT_DTYPE,
@@ -224,8 +225,10 @@ class Backtest:
         t0 = time.perf_counter()
         run_s = 0.0
         first = True
-        for chunk, final in _with_last(self._chunks()):
-            data_hash.update(np.ascontiguousarray(chunk).tobytes())
+        def hash_chunk(chunk: np.ndarray) -> None:  # runs in the reader thread
+            data_hash.update(np.ascontiguousarray(chunk).view(np.uint8))
+
+        for chunk, final in _with_last(prefetch(self._chunks(), on_item=hash_chunk)):
             ev = chunk if carry is None else np.concatenate([carry, chunk])
             g0 = int(cnt[C_EVENTS_DONE])
             if strat.aux is None:

@@ -317,7 +317,7 @@ def _deliver(t, blank, resp, orders, lorders, pos_local, cnt, mkt_l, params, sta
     cnt[C_NEXT_RESP] = nxt
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)  # the GIL is free for the chunk reader thread (see prefetch.py)
 def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders, lorders,
                  open_idx, cnt, req, resp, cfg, lat, trace_ts, trace_lat, tick, lot, mult, rec_oe,
                  rec_fill, rec_eq, rec_risk, params, state, aux, aux_blank, gate_cfg, gate_state, book,
