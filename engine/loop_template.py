@@ -7,10 +7,12 @@ pass-through gate (the reference "no strategy" workload of the benchmarks).
 
 Per local event, in this order:
 1. the exchange catches up to the event's local time: market events by exchange time (the data's
-   ``ts_exch``) and actions arriving after their entry latency, interleaved in time order (a market
-   event first on equal times), with resting orders matched after each market event;
-2. responses due by then reach the strategy (its order view and known position change, and its
-   callback runs with ``reason == REASON_RESPONSE``);
+   ``ts_exch``), actions arriving after their entry latency, and
+2. responses reaching the strategy after their response latency (its order view and known
+   position change, and its callback runs with ``reason == REASON_RESPONSE`` at the response's
+   own local time), all merged in time order (on equal times: market event, arrival, response),
+   with resting orders matched after each market event. The exchange never runs ahead of a
+   response, so what a response callback sends is matched against the book of its own time;
 3. the event updates the strategy's market view and the callback runs (``REASON_MARKET``);
 4. requests pass the risk gate and leave with their entry latency;
 5. equity is sampled on the configured clock.
@@ -380,7 +382,8 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
     while i < n:
         ev = events[i]
         t = ev["ts_local"]
-        # 1. the exchange catches up to local time t
+        # 1. the exchange catches up to local time t, and responses due by then reach the
+        #    strategy, all in time order (on equal times: market event, arrival, response)
         while True:
             if j < n:
                 tx = max(events[j]["ts_exch"], last_xts)
@@ -391,14 +394,16 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
                 cnt[C_STATUS] = KERNEL_NEED_MORE
                 return i
             ta = cnt[C_NEXT_ARRIVAL]
-            if tx <= ta:
+            tr = cnt[C_NEXT_RESP]
+            if tx <= ta and tx <= tr:
                 if tx > t:
                     break
                 xe = events[j]
                 inst = xe["instrument"]
                 kind = xe["kind"]
-                quoted = apply_market_event_nb(mkt_x, inst, kind, xe["side"], xe["level"], xe["price"], xe["bid_px"],
-                                               xe["bid_sz"], xe["ask_px"], xe["ask_sz"], tx, True)
+                quoted = apply_market_event_nb(mkt_x, inst, kind, xe["side"], xe["level"], xe["price"],
+                                               xe["bid_px"], xe["bid_sz"], xe["ask_px"], xe["ask_sz"],
+                                               tx, True)
                 last_xts = tx
                 is_book = False  # a depth row the book applied (book_levels = 0 ignores them)
                 if kind & _BOOK_ROW:
@@ -410,16 +415,22 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
                                  tick[inst], lot[inst], mult[inst], lat, trace_ts, trace_lat, rec_oe,
                                  rec_fill, resp, cnt)
                 j += 1
-            else:
+            elif ta <= tr:
                 if ta > t:
                     break
                 process_arrivals_nb(ta, orders, open_idx, mkt_x, pf, acct, cfg, tick, mult, lat,
                                     trace_ts, trace_lat, rec_oe, rec_fill, resp, cnt, book, book_meta)
-        # 2. responses due by t
-        if cnt[C_NEXT_RESP] <= t:
-            _deliver(t, blank, resp, orders, lorders, pos_local, cnt, mkt_l, params, state, aux_blank,
-                     req, open_idx, cfg, lat, trace_ts, trace_lat, tick, lot, rec_oe, rec_risk,
-                     gate_cfg, gate_state)
+            else:
+                # 2. a response reaches the strategy at its own local time tr (<= t): the exchange
+                # has not run past tr, so whatever the callback sends is matched in time order
+                if tr > t:
+                    break
+                _deliver(tr, blank, resp, orders, lorders, pos_local, cnt, mkt_l, params, state,
+                         aux_blank, req, open_idx, cfg, lat, trace_ts, trace_lat, tick, lot, rec_oe,
+                         rec_risk, gate_cfg, gate_state)
+                if cnt[C_STATUS] != KERNEL_DONE:
+                    _store_clocks(cnt, acct, j, last_xts, done, since, next_t, dt)
+                    return i
         # 3. the strategy sees the event
         inst = ev["instrument"]
         apply_market_event_nb(mkt_l, inst, ev["kind"], ev["side"], ev["level"], ev["price"], ev["bid_px"], ev["bid_sz"],
