@@ -18,17 +18,16 @@ from tickguard.data.schema import EVENT_DTYPE, InstrumentTable
 from .book import B_NF, BM_NF
 from .codegen import compile_loop
 from .config import EngineConfig
-from .gate import pass_through_gate_nb
 from .layout import (
     A_CASH, A_EQUITY, A_INITIAL, A_NEXT_SAMPLE_T, A_NF, C_EVENTS_DONE, C_N_EQ, C_N_FILLS, C_N_OE,
     C_LAST_XTS, C_N_ORDERS, C_N_RISK, C_NEXT_ARRIVAL, C_NEXT_RESP, C_NF, C_STATUS, C_XCURSOR,
-    INT64_MAX, M_HALTED, M_NF, M_TAKEN_ASK, M_TAKEN_BID, P_NF,
+    G_NF, INT64_MAX, M_HALTED, M_NF, M_TAKEN_ASK, M_TAKEN_BID, P_NF,
 )
 from .loop_template import KERNEL_NEED_MORE, KERNEL_OVERFLOW, KERNEL_STRATEGY_ERROR
 from .prefetch import prefetch
 from .records import (
     EQUITY_DTYPE, FILL_DTYPE, LOCAL_ORDER_DTYPE, ORDER_DTYPE, ORDER_EVENT_DTYPE, ORDER_EVENT_NAMES,
-    REQUEST_DTYPE, RESPONSE_DTYPE, RISK_EVENT_DTYPE,
+    REQUEST_DTYPE, RESPONSE_DTYPE, RISK_EVENT_DTYPE, RISK_KIND_NAMES, RISK_STATE_NAMES,
 )
 from .strategy import NumbaStrategy, SignalStrategy
 
@@ -54,6 +53,7 @@ class Result:
     n_events: int
     result_hash: str
     timings: dict[str, float] = field(default_factory=dict)
+    risk: Any = None  # the RiskGate of the run (None: pass-through), for explanations
 
     def order_events_df(self) -> pd.DataFrame:
         df = pd.DataFrame(self.order_events).drop(columns=["_pad"])
@@ -67,7 +67,16 @@ class Result:
         return pd.DataFrame(self.equity)
 
     def risk_events_df(self) -> pd.DataFrame:
-        return pd.DataFrame(self.risk_events)
+        """Risk events with names: kind, kill-switch state after, rule id and a sentence saying why."""
+        df = pd.DataFrame(self.risk_events)
+        df["kind"] = df["kind"].map(RISK_KIND_NAMES)
+        df["state"] = df["state"].map(RISK_STATE_NAMES)
+        if self.risk is not None:
+            df["rule_id"] = [self.risk.rule_name(int(r)) for r in self.risk_events["rule"]]
+            df["explanation"] = [self.risk.explain(int(r), float(o), float(t)) for r, o, t in
+                                 zip(self.risk_events["rule"], self.risk_events["observed"],
+                                     self.risk_events["threshold"])]
+        return df
 
     @property
     def summary(self) -> dict[str, Any]:
@@ -116,8 +125,7 @@ class Backtest:
         *,
         instruments: InstrumentTable | None = None,
         config: EngineConfig | None = None,
-        gate: Any = pass_through_gate_nb,
-        gate_cfg: np.ndarray | None = None,
+        risk: Any = None,
     ) -> None:
         self.config = config or EngineConfig()
         self._data = data
@@ -131,8 +139,10 @@ class Backtest:
         if not isinstance(strategy, NumbaStrategy):
             raise TypeError(f"strategy must be a NumbaStrategy or SignalStrategy, got {type(strategy).__name__}")
         self.strategy = strategy
-        self.gate = gate
-        self.gate_cfg = np.zeros(1) if gate_cfg is None else np.ascontiguousarray(gate_cfg, dtype=float)
+        # risk: None (allow everything) or an object with ``module`` (the risk hooks, see gate.py),
+        # ``rules`` (float64 2-D), ``new_state(n_instruments) -> (rstate, ks)``, ``describe()`` and
+        # ``explain(rule, observed, threshold)``: tickguard.risk.RiskGate is one
+        self.risk = risk
 
     @staticmethod
     def _resolve_instruments(data: Any, instruments: InstrumentTable | None) -> InstrumentTable:
@@ -211,13 +221,20 @@ class Backtest:
         rec_eq = np.zeros(caps["eq"], dtype=EQUITY_DTYPE)
         rec_risk = np.zeros(caps["risk"], dtype=RISK_EVENT_DTYPE)
         state = strat.state.copy()
-        gate_state = np.zeros(4)
+        if self.risk is None:
+            risk_module, rules = "tickguard.engine.gate", np.zeros((0, 1))
+            rstate, ks = np.zeros(1), np.zeros(G_NF)
+        else:
+            risk_module, rules = self.risk.module, np.ascontiguousarray(self.risk.rules, dtype=np.float64)
+            rstate, ks = (np.array(a, dtype=np.float64, order="C", copy=True)
+                          for a in self.risk.new_state(n_inst))
+        kreq = np.zeros(caps["orders"] + n_inst, dtype=REQUEST_DTYPE)
         blank = np.zeros(1, dtype=EVENT_DTYPE)
         book = np.zeros((n_inst, 2, self.config.book_levels, B_NF))
         book_meta = np.zeros((n_inst, BM_NF), dtype=np.int64)
         width = 0 if strat.aux is None else strat.aux.shape[1]
         aux_blank = np.full(width, np.nan)
-        loop = compile_loop(strat.on_event, self.gate)
+        loop = compile_loop(strat.on_event, risk_module)
 
         data_hash = hashlib.sha256()
         carry: np.ndarray | None = None
@@ -241,7 +258,7 @@ class Backtest:
                     )
             args = (blank, mkt_l, mkt_x, pf, pos_local, acct, orders, lorders, open_idx, cnt, req,
                     resp, cfg, lat, trace_ts, trace_lat, tick, lot, mult, rec_oe, rec_fill, rec_eq,
-                    rec_risk, strat.params, state, aux, aux_blank, self.gate_cfg, gate_state, book,
+                    rec_risk, strat.params, state, aux, aux_blank, rules, rstate, ks, kreq, book,
                     book_meta)
             if first:  # compile (or load from cache) on an empty slice of the same type
                 tc = time.perf_counter()
@@ -280,6 +297,8 @@ class Backtest:
         described = self.config.describe()
         described.pop("chunk_rows", None)  # how the data is streamed, not what the run does
         h.update(json.dumps(described, sort_keys=True, default=str).encode())
+        if self.risk is not None:
+            h.update(json.dumps(self.risk.describe(), sort_keys=True, default=str).encode())
         h.update(table.to_json().encode())
         h.update(strat.name.encode())
         h.update(strat.params.tobytes())
@@ -291,7 +310,7 @@ class Backtest:
             h.update(out[name].tobytes())
         timings = {"compile": compile_s, "run": run_s, "total": total_s}
         return Result(**out, instruments=table, config=self.config, strategy_name=strat.name,
-                      n_events=n_events, result_hash=h.hexdigest(), timings=timings)
+                      n_events=n_events, result_hash=h.hexdigest(), timings=timings, risk=self.risk)
 
 
 def run(data: Any, strategy: NumbaStrategy | SignalStrategy, **kwargs: Any) -> Result:

@@ -29,7 +29,8 @@ _DEPENDENCIES = (
     "loop_template.py", "exchange.py", "latency.py", "layout.py", "market.py", "portfolio.py",
     "records.py", "rng.py", "gate.py", "idle.py", "unmanaged.py", "book.py", "nbtypes.py",
 )
-_GATE_LINE = "from tickguard.engine.gate import pass_through_gate_nb as risk_gate  # @@GATE@@"
+_GATE_LINE = "import tickguard.engine.gate as risk  # @@GATE@@"
+_RISK_HOOKS = ("pretrade_nb", "monitor_event_nb", "monitor_sample_nb", "monitor_activity_nb")
 _STRATEGY_LINE = (
     "from tickguard.engine.idle import idle_strategy_nb as on_response  # @@STRATEGY@@\n"
     "on_event = on_response  # @@STRATEGY_INLINE@@"
@@ -113,14 +114,29 @@ def _strategy_import(module: str, name: str) -> str:
     )
 
 
-def compile_loop(strategy_fn: Any, gate_fn: Any) -> Any:
-    """Return ``run_chunk_nb`` specialised for ``strategy_fn`` and ``gate_fn``."""
+def _risk_module(module: ModuleType | str) -> tuple[str, str]:
+    """(importable name, sources reached) of a risk module holding the four hooks (see gate.py)."""
+    mod = importlib.import_module(module) if isinstance(module, str) else module
+    name = mod.__name__
+    if name == "__main__" or sys.modules.get(name) is not mod:
+        raise TypeError(f"risk module {name!r} must be importable by name: the compiled loop imports it")
+    texts = []
+    for hook in _RISK_HOOKS:
+        fn = getattr(mod, hook, None)
+        if fn is None:
+            raise TypeError(f"risk module {name!r} has no {hook}; see tickguard.engine.gate for the four hooks")
+        texts.append(_import_path(fn, f"risk hook {name}.{hook}")[2])
+    return name, "\n".join(texts)
+
+
+def compile_loop(strategy_fn: Any, risk_module: ModuleType | str = "tickguard.engine.gate") -> Any:
+    """Return ``run_chunk_nb`` specialised for ``strategy_fn`` and the risk hooks of ``risk_module``."""
     s_mod, s_name, s_src = _import_path(strategy_fn, "strategy callback")
-    g_mod, g_name, g_src = _import_path(gate_fn, "risk gate")
+    g_mod, g_src = _risk_module(risk_module)
     template = (_ENGINE_DIR / "loop_template.py").read_text()
     if _GATE_LINE not in template or _STRATEGY_LINE not in template:
         raise RuntimeError("loop_template.py lost its @@GATE@@/@@STRATEGY@@ marker lines")
-    source = template.replace(_GATE_LINE, f"from {g_mod} import {g_name} as risk_gate").replace(
+    source = template.replace(_GATE_LINE, f"import {g_mod} as risk").replace(
         _STRATEGY_LINE, _strategy_import(s_mod, s_name)
     )
     digest = hashlib.sha256(source.encode())

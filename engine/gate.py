@@ -1,20 +1,55 @@
-"""The risk-gate hook: every request the strategy sends passes through it before it leaves.
+"""The risk hooks of the event loop, and the pass-through set used when no rulebook is given.
 
-A gate is a jitted function ``gate(req, now, mkt, pos, orders, oid, gate_cfg, gate_state) -> int``
-returning 0 to let the request go, or a rule number (> 0) to deny it; on a denial it writes the
-observed value and the threshold into ``gate_state[0]`` and ``gate_state[1]`` for the risk record.
-The risk layer (``tickguard.risk``) compiles a rulebook into ``gate_cfg`` and supplies its own gate
-through the same signature; this module holds the pass-through gate.
+A *risk module* is an importable module holding four jitted functions, called by the loop:
+
+* ``pretrade_nb(req, now, mkt, pos, orders, n_orders, mult, rules, rstate, ks) -> int`` for every
+  submit and modify the strategy sends (cancels always pass): 0 lets it go; ``rule index + 1``
+  denies it by that rule; a negative code denies it by the kill switch's state (G_DENIED_*).
+  On a denial it writes the observed value and the threshold into ``ks[G_DENY_OBSERVED]`` and
+  ``ks[G_DENY_THRESHOLD]``.
+* ``monitor_event_nb(now, kind, inst, side, level, mkt, rules, rstate, ks) -> int`` on every local
+  market event, after the strategy's market view took it and before the strategy sees it;
+* ``monitor_sample_nb(now, equity, pnl, rules, rstate, ks) -> int`` on every equity sample;
+* ``monitor_activity_nb(now, what, inst, rules, rstate, ks) -> int`` when a request leaves the
+  gate (G_ACT_SUBMIT / G_ACT_CANCEL / G_ACT_MODIFY) and when a fill or an exchange reject reaches
+  the strategy (G_ACT_FILL / G_ACT_REJECT).
+
+Monitors return G_TR_NONE, or the kill switch's new state (G_TR_REDUCING, G_TR_HALTED) or
+G_TR_RESET; the switch itself lives in ``ks`` (slots G_* in :mod:`tickguard.engine.layout`), which
+the loop reads to write the risk record and, on HALTED, to cancel every working order (through
+the simulated latency) and, when ``ks[G_FLATTEN]`` is set, flatten the known positions.
+``rules`` (float64 2-D) and ``rstate`` (float64 1-D) belong to the risk module. The loop skips
+``monitor_event_nb`` when ``rules`` has no rows, so the pass-through costs nothing per event.
+
+:mod:`tickguard.risk.inloop` is the rulebook-driven risk module; this one allows everything.
 """
 
 from __future__ import annotations
 
 from numba import njit
 
-__all__ = ["pass_through_gate_nb"]
+__all__ = ["monitor_activity_nb", "monitor_event_nb", "monitor_sample_nb", "pretrade_nb"]
 
 
 @njit(cache=True)
-def pass_through_gate_nb(req, now, mkt, pos, orders, oid, gate_cfg, gate_state):
+def pretrade_nb(req, now, mkt, pos, orders, n_orders, mult, rules, rstate, ks):
     """Allow everything."""
+    return 0
+
+
+@njit(cache=True)
+def monitor_event_nb(now, kind, inst, side, level, mkt, rules, rstate, ks):
+    """Never trip."""
+    return 0
+
+
+@njit(cache=True)
+def monitor_sample_nb(now, equity, pnl, rules, rstate, ks):
+    """Never trip."""
+    return 0
+
+
+@njit(cache=True)
+def monitor_activity_nb(now, what, inst, rules, rstate, ks):
+    """Never trip."""
     return 0

@@ -56,7 +56,8 @@ C_LAST_XTS = 12  #: exchange clock (max ts_exch applied, ns)
 C_NEXT_ARRIVAL = 13  #: earliest exchange arrival time of an in-flight action (INT64 max if none)
 C_NEXT_RESP = 14  #: earliest local delivery time of a pending response (INT64 max if none)
 C_N_ACTIONS = 15  #: actions sent (for latency draws)
-C_NF = 16
+C_KILL = 16  #: 1 when the kill switch went HALTED and the loop still has to cancel/flatten
+C_NF = 17
 
 # --- config, float64[K_NF] -------------------------------------------------------------------
 K_MAKER_BPS = 0
@@ -80,6 +81,32 @@ L_RESP_MODE = 3
 L_RESP_A = 4
 L_RESP_B = 5
 L_NF = 6
+
+# --- the risk module's kill-switch array ks, float64[>= G_NF] (see gate.py) -------------------
+G_DENY_OBSERVED = 0  #: observed value of the latest pre-trade denial
+G_DENY_THRESHOLD = 1  #: its threshold
+G_STATE = 2  #: kill-switch state: G_TR_NONE (active), G_TR_REDUCING, G_TR_HALTED
+G_RULE = 3  #: rule index (or negative pseudo code) of the latest transition
+G_TS = 4  #: local time of the latest transition (ns)
+G_OBSERVED = 5  #: observed value of the trigger behind the latest transition
+G_THRESHOLD = 6  #: its threshold
+G_FLATTEN = 7  #: 1.0 once a trigger asked HALTED to flatten positions
+G_NF = 8
+
+# monitor return codes (the kill switch's new state) and pretrade's negative codes
+G_TR_NONE = 0
+G_TR_REDUCING = 1
+G_TR_HALTED = 2
+G_TR_RESET = 3
+G_DENIED_HALTED = -1  #: pretrade: refused because the switch is HALTED
+G_DENIED_REDUCING = -2  #: pretrade: refused in REDUCING (the order would not shrink |position|)
+
+# what monitor_activity_nb is told about
+G_ACT_SUBMIT = 1
+G_ACT_FILL = 2
+G_ACT_REJECT = 3
+G_ACT_CANCEL = 4
+G_ACT_MODIFY = 5
 
 # --- the strategy's view of its own orders: LOCAL_ORDER columns are in records.py -------------
 

@@ -30,25 +30,27 @@ from tickguard.engine.exchange import (
     KERNEL_OVERFLOW, insert_open_nb, next_arrival_nb, on_market_nb, process_arrivals_nb,
     record_order_event_nb,
 )
-from tickguard.engine.gate import pass_through_gate_nb as risk_gate  # @@GATE@@
+import tickguard.engine.gate as risk  # @@GATE@@
 from tickguard.engine.idle import idle_strategy_nb as on_response  # @@STRATEGY@@
 on_event = on_response  # @@STRATEGY_INLINE@@
 from tickguard.engine.latency import latency_nb
 from tickguard.engine.layout import (
-    A_CASH, A_EQUITY, A_NEXT_SAMPLE_T, C_EVENTS_DONE, C_LAST_XTS, C_N_ACTIONS, C_N_EQ, C_N_OE,
-    C_N_OPEN,
-    C_N_ORDERS, C_N_PEND, C_N_RISK, C_NEXT_ARRIVAL, C_NEXT_RESP, C_SINCE_SAMPLE, C_STATUS,
-    C_XCURSOR, INT64_MAX, K_MARK, K_SAMPLE_DT, K_SAMPLE_EVERY, K_SEED, P_AVG, P_FEES, P_MARK,
-    P_POS, P_REALIZED,
+    A_CASH, A_EQUITY, A_INITIAL, A_NEXT_SAMPLE_T, C_EVENTS_DONE, C_KILL, C_LAST_XTS, C_N_ACTIONS,
+    C_N_EQ, C_N_OE, C_N_OPEN, C_N_ORDERS, C_N_PEND, C_N_RISK, C_NEXT_ARRIVAL, C_NEXT_RESP,
+    C_SINCE_SAMPLE, C_STATUS, C_XCURSOR, G_ACT_CANCEL, G_ACT_FILL, G_ACT_MODIFY, G_ACT_REJECT,
+    G_ACT_SUBMIT, G_DENY_OBSERVED, G_DENY_THRESHOLD, G_FLATTEN, G_OBSERVED, G_RULE, G_STATE,
+    G_THRESHOLD, G_TR_HALTED, G_TR_NONE, G_TR_RESET, INT64_MAX, K_MARK, K_SAMPLE_DT,
+    K_SAMPLE_EVERY, K_SEED, P_AVG, P_FEES, P_MARK, P_POS, P_REALIZED,
 )
 from tickguard.engine.market import apply_market_event_nb
 from tickguard.engine.portfolio import mark_price_nb
 from tickguard.engine.unmanaged import unmanaged
 from tickguard.engine.records import (
     ACTION_CANCEL, ACTION_MODIFY, ACTION_SUBMIT, OE_CANCEL_ACK, OE_CANCEL_REJECT, OE_CANCEL_REQ,
-    OE_DENIED, OE_FILL, OE_MODIFY_ACK, OE_MODIFY_REJECT, OE_MODIFY_REQ, OE_REJECT, OE_SUBMIT, OT_MARKET, OT_POST_ONLY, RJ_BAD_PRICE,
-    RJ_BAD_QTY, RJ_PENDING, RJ_TOO_LATE, RJ_UNKNOWN_INSTRUMENT, RJ_UNKNOWN_ORDER, ST_CANCELLED,
-    ST_FILLED, ST_IN_FLIGHT, ST_REJECTED,
+    OE_DENIED, OE_FILL, OE_MODIFY_ACK, OE_MODIFY_REJECT, OE_MODIFY_REQ, OE_REJECT, OE_SUBMIT,
+    OT_MARKET, OT_POST_ONLY, RISK_TAG, RJ_BAD_PRICE, RJ_BAD_QTY, RJ_PENDING, RJ_RISK_DENIED,
+    RJ_TOO_LATE, RJ_UNKNOWN_INSTRUMENT, RJ_UNKNOWN_ORDER, RK_DENIAL, RK_RESET, RK_TRANSITION,
+    ST_CANCELLED, ST_FILLED, ST_IN_FLIGHT, ST_OPEN, ST_REJECTED,
 )
 
 __all__ = [
@@ -89,7 +91,7 @@ def _local_record(rec_oe, cnt, ts, oid, event, reason, lo, price, qty):
 
 
 @njit(cache=True)
-def _risk_record(rec_risk, cnt, ts, oid, rule, inst, gate_state):
+def _risk_record(rec_risk, cnt, ts, oid, rule, kind, inst, state, observed, threshold):
     n = cnt[C_N_RISK]
     if n >= rec_risk.shape[0]:
         cnt[C_STATUS] = KERNEL_OVERFLOW
@@ -98,17 +100,40 @@ def _risk_record(rec_risk, cnt, ts, oid, rule, inst, gate_state):
     r["ts"] = ts
     r["order_id"] = oid
     r["rule"] = rule
-    r["kind"] = 1  # denial
+    r["kind"] = kind
     r["instrument"] = inst
-    r["state"] = 0
-    r["observed"] = gate_state[0]
-    r["threshold"] = gate_state[1]
+    r["state"] = state
+    r["observed"] = observed
+    r["threshold"] = threshold
     cnt[C_N_RISK] = n + 1
 
 
 @njit(cache=True)
+def _denied(rec_risk, cnt, now, oid, code, inst, ks):
+    """Record a pre-trade denial: ``code`` is rule index + 1, or a negative kill-switch code."""
+    rule = code - 1 if code > 0 else code
+    _risk_record(rec_risk, cnt, now, oid, rule, RK_DENIAL, inst, int(ks[G_STATE]),
+                 ks[G_DENY_OBSERVED], ks[G_DENY_THRESHOLD])
+
+
+@njit(cache=True)
+def _transition(tr, now, inst, rec_risk, cnt, ks):
+    """Record a kill-switch transition or reset; on HALTED the loop must cancel and flatten."""
+    if tr == G_TR_NONE:
+        return
+    kind = RK_RESET if tr == G_TR_RESET else RK_TRANSITION
+    _risk_record(rec_risk, cnt, now, -1, int(ks[G_RULE]), kind, inst, int(ks[G_STATE]),
+                 ks[G_OBSERVED], ks[G_THRESHOLD])
+    if tr == G_TR_HALTED:
+        cnt[C_KILL] = 1
+
+
+@njit(cache=True)
 def _handle_requests(nreq, now, req, orders, lorders, open_idx, cnt, cfg, lat, trace_ts, trace_lat,
-                     tick, lot, mkt_l, pos_local, rec_oe, rec_risk, gate_cfg, gate_state):
+                     tick, lot, mult, mkt_l, pos_local, rec_oe, rec_risk, rules, rstate, ks,
+                     from_risk):
+    """Validate, gate and send ``req[:nreq]``. ``from_risk``: the kill switch's own cancels and
+    flattening orders, which skip the gate and the activity monitors."""
     n_inst = tick.shape[0]
     for r in range(nreq):
         q = req[r]
@@ -160,13 +185,15 @@ def _handle_requests(nreq, now, req, orders, lorders, open_idx, cnt, cfg, lat, t
                 lo["reason"] = reason
                 _local_record(rec_oe, cnt, now, oid, OE_REJECT, reason, lo, o["price"], o["qty"])
                 continue
-            rule = risk_gate(q, now, mkt_l, pos_local, lorders, oid, gate_cfg, gate_state)
-            if rule != 0:
+            code = 0
+            if not from_risk:  # the new order is row oid: the gate sees the ones before it
+                code = risk.pretrade_nb(q, now, mkt_l, pos_local, lorders, oid, mult, rules, rstate, ks)
+            if code != 0:
                 o["status"] = ST_REJECTED
                 lo["status"] = ST_REJECTED
-                lo["reason"] = -rule
-                _local_record(rec_oe, cnt, now, oid, OE_DENIED, rule, lo, o["price"], o["qty"])
-                _risk_record(rec_risk, cnt, now, oid, rule, inst, gate_state)
+                lo["reason"] = RJ_RISK_DENIED
+                _local_record(rec_oe, cnt, now, oid, OE_DENIED, code, lo, o["price"], o["qty"])
+                _denied(rec_risk, cnt, now, oid, code, inst, ks)
                 continue
             cnt[C_N_ACTIONS] += 1
             delay = latency_nb(lat, trace_ts, trace_lat, ACTION_SUBMIT, False, now, cfg[K_SEED],
@@ -177,6 +204,9 @@ def _handle_requests(nreq, now, req, orders, lorders, open_idx, cnt, cfg, lat, t
             insert_open_nb(open_idx, cnt, oid)
             if o["ts_arrive"] < cnt[C_NEXT_ARRIVAL]:
                 cnt[C_NEXT_ARRIVAL] = o["ts_arrive"]
+            if not from_risk:
+                _transition(risk.monitor_activity_nb(now, G_ACT_SUBMIT, inst, rules, rstate, ks),
+                            now, inst, rec_risk, cnt, ks)
         elif action == ACTION_CANCEL or action == ACTION_MODIFY:
             oid = q["order_id"]
             if oid < 0 or oid >= cnt[C_N_ORDERS]:
@@ -198,12 +228,13 @@ def _handle_requests(nreq, now, req, orders, lorders, open_idx, cnt, cfg, lat, t
                 not (q["price"] > 0.0) or not _on_grid(q["price"], tick[o["instrument"]])
             ):
                 reason = RJ_BAD_PRICE
-            if reason == 0 and action == ACTION_MODIFY:
-                rule = risk_gate(q, now, mkt_l, pos_local, lorders, oid, gate_cfg, gate_state)
-                if rule != 0:
-                    lo["reason"] = -rule
-                    _local_record(rec_oe, cnt, now, oid, OE_DENIED, rule, lo, q["price"], q["qty"])
-                    _risk_record(rec_risk, cnt, now, oid, rule, o["instrument"], gate_state)
+            if reason == 0 and action == ACTION_MODIFY and not from_risk:
+                code = risk.pretrade_nb(q, now, mkt_l, pos_local, lorders, cnt[C_N_ORDERS], mult,
+                                        rules, rstate, ks)
+                if code != 0:
+                    lo["reason"] = RJ_RISK_DENIED
+                    _local_record(rec_oe, cnt, now, oid, OE_DENIED, code, lo, q["price"], q["qty"])
+                    _denied(rec_risk, cnt, now, oid, code, o["instrument"], ks)
                     continue
             if reason != 0:
                 lo["reason"] = reason
@@ -220,6 +251,71 @@ def _handle_requests(nreq, now, req, orders, lorders, open_idx, cnt, cfg, lat, t
             insert_open_nb(open_idx, cnt, oid)
             if o["ts_pending"] < cnt[C_NEXT_ARRIVAL]:
                 cnt[C_NEXT_ARRIVAL] = o["ts_pending"]
+            if not from_risk:
+                what = G_ACT_CANCEL if action == ACTION_CANCEL else G_ACT_MODIFY
+                _transition(risk.monitor_activity_nb(now, what, o["instrument"], rules, rstate, ks),
+                            now, o["instrument"], rec_risk, cnt, ks)
+
+
+@njit(cache=True)
+def _kill_switch_actions(now, kreq, orders, lorders, open_idx, cnt, cfg, lat, trace_ts, trace_lat,
+                         tick, lot, mult, mkt_l, pos_local, rec_oe, rec_risk, rules, rstate, ks):
+    """HALTED: cancel every working order (through the simulated latency) and, when the trigger
+    asked for it, flatten every known position with market orders (tag RISK_TAG)."""
+    cnt[C_KILL] = 0
+    k = 0
+    for oid in range(cnt[C_N_ORDERS]):
+        lo = lorders[oid]
+        if (lo["status"] == ST_IN_FLIGHT or lo["status"] == ST_OPEN) and lo["pending"] == 0:
+            r = kreq[k]
+            r["action"] = ACTION_CANCEL
+            r["order_id"] = oid
+            r["instrument"] = lo["instrument"]
+            r["qty"] = 0.0
+            r["price"] = math.nan
+            r["tag"] = RISK_TAG
+            k += 1
+            if k == kreq.shape[0]:
+                _handle_requests(k, now, kreq, orders, lorders, open_idx, cnt, cfg, lat, trace_ts,
+                                 trace_lat, tick, lot, mult, mkt_l, pos_local, rec_oe, rec_risk,
+                                 rules, rstate, ks, True)
+                k = 0
+    if k > 0:
+        _handle_requests(k, now, kreq, orders, lorders, open_idx, cnt, cfg, lat, trace_ts, trace_lat,
+                         tick, lot, mult, mkt_l, pos_local, rec_oe, rec_risk, rules, rstate, ks, True)
+    _flatten(now, kreq, orders, lorders, open_idx, cnt, cfg, lat, trace_ts, trace_lat, tick, lot,
+             mult, mkt_l, pos_local, rec_oe, rec_risk, rules, rstate, ks)
+
+
+@njit(cache=True)
+def _flatten(now, kreq, orders, lorders, open_idx, cnt, cfg, lat, trace_ts, trace_lat, tick, lot,
+             mult, mkt_l, pos_local, rec_oe, rec_risk, rules, rstate, ks):
+    """HALTED with flatten: a market order for every known position with no order still working
+    on its instrument. Called at the halt and again after every response while halted, so orders
+    that were in flight (and filled before their cancel arrived) are flattened too."""
+    if ks[G_FLATTEN] == 0.0 or ks[G_STATE] != G_TR_HALTED:
+        return
+    for inst in range(pos_local.shape[0]):
+        if pos_local[inst] == 0.0:
+            continue
+        working = False
+        for oid in range(cnt[C_N_ORDERS]):
+            lo = lorders[oid]
+            if lo["instrument"] == inst and (lo["status"] == ST_IN_FLIGHT or lo["status"] == ST_OPEN):
+                working = True
+                break
+        if working:
+            continue
+        r = kreq[0]
+        r["action"] = ACTION_SUBMIT
+        r["instrument"] = inst
+        r["order_type"] = OT_MARKET
+        r["side"] = -1 if pos_local[inst] > 0.0 else 1
+        r["price"] = math.nan
+        r["qty"] = abs(pos_local[inst])
+        r["tag"] = RISK_TAG
+        _handle_requests(1, now, kreq, orders, lorders, open_idx, cnt, cfg, lat, trace_ts, trace_lat,
+                         tick, lot, mult, mkt_l, pos_local, rec_oe, rec_risk, rules, rstate, ks, True)
 
 
 @njit(cache=True)
@@ -233,7 +329,7 @@ def _store_clocks(cnt, acct, j, last_xts, done, since, next_t, dt):
 
 
 @njit(cache=True)
-def _sample_equity(t, gidx, mkt_l, pf, acct, cfg, mult, rec_eq, cnt):
+def _sample_equity(t, gidx, mkt_l, pf, acct, cfg, mult, rec_eq, cnt, rec_risk, rules, rstate, ks):
     n = cnt[C_N_EQ]
     if n >= rec_eq.shape[0]:
         cnt[C_STATUS] = KERNEL_OVERFLOW
@@ -267,12 +363,15 @@ def _sample_equity(t, gidx, mkt_l, pf, acct, cfg, mult, rec_eq, cnt):
     e["unrealized"] = unreal
     e["fees"] = fees
     cnt[C_N_EQ] = n + 1
+    # the kill switch watches the same clock: loss, drawdown, EWMA VaR of the PnL stream
+    tr = risk.monitor_sample_nb(t, acct[A_EQUITY], acct[A_EQUITY] - acct[A_INITIAL], rules, rstate, ks)
+    _transition(tr, t, -1, rec_risk, cnt, ks)
 
 
 @njit(cache=True)
 def _deliver(t, blank, resp, orders, lorders, pos_local, cnt, mkt_l, params, state, aux_blank, req,
-             open_idx, cfg, lat, trace_ts, trace_lat, tick, lot, rec_oe, rec_risk, gate_cfg,
-             gate_state):
+             open_idx, cfg, lat, trace_ts, trace_lat, tick, lot, mult, rec_oe, rec_risk, rules,
+             rstate, ks, kreq):
     """Hand every response due by local time ``t`` to the strategy, in (time, creation) order."""
     while cnt[C_N_PEND] > 0 and cnt[C_STATUS] == 0:
         best = -1
@@ -303,6 +402,10 @@ def _deliver(t, blank, resp, orders, lorders, pos_local, cnt, mkt_l, params, sta
         last = cnt[C_N_PEND] - 1
         resp[best] = resp[last]
         cnt[C_N_PEND] = last
+        if ev == OE_FILL or ev == OE_REJECT:  # the kill switch counts fills and exchange rejects
+            what = G_ACT_FILL if ev == OE_FILL else G_ACT_REJECT
+            _transition(risk.monitor_activity_nb(now, what, lo["instrument"], rules, rstate, ks), now,
+                        lo["instrument"], rec_risk, cnt, ks)
         nreq = on_response(REASON_RESPONSE, blank[0], oid, now, mkt_l, pos_local, lorders,
                         cnt[C_N_ORDERS], params, state, aux_blank, req)
         if nreq < 0 or nreq > req.shape[0]:
@@ -310,8 +413,15 @@ def _deliver(t, blank, resp, orders, lorders, pos_local, cnt, mkt_l, params, sta
             return
         if nreq > 0:
             _handle_requests(nreq, now, req, orders, lorders, open_idx, cnt, cfg, lat, trace_ts,
-                             trace_lat, tick, lot, mkt_l, pos_local, rec_oe, rec_risk, gate_cfg,
-                             gate_state)
+                             trace_lat, tick, lot, mult, mkt_l, pos_local, rec_oe, rec_risk, rules,
+                             rstate, ks, False)
+        if cnt[C_KILL] != 0:
+            _kill_switch_actions(now, kreq, orders, lorders, open_idx, cnt, cfg, lat, trace_ts,
+                                 trace_lat, tick, lot, mult, mkt_l, pos_local, rec_oe, rec_risk,
+                                 rules, rstate, ks)
+        elif ks[G_FLATTEN] != 0.0:
+            _flatten(now, kreq, orders, lorders, open_idx, cnt, cfg, lat, trace_ts, trace_lat, tick,
+                     lot, mult, mkt_l, pos_local, rec_oe, rec_risk, rules, rstate, ks)
     nxt = INT64_MAX
     for k in range(cnt[C_N_PEND]):
         if resp[k]["ts_local"] < nxt:
@@ -322,8 +432,8 @@ def _deliver(t, blank, resp, orders, lorders, pos_local, cnt, mkt_l, params, sta
 @njit(cache=True, nogil=True)  # the GIL is free for the chunk reader thread (see prefetch.py)
 def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders, lorders,
                  open_idx, cnt, req, resp, cfg, lat, trace_ts, trace_lat, tick, lot, mult, rec_oe,
-                 rec_fill, rec_eq, rec_risk, params, state, aux, aux_blank, gate_cfg, gate_state, book,
-                 book_meta):
+                 rec_fill, rec_eq, rec_risk, params, state, aux, aux_blank, rules, rstate, ks, kreq,
+                 book, book_meta):
     """Process ``events`` (one chunk); returns how many were consumed.
 
     ``blank`` is a one-row event array handed to the strategy on response callbacks (so it cannot
@@ -363,11 +473,14 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
     state = unmanaged(state)
     aux = unmanaged(aux)
     aux_blank = unmanaged(aux_blank)
-    gate_cfg = unmanaged(gate_cfg)
-    gate_state = unmanaged(gate_state)
+    rules = unmanaged(rules)
+    rstate = unmanaged(rstate)
+    ks = unmanaged(ks)
+    kreq = unmanaged(kreq)
     book = unmanaged(book)
     book_meta = unmanaged(book_meta)
     n = events.shape[0]
+    n_rules = rules.shape[0]
     # hot counters live in locals (registers) and go back to cnt/acct at every exit
     j = cnt[C_XCURSOR]
     last_xts = cnt[C_LAST_XTS]
@@ -426,15 +539,23 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
                 if tr > t:
                     break
                 _deliver(tr, blank, resp, orders, lorders, pos_local, cnt, mkt_l, params, state,
-                         aux_blank, req, open_idx, cfg, lat, trace_ts, trace_lat, tick, lot, rec_oe,
-                         rec_risk, gate_cfg, gate_state)
+                         aux_blank, req, open_idx, cfg, lat, trace_ts, trace_lat, tick, lot, mult,
+                         rec_oe, rec_risk, rules, rstate, ks, kreq)
                 if cnt[C_STATUS] != KERNEL_DONE:
                     _store_clocks(cnt, acct, j, last_xts, done, since, next_t, dt)
                     return i
-        # 3. the strategy sees the event
+        # 3. the strategy's view takes the event, the kill switch looks at it, the strategy sees it
         inst = ev["instrument"]
-        apply_market_event_nb(mkt_l, inst, ev["kind"], ev["side"], ev["level"], ev["price"], ev["bid_px"], ev["bid_sz"],
-                              ev["ask_px"], ev["ask_sz"], t, False)
+        kind = ev["kind"]
+        apply_market_event_nb(mkt_l, inst, kind, ev["side"], ev["level"], ev["price"], ev["bid_px"],
+                              ev["bid_sz"], ev["ask_px"], ev["ask_sz"], t, False)
+        if n_rules > 0:
+            _transition(risk.monitor_event_nb(t, kind, inst, ev["side"], ev["level"], mkt_l, rules,
+                                              rstate, ks), t, inst, rec_risk, cnt, ks)
+            if cnt[C_KILL] != 0:
+                _kill_switch_actions(t, kreq, orders, lorders, open_idx, cnt, cfg, lat, trace_ts,
+                                     trace_lat, tick, lot, mult, mkt_l, pos_local, rec_oe, rec_risk,
+                                     rules, rstate, ks)
         nreq = on_event(REASON_MARKET, ev, -1, t, mkt_l, pos_local, lorders, cnt[C_N_ORDERS],
                         params, state, aux[i], req)
         # 4. its requests leave through the gate
@@ -444,8 +565,8 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
                 cnt[C_STATUS] = KERNEL_STRATEGY_ERROR
                 return i
             _handle_requests(nreq, t, req, orders, lorders, open_idx, cnt, cfg, lat, trace_ts,
-                             trace_lat, tick, lot, mkt_l, pos_local, rec_oe, rec_risk, gate_cfg,
-                             gate_state)
+                             trace_lat, tick, lot, mult, mkt_l, pos_local, rec_oe, rec_risk, rules,
+                             rstate, ks, False)
         # 5. equity clock: every N events and/or on a grid of local time (multiples of dt)
         gidx = done
         done += 1
@@ -453,14 +574,18 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
         if since >= every_n or t >= next_t:
             if dt > 0.0 and t >= next_t:
                 next_t = (math.floor(t / dt) + 1.0) * dt
-            _sample_equity(t, gidx, mkt_l, pf, acct, cfg, mult, rec_eq, cnt)
+            _sample_equity(t, gidx, mkt_l, pf, acct, cfg, mult, rec_eq, cnt, rec_risk, rules, rstate, ks)
             since = 0
+        if cnt[C_KILL] != 0:  # the gate's activity monitors or the equity clock tripped it
+            _kill_switch_actions(t, kreq, orders, lorders, open_idx, cnt, cfg, lat, trace_ts, trace_lat,
+                                 tick, lot, mult, mkt_l, pos_local, rec_oe, rec_risk, rules, rstate, ks)
         if cnt[C_STATUS] != KERNEL_DONE:
             _store_clocks(cnt, acct, j, last_xts, done, since, next_t, dt)
             return i + 1
         i += 1
     if final and n > 0:
-        _sample_equity(events[n - 1]["ts_local"], done - 1, mkt_l, pf, acct, cfg, mult, rec_eq, cnt)
+        _sample_equity(events[n - 1]["ts_local"], done - 1, mkt_l, pf, acct, cfg, mult, rec_eq, cnt,
+                       rec_risk, rules, rstate, ks)
         since = 0
     _store_clocks(cnt, acct, j, last_xts, done, since, next_t, dt)
     return n

@@ -44,6 +44,9 @@ __all__ = [
     "REQUEST_DTYPE",
     "RESPONSE_DTYPE",
     "RISK_EVENT_DTYPE",
+    "RISK_KIND_NAMES",
+    "RISK_STATE_NAMES",
+    "RISK_TAG",
     "RJ_BAD_PRICE",
     "RJ_BAD_QTY",
     "RJ_CAPACITY",
@@ -54,9 +57,13 @@ __all__ = [
     "RJ_NO_QUOTE",
     "RJ_PENDING",
     "RJ_POST_ONLY_CROSS",
+    "RJ_RISK_DENIED",
     "RJ_TOO_LATE",
     "RJ_UNKNOWN_INSTRUMENT",
     "RJ_UNKNOWN_ORDER",
+    "RK_DENIAL",
+    "RK_RESET",
+    "RK_TRANSITION",
     "STATUS_NAMES",
     "ST_CANCELLED",
     "ST_FILLED",
@@ -126,6 +133,7 @@ RJ_NO_LIQUIDITY = 9
 RJ_PENDING = 10
 RJ_CAPACITY = 11
 RJ_HALTED = 12
+RJ_RISK_DENIED = 13
 REASON_NAMES = {
     RJ_NONE: "",
     RJ_BAD_QTY: "quantity must be > 0 and a multiple of the lot size",
@@ -140,7 +148,16 @@ REASON_NAMES = {
     RJ_PENDING: "a cancel or modify of this order is already in flight",
     RJ_CAPACITY: "order table full",
     RJ_HALTED: "trading in the instrument is halted (market, IOC and FOK orders cannot execute)",
+    RJ_RISK_DENIED: "denied by the pre-trade risk gate (the risk event says which rule and why)",
 }
+
+# --- risk events: what happened (RISK_EVENT_DTYPE.kind) --------------------------------------
+RK_DENIAL = 1  #: a request refused by the pre-trade gate
+RK_TRANSITION = 2  #: the kill switch escalated (state = new state)
+RK_RESET = 3  #: the kill switch was reset to ACTIVE
+RISK_KIND_NAMES = {RK_DENIAL: "denial", RK_TRANSITION: "transition", RK_RESET: "reset"}
+RISK_STATE_NAMES = {0: "ACTIVE", 1: "REDUCING", 2: "HALTED"}
+RISK_TAG = -1  #: ``tag`` of the orders the kill switch sends itself (cancels, flattening)
 
 LIQ_MAKER = 1
 LIQ_TAKER = 2
@@ -282,8 +299,8 @@ RISK_EVENT_DTYPE = np.dtype(
     [
         ("ts", np.int64),
         ("order_id", np.int64),  # -1 when not about an order
-        ("rule", np.int32),  # index into the rulebook
-        ("kind", np.int32),  # denial / transition (filled by the risk layer)
+        ("rule", np.int32),  # rulebook row (0-based), or a negative kill-switch code (see gate.py)
+        ("kind", np.int32),  # RK_DENIAL / RK_TRANSITION / RK_RESET
         ("instrument", np.int32),
         ("state", np.int32),  # kill-switch state after the event
         ("observed", np.float64),

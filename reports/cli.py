@@ -1,7 +1,8 @@
 """The ``tickguard`` command line.
 
 Commands: ``data validate|convert|synth`` (the data layer), ``run [CONFIG.toml]`` (a backtest;
-with no config, the bundled demo), ``strategies`` (installed strategy plugins).
+with no config, the bundled demo), ``bench --suite quick|full`` (the benchmark suite),
+``strategies`` (installed strategy plugins).
 Exit codes: 0 success; 1 the data or the run found problems; 2 bad usage or unreadable input.
 """
 
@@ -12,6 +13,8 @@ import json
 import sys
 from typing import Sequence
 
+from tickguard.benchmarks.cli import add_bench_parser, run_bench_command
+
 __all__ = ["build_parser", "main"]
 
 
@@ -21,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tickguard", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     add_data_parser(sub)
+    add_bench_parser(sub)
     r = sub.add_parser("run", help="backtest a strategy from a TOML config; with none, the bundled demo")
     r.add_argument("config", nargs="?", help="run config (TOML; see tickguard.reports.run_config)")
     r.add_argument("--data", help="without a config: canonical .parquet or .npy events "
@@ -98,6 +102,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_data_command(ns)
     if ns.command == "run":
         return _run(ns)
+    if ns.command == "bench":
+        return run_bench_command(ns)
     if ns.command == "strategies":
         from tickguard.engine.strategy import discover
 

@@ -1,4 +1,6 @@
-"""tickguard.risk: offline VaR/ES (:mod:`.var`) and their backtests (:mod:`.var_backtests`).
+"""tickguard.risk: the rulebook-driven gate and kill switch in the event loop (:mod:`.inloop`,
+:mod:`.rulebook`, :mod:`.pretrade`, :mod:`.killswitch`), offline VaR/ES (:mod:`.var`) and their
+backtests (:mod:`.var_backtests`).
 
 Names are imported lazily (PEP 562): the in-loop risk kernels live in this package too, and
 importing them must not pay for scipy, pandas and arch.
@@ -15,6 +17,8 @@ _EXPORTS = {
         "fhs_es", "fhs_var", "historical_es", "historical_var", "monte_carlo_es",
         "monte_carlo_var", "parametric_es", "parametric_var", "rolling_es", "rolling_var",
     ),
+    ".inloop": ("DEFAULT_RULEBOOK", "RiskGate"),
+    ".rulebook": ("Rulebook", "RulebookError", "load_rulebook"),
     ".var_backtests": (
         "LRTestResult", "TrafficLightResult", "Z2Result", "christoffersen_cc",
         "christoffersen_independence", "es_backtest_z2", "kupiec_pof", "traffic_light",

@@ -11,8 +11,9 @@ from numba import njit
 
 from tickguard.engine import strategy as strategy_module
 from tickguard.engine.codegen import _sources_reached, compile_loop
-from tickguard.engine.gate import pass_through_gate_nb
 from tickguard.strategies import ema_crossover as ema_module
+
+GATE = "tickguard.engine.gate"  # the pass-through risk module
 
 
 def test_key_covers_helpers_the_strategy_calls_in_other_modules():
@@ -29,7 +30,7 @@ def test_strategy_defined_inside_a_function_is_refused_with_the_reason():
         return 0
 
     with pytest.raises(TypeError, match="top level of an importable module"):
-        compile_loop(local_strategy, pass_through_gate_nb)
+        compile_loop(local_strategy, GATE)
 
 
 def test_unmanaged_view_reads_and_writes_the_same_memory():
@@ -56,7 +57,7 @@ def test_generated_loop_inlines_the_strategy(tmp_path, monkeypatch):
 
     monkeypatch.setenv("TICKGUARD_CACHE_DIR", str(tmp_path))
     monkeypatch.setattr(codegen, "_loaded", {})  # write the file again even if loaded already
-    compile_loop(ema_module.ema_crossover_nb, pass_through_gate_nb)
+    compile_loop(ema_module.ema_crossover_nb, GATE)
     (path,) = tmp_path.glob("_tickguard_loop_*.py")
     text = path.read_text()
     assert "from tickguard.strategies.ema_crossover import ema_crossover_nb as on_response" in text

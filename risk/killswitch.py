@@ -1,0 +1,410 @@
+"""Kill switch: a latched ACTIVE -> REDUCING -> HALTED state machine and the kernels that trip it.
+
+States only escalate (ACTIVE -> REDUCING -> HALTED, or straight to HALTED); nothing but
+:func:`reset_nb` (an API call, or a CONTROL reset event) brings the switch back to ACTIVE. A
+``halt_flatten`` trigger also sets ``ks[KS_FLATTEN]``; when it fires while already HALTED without
+flatten, that is an escalation too (the kernel returns KS_HALTED again).
+
+Each monitor kernel returns 0 (nothing changed) or the state after the transition (KS_REDUCING,
+KS_HALTED), or TR_RESET after a reset; ``ks[KS_RULE]`` (0-based rule index or a PSEUDO_* code),
+``ks[KS_TS]``, ``ks[KS_OBSERVED]`` and ``ks[KS_THRESHOLD]`` then hold what the loop writes into its
+risk record. When several triggers fire in one call the harshest wins (one record per call).
+
+Windows are closed, ``[now - window, now]``: an entry stamped exactly ``window`` ns ago still
+counts. Sliding windows are exact ring buffers of timestamps (see :mod:`.layout`):
+
+- count triggers (message_rate_kill, fill_rate) hold ``floor(threshold) + 1`` entries, which is
+  exactly enough to decide ``count > threshold``; the count held is ``min(true count, cap)``.
+- ratio triggers (order_to_trade, reject_rate) and loss_over_window hold ``capacity`` entries
+  (param, default 65536); if more than that fall inside one window the oldest are dropped and
+  ``RB_OVERFLOW`` counts them (counts then cover a shorter window).
+
+Triggers are evaluated when the rule sees something it counts; the loop has no clock of its own, so
+a stale feed or a lasting crossed book is detected at the next event, stamped with its time.
+A reset re-arms the trigger windows (loss, drawdown peak, activity rings); the feed facts (last
+event time, crossed-since times) and the EWMA estimates are kept.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+from numba import njit
+from scipy.stats import norm
+
+from tickguard.data.schema import KIND_CONTROL, KIND_QUOTE
+from tickguard.engine.layout import M_ASK, M_BID, M_MID
+
+from .layout import (
+    AC_CANCEL, AC_FILL, AC_MODIFY, AC_REJECT, AC_SUBMIT, ACT_HALT, ACT_HALT_FLATTEN, ACT_REDUCE,
+    CR_N_CROSSED, EV_N, EV_NF, EV_PREV_PNL, EV_VAR, EV_Z, KS_ACTIVE, KS_FLATTEN, KS_HALTED,
+    KS_N_RESETS, KS_N_TRANSITIONS, KS_NF, KS_OBSERVED, KS_REDUCING, KS_RULE, KS_STATE,
+    KS_THRESHOLD, KS_TS, MT_CROSSED_DATA, MT_DRAWDOWN, MT_DUPLICATE_ORDER, MT_EWMA_VAR_BREACH,
+    MT_EXTERNAL_KILL, MT_FILL_RATE, MT_LOSS_OVER_WINDOW, MT_MESSAGE_RATE, MT_MESSAGE_RATE_KILL,
+    MT_ORDER_TO_TRADE, MT_PRICE_COLLAR_SIGMA, MT_REJECT_RATE, MT_REPEATED_EXECUTION,
+    MT_STALE_FEED, PSEUDO_EXTERNAL, PSEUDO_RESET, R_ACTION, R_METRIC, R_P0, R_P1, R_P2, R_SCOPE,
+    R_THRESHOLD, R_WINDOW, RB_CAP, RB_COUNT, RB_DEN, RB_HEAD, RB_NF, RB_NUM, RB_OVERFLOW,
+    RS_EXTERNAL, RS_HEADER, RS_N_ACTIVITY, RS_N_EVENT, RS_N_INST, RS_N_RULES, RS_N_SAMPLE, SG_NF,
+    SIG_N, SIG_NF, SIG_PREV_MID, SIG_VAR, TB_NF, TB_TOKENS_MODIFY, TB_TOKENS_SUBMIT, TR_RESET,
+)
+
+__all__ = ["RiskState", "escalate_nb", "monitor_activity_nb", "monitor_event_nb",
+           "monitor_sample_nb", "new_risk_state", "reset_nb", "ring_expire_nb", "ring_push_nb"]
+
+_CONTROL = int(KIND_CONTROL)
+_QUOTE = int(KIND_QUOTE)
+
+
+class RiskState(NamedTuple):
+    """``rstate`` (flat float64, layout in :mod:`.layout`) and ``ks`` (float64[KS_NF])."""
+
+    rstate: np.ndarray
+    ks: np.ndarray
+
+
+def _ring(metric: int, row: np.ndarray) -> tuple[int, int]:
+    """(row width, capacity) of a rule's ring buffer; (0, 0) for rules without one."""
+    if metric in (MT_REPEATED_EXECUTION, MT_DUPLICATE_ORDER):
+        return SG_NF, int(row[R_P0])
+    if metric == MT_LOSS_OVER_WINDOW:
+        return 2, int(row[R_P0])
+    if metric in (MT_ORDER_TO_TRADE, MT_REJECT_RATE):
+        return 2, int(row[R_P1])
+    if metric in (MT_MESSAGE_RATE_KILL, MT_FILL_RATE):
+        return 2, int(math.floor(row[R_THRESHOLD])) + 1  # exactly enough to decide count > thr
+    return 0, 0
+
+
+def _block(metric: int, row: np.ndarray, n_inst: int) -> np.ndarray:
+    """A rule's initial state block (NaN: never seen)."""
+    width, cap = _ring(metric, row)
+    if width:
+        b = np.zeros(RB_NF + width * cap)
+        b[RB_CAP] = cap
+        return b
+    if metric == MT_MESSAGE_RATE:
+        b = np.full(TB_NF, np.nan)  # last refill times NaN: untouched
+        b[[TB_TOKENS_SUBMIT, TB_TOKENS_MODIFY]] = row[R_P0]  # a full bucket holds the burst
+        return b
+    if metric == MT_PRICE_COLLAR_SIGMA:
+        b = np.zeros((n_inst, SIG_NF))
+        b[:, SIG_PREV_MID] = np.nan
+        return b.ravel()
+    if metric == MT_CROSSED_DATA:
+        return np.concatenate([[0.0], np.full(n_inst, np.nan)])
+    if metric in (MT_STALE_FEED, MT_DRAWDOWN):
+        return np.full(1, np.nan)  # last event time / peak equity
+    if metric == MT_EWMA_VAR_BREACH:
+        b = np.zeros(EV_NF)
+        b[EV_Z] = norm.ppf(row[R_P1])
+        b[EV_PREV_PNL] = np.nan
+        return b
+    return np.zeros(0)
+
+
+def new_risk_state(rulebook, n_instruments: int) -> RiskState:  # noqa: ANN001
+    """Allocate and initialise ``rstate`` and ``ks`` for a Rulebook (or its rules array)."""
+    rules = np.asarray(getattr(rulebook, "rules", rulebook), dtype=np.float64)
+    if rules.ndim != 2 or rules.shape[1] != R_P2 + 1:
+        raise ValueError(f"new_risk_state: rules must be float64[n_rules, {R_P2 + 1}], got shape "
+                         f"{rules.shape}; compile a rulebook with load_rulebook")
+    if not isinstance(n_instruments, (int, np.integer)) or n_instruments < 1:
+        raise ValueError(f"new_risk_state: n_instruments must be an int >= 1, got {n_instruments!r}")
+    n = rules.shape[0]
+    head = np.zeros(RS_HEADER + n)
+    head[RS_N_RULES], head[RS_N_INST], head[RS_EXTERNAL] = n, n_instruments, -1
+    blocks = [np.zeros(2 * n_instruments)]  # pretrade's scratch for open-order sums
+    pos = RS_HEADER + n + 2 * n_instruments
+    for r in range(n):
+        m, scope = int(rules[r, R_METRIC]), int(rules[r, R_SCOPE])
+        if scope >= n_instruments:
+            raise ValueError(f"new_risk_state: rule {r} is scoped to instrument {scope} but there "
+                             f"are only {n_instruments} instruments")
+        head[RS_N_EVENT] += m in (MT_PRICE_COLLAR_SIGMA, MT_CROSSED_DATA, MT_STALE_FEED)
+        head[RS_N_SAMPLE] += m in (MT_LOSS_OVER_WINDOW, MT_DRAWDOWN, MT_EWMA_VAR_BREACH)
+        head[RS_N_ACTIVITY] += m in (MT_ORDER_TO_TRADE, MT_REJECT_RATE, MT_MESSAGE_RATE_KILL,
+                                     MT_FILL_RATE)
+        if m == MT_EXTERNAL_KILL:
+            head[RS_EXTERNAL] = r
+        b = _block(m, rules[r], n_instruments)
+        head[RS_HEADER + r] = pos if b.size else -1
+        blocks.append(b)
+        pos += b.size
+    rstate = np.concatenate([head] + blocks)
+    ks = np.zeros(KS_NF)
+    ks[[KS_RULE, KS_TS, KS_OBSERVED, KS_THRESHOLD]] = -1.0, np.nan, np.nan, np.nan
+    return RiskState(rstate, ks)
+
+
+# ------------------------------------------------------------------------- state machine
+@njit(cache=True)
+def escalate_nb(now, rule, action, observed, threshold, ks):
+    """Move the switch up to what ``action`` demands; returns the new state, or 0 if not harsher."""
+    target = KS_REDUCING if action == ACT_REDUCE else KS_HALTED
+    flat = action == ACT_HALT_FLATTEN
+    state = ks[KS_STATE]
+    if target > state or (flat and state == KS_HALTED and ks[KS_FLATTEN] == 0.0):
+        ks[KS_STATE] = target
+        ks[KS_RULE] = rule
+        ks[KS_TS] = now
+        ks[KS_OBSERVED] = observed
+        ks[KS_THRESHOLD] = threshold
+        if flat:
+            ks[KS_FLATTEN] = 1.0
+        ks[KS_N_TRANSITIONS] += 1.0
+        return target
+    return 0
+
+
+@njit(cache=True)
+def reset_nb(now, rules, rstate, ks):
+    """Explicit reset to ACTIVE; re-arms the trigger windows. Returns TR_RESET, or 0 if already ACTIVE.
+
+    ``ks[KS_OBSERVED]`` keeps the state left behind, ``ks[KS_RULE]`` becomes PSEUDO_RESET.
+    """
+    for r in range(rules.shape[0]):
+        m = int(rules[r, R_METRIC])
+        off = int(rstate[RS_HEADER + r])
+        if m == MT_DRAWDOWN:
+            rstate[off] = math.nan
+        elif m in (MT_LOSS_OVER_WINDOW, MT_ORDER_TO_TRADE, MT_REJECT_RATE, MT_MESSAGE_RATE_KILL,
+                   MT_FILL_RATE):
+            for k in (RB_HEAD, RB_COUNT, RB_NUM, RB_DEN):
+                rstate[off + k] = 0.0
+    prev = ks[KS_STATE]
+    if prev == KS_ACTIVE:
+        return 0
+    ks[KS_STATE] = KS_ACTIVE
+    ks[KS_FLATTEN] = 0.0
+    ks[KS_RULE] = PSEUDO_RESET
+    ks[KS_TS] = now
+    ks[KS_OBSERVED] = prev
+    ks[KS_THRESHOLD] = 0.0
+    ks[KS_N_RESETS] += 1.0
+    return TR_RESET
+
+
+# ------------------------------------------------------------------------- ring buffers
+@njit(cache=True)
+def ring_expire_nb(rs, off, width, cutoff, classed):
+    """Drop entries stamped before ``cutoff`` (column 0 is the time); keep the class counts."""
+    cap = int(rs[off + RB_CAP])
+    head = int(rs[off + RB_HEAD])
+    n = int(rs[off + RB_COUNT])
+    base = off + RB_NF
+    while n > 0 and rs[base + head * width] < cutoff:
+        if classed:
+            rs[off + (RB_NUM if rs[base + head * width + 1] == 0.0 else RB_DEN)] -= 1.0
+        head = (head + 1) % cap
+        n -= 1
+    rs[off + RB_HEAD] = head
+    rs[off + RB_COUNT] = n
+
+
+@njit(cache=True)
+def ring_push_nb(rs, off, width, ts, value, classed, count_overflow):
+    """Append ``(ts, value)``; when full, drop the oldest (counted in RB_OVERFLOW if asked).
+
+    Returns the row offset written, so callers with wider rows fill the remaining columns.
+    """
+    cap = int(rs[off + RB_CAP])
+    head = int(rs[off + RB_HEAD])
+    n = int(rs[off + RB_COUNT])
+    base = off + RB_NF
+    if n == cap:
+        if classed:
+            rs[off + (RB_NUM if rs[base + head * width + 1] == 0.0 else RB_DEN)] -= 1.0
+        if count_overflow:
+            rs[off + RB_OVERFLOW] += 1.0
+        head = (head + 1) % cap
+        n -= 1
+    row = base + ((head + n) % cap) * width
+    rs[row] = ts
+    rs[row + 1] = value
+    if classed:
+        rs[off + (RB_NUM if value == 0.0 else RB_DEN)] += 1.0
+    rs[off + RB_HEAD] = head
+    rs[off + RB_COUNT] = n + 1
+    return row
+
+
+# ------------------------------------------------------------------------- per market event
+@njit(cache=True)
+def monitor_event_nb(now, kind, inst, side, level, mkt, rules, rstate, ks):
+    """Per market event, after the strategy's market view ``mkt`` took it in.
+
+    CONTROL rows with ``level == 1``: ``side == -1`` is an external kill (the book's external_kill
+    rule, else a halt under PSEUDO_EXTERNAL), ``side == +1`` a reset. ``level == 0`` CONTROL rows
+    are exchange trading halts: not ours, ignored. Otherwise: EWMA sigma of mid log-returns per
+    instrument (price_collar_sigma rules, on quotes whose mid changed), crossed_data and stale_feed.
+    """
+    ctl = 0
+    if kind & _CONTROL and level == 1:
+        ctl = -1 if side == -1 else (1 if side == 1 else 0)
+    if rstate[RS_N_EVENT] == 0.0 and ctl == 0:
+        return 0
+    tr = 0
+    armed = ctl != 1  # a reset event updates the feed facts but trips nothing
+    if rstate[RS_N_EVENT] != 0.0:
+        quote = (kind & _QUOTE) != 0
+        n_inst = int(rstate[RS_N_INST])
+        for r in range(rules.shape[0]):
+            m = int(rules[r, R_METRIC])
+            scope = int(rules[r, R_SCOPE])
+            off = int(rstate[RS_HEADER + r])
+            thr = rules[r, R_THRESHOLD]
+            if m == MT_STALE_FEED:
+                gap = now - rstate[off]  # NaN before the first event: no trip
+                rstate[off] = now
+                if armed and gap > thr:
+                    tr = max(tr, escalate_nb(now, r, rules[r, R_ACTION], gap, thr, ks))
+            elif m == MT_PRICE_COLLAR_SIGMA and quote and (scope < 0 or scope == inst):
+                mid = mkt[inst, M_MID]
+                o = off + inst * SIG_NF
+                prev = rstate[o + SIG_PREV_MID]
+                if mid > 0.0 and mid != prev:  # NaN or non-positive mids leave the estimate alone
+                    if prev > 0.0:
+                        x = math.log(mid / prev)
+                        lam = rules[r, R_P0]
+                        n = rstate[o + SIG_N]
+                        v = rstate[o + SIG_VAR]
+                        rstate[o + SIG_VAR] = x * x if n == 0.0 else lam * v + (1.0 - lam) * x * x
+                        rstate[o + SIG_N] = n + 1.0
+                    rstate[o + SIG_PREV_MID] = mid
+            elif m == MT_CROSSED_DATA:
+                if quote and (scope < 0 or scope == inst):
+                    crossed = mkt[inst, M_BID] >= mkt[inst, M_ASK]  # False if either is NaN
+                    since = rstate[off + 1 + inst]
+                    if crossed and math.isnan(since):
+                        rstate[off + 1 + inst] = now
+                        rstate[off + CR_N_CROSSED] += 1.0
+                    elif not crossed and not math.isnan(since):
+                        rstate[off + 1 + inst] = math.nan
+                        rstate[off + CR_N_CROSSED] -= 1.0
+                if armed and rstate[off + CR_N_CROSSED] > 0.0:  # any event checks the duration
+                    first = float(now)
+                    for k in range(n_inst):
+                        s = rstate[off + 1 + k]
+                        if s < first:  # NaN compares False
+                            first = s
+                    if now - first > thr:
+                        tr = max(tr, escalate_nb(now, r, rules[r, R_ACTION], now - first, thr, ks))
+    if ctl == -1:
+        r = int(rstate[RS_EXTERNAL])
+        if r >= 0:
+            tr = max(tr, escalate_nb(now, r, rules[r, R_ACTION], 1.0, 0.0, ks))
+        else:
+            tr = max(tr, escalate_nb(now, PSEUDO_EXTERNAL, ACT_HALT, 1.0, 0.0, ks))
+    elif ctl == 1:
+        tr = reset_nb(now, rules, rstate, ks)
+    return tr
+
+
+# ------------------------------------------------------------------------- per equity sample
+@njit(cache=True)
+def monitor_sample_nb(now, equity, pnl, rules, rstate, ks):
+    """Per equity sample: loss_over_window, drawdown, ewma_var_breach.
+
+    ``equity``: account equity (currency); ``pnl``: cumulative realized + unrealized PnL (currency,
+    gains positive). loss_over_window compares ``pnl`` with the oldest sample in
+    ``[now - window, now]``. drawdown is ``(peak - equity) / peak`` with the peak of equity since
+    the start or the last reset (undefined, so no trip, while the peak is <= 0). ewma_var_breach:
+    increment ``x = pnl - previous pnl``; the trigger compares the loss ``-x`` with
+    ``threshold * z(level) * sigma``, sigma from the EWMA variance of the increments before this one
+    (``var = x1**2``, then ``lam * var + (1 - lam) * x**2``), once ``min_samples`` are folded in.
+    NaN inputs leave the estimates alone.
+    """
+    if rstate[RS_N_SAMPLE] == 0.0:
+        return 0
+    tr = 0
+    for r in range(rules.shape[0]):
+        m = int(rules[r, R_METRIC])
+        off = int(rstate[RS_HEADER + r])
+        thr = rules[r, R_THRESHOLD]
+        if m == MT_LOSS_OVER_WINDOW and not math.isnan(pnl):
+            ring_expire_nb(rstate, off, 2, now - rules[r, R_WINDOW], False)
+            ring_push_nb(rstate, off, 2, now, pnl, False, True)
+            loss = rstate[off + RB_NF + int(rstate[off + RB_HEAD]) * 2 + 1] - pnl
+            if loss > thr:
+                tr = max(tr, escalate_nb(now, r, rules[r, R_ACTION], loss, thr, ks))
+        elif m == MT_DRAWDOWN and not math.isnan(equity):
+            if not equity <= rstate[off]:  # also when the peak is NaN (start, after a reset)
+                rstate[off] = equity
+            peak = rstate[off]
+            if peak > 0.0:
+                dd = (peak - equity) / peak
+                if dd > thr:
+                    tr = max(tr, escalate_nb(now, r, rules[r, R_ACTION], dd, thr, ks))
+        elif m == MT_EWMA_VAR_BREACH and not math.isnan(pnl):
+            prev = rstate[off + EV_PREV_PNL]
+            rstate[off + EV_PREV_PNL] = pnl
+            if math.isnan(prev):
+                continue
+            x = pnl - prev
+            n = rstate[off + EV_N]
+            var = rstate[off + EV_VAR]
+            if n >= 1.0 and n >= rules[r, R_P2] and var > 0.0:
+                limit = thr * rstate[off + EV_Z] * math.sqrt(var)
+                if -x > limit:
+                    tr = max(tr, escalate_nb(now, r, rules[r, R_ACTION], -x, limit, ks))
+            lam = rules[r, R_P0]
+            rstate[off + EV_VAR] = x * x if n == 0.0 else lam * var + (1.0 - lam) * x * x
+            rstate[off + EV_N] = n + 1.0
+    return tr
+
+
+# ------------------------------------------------------------------------- per order activity
+@njit(cache=True)
+def _activity_class(m, what):
+    """0: numerator, 1: denominator, -1: the rule does not count this activity."""
+    message = what == AC_SUBMIT or what == AC_MODIFY or what == AC_CANCEL
+    if m == MT_ORDER_TO_TRADE:
+        return 0 if message else (1 if what == AC_FILL else -1)
+    if m == MT_REJECT_RATE:
+        return 0 if what == AC_REJECT else (1 if what == AC_SUBMIT else -1)
+    if m == MT_MESSAGE_RATE_KILL:
+        return 0 if message else -1
+    if m == MT_FILL_RATE:
+        return 0 if what == AC_FILL else -1
+    return -1
+
+
+@njit(cache=True)
+def monitor_activity_nb(now, what, inst, rules, rstate, ks):
+    """Per order activity ``what`` (AC_*) on instrument ``inst`` at local time ``now``.
+
+    order_to_trade: order messages (submit + modify + cancel, as in MiFID II RTS 9) per fill,
+    ``messages / max(fills, 1)``, once ``messages >= min_orders``; reject_rate: exchange rejects
+    per submit, ``rejects / max(submits, 1)``, once ``submits >= min_orders``; message_rate_kill:
+    messages in the window; fill_rate: fills in the window.
+    """
+    if rstate[RS_N_ACTIVITY] == 0.0:
+        return 0
+    tr = 0
+    for r in range(rules.shape[0]):
+        m = int(rules[r, R_METRIC])
+        cls = _activity_class(m, what)
+        scope = int(rules[r, R_SCOPE])
+        if cls < 0 or (scope >= 0 and scope != inst):
+            continue
+        off = int(rstate[RS_HEADER + r])
+        thr = rules[r, R_THRESHOLD]
+        ratio = m == MT_ORDER_TO_TRADE or m == MT_REJECT_RATE
+        ring_expire_nb(rstate, off, 2, now - rules[r, R_WINDOW], True)
+        ring_push_nb(rstate, off, 2, now, float(cls), True, ratio)
+        num = rstate[off + RB_NUM]
+        den = rstate[off + RB_DEN]
+        if m == MT_ORDER_TO_TRADE:
+            obs = num / max(den, 1.0)
+            hit = num >= rules[r, R_P0] and obs > thr
+        elif m == MT_REJECT_RATE:
+            obs = num / max(den, 1.0)
+            hit = den >= rules[r, R_P0] and obs > thr
+        else:
+            obs = num
+            hit = num > thr
+        if hit:
+            tr = max(tr, escalate_nb(now, r, rules[r, R_ACTION], obs, thr, ks))
+    return tr

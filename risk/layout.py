@@ -1,0 +1,165 @@
+"""Codes and column indices of the in-loop risk layer (rulebook rows, kill switch, risk state).
+
+Module-level ints, like :mod:`tickguard.engine.layout`: numba freezes them as compile-time
+constants, so naming columns costs nothing in the loop.
+
+Arrays
+------
+``rules``  float64[n_rules, R_NF]: one compiled rule per row (see :mod:`.rulebook`).
+
+``ks``     float64[KS_NF]: the kill switch. Its first two slots are the observed value and the
+           threshold of the latest gate denial, so ``ks`` can be handed to the loop as its
+           ``gate_state`` (the loop reads ``gate_state[0]`` / ``[1]`` into the risk record).
+
+``rstate`` float64[n]: everything else, flat. A header (``RS_*``), then ``rstate[RS_HEADER + r]``
+           holds the offset of rule ``r``'s block (``-1`` if the rule keeps no state); then
+           ``2 * n_instruments`` scratch floats at ``RS_HEADER + n_rules`` (pretrade's open-order
+           sums: buys, then sells); then the blocks. Block contents per metric:
+
+           - message_rate: ``TB_*`` (one token bucket per action type: submit, modify).
+           - repeated_execution, duplicate_order: ring header ``RB_*`` then ``cap`` rows of
+             ``SG_NF`` floats (``SG_*``: the signature of each passed submit).
+           - price_collar_sigma: ``n_instruments`` rows of ``SIG_NF`` (``SIG_*``).
+           - crossed_data: ``CR_N_CROSSED`` then ``n_instruments`` crossed-since times (NaN: not
+             crossed).
+           - stale_feed: ``[last event time]``.
+           - loss_over_window: ring header ``RB_*`` then ``cap`` rows ``[ts, pnl]``.
+           - drawdown: ``[peak equity]``.
+           - ewma_var_breach: ``EV_*``.
+           - order_to_trade, reject_rate, message_rate_kill, fill_rate: ring header ``RB_*`` then
+             ``cap`` rows ``[ts, class]`` (class 0 numerator, 1 denominator).
+
+Times are int64 ns carried as float64 (exact below 2**53 ns, i.e. until the year 2255).
+"""
+
+from __future__ import annotations
+
+# --- rule rows: float64[n_rules, R_NF] -------------------------------------------------------
+R_METRIC = 0  #: MT_* code
+R_SCOPE = 1  #: instrument id, or -1 for all instruments
+R_THRESHOLD = 2  #: the limit (units per metric, see rulebook.METRICS)
+R_ACTION = 3  #: ACT_* code
+R_WINDOW = 4  #: window length in ns (0: no window)
+R_P0 = 5  #: first parameter (meaning per metric, see rulebook.METRICS)
+R_P1 = 6
+R_P2 = 7
+R_NF = 8
+
+SCOPE_ALL = -1
+
+# --- metric codes: pre-trade controls (< MT_FIRST_KILL) then kill-switch triggers --------------
+MT_MAX_ORDER_QTY = 1
+MT_MAX_ORDER_NOTIONAL = 2
+MT_PRICE_COLLAR_PCT = 3
+MT_PRICE_COLLAR_SIGMA = 4
+MT_MAX_POSITION = 5
+MT_MAX_POSITION_NOTIONAL = 6
+MT_MAX_GROSS_EXPOSURE = 7
+MT_MAX_NET_EXPOSURE = 8
+MT_MESSAGE_RATE = 9
+MT_REPEATED_EXECUTION = 10
+MT_DUPLICATE_ORDER = 11
+MT_RESTRICTED = 12
+MT_STALE_DATA = 13
+MT_FIRST_KILL = 20
+MT_LOSS_OVER_WINDOW = 20
+MT_DRAWDOWN = 21
+MT_EWMA_VAR_BREACH = 22
+MT_ORDER_TO_TRADE = 23
+MT_REJECT_RATE = 24
+MT_MESSAGE_RATE_KILL = 25
+MT_FILL_RATE = 26
+MT_CROSSED_DATA = 27
+MT_STALE_FEED = 28
+MT_EXTERNAL_KILL = 29
+
+# --- actions ---------------------------------------------------------------------------------
+ACT_DENY = 0
+ACT_REDUCE = 1
+ACT_HALT = 2
+ACT_HALT_FLATTEN = 3
+
+# --- kill-switch states and kernel return codes ------------------------------------------------
+KS_ACTIVE = 0
+KS_REDUCING = 1
+KS_HALTED = 2
+TR_NONE = 0  #: monitor kernels: nothing changed
+TR_RESET = 3  #: monitor_event_nb / reset_nb: a reset took the switch back to ACTIVE
+
+# --- pseudo-rules (negative codes where a rule index would go) -------------------------------
+PSEUDO_HALTED = -1  #: pretrade: refused because the switch is HALTED (observed/threshold: latching trigger's)
+PSEUDO_REDUCING = -2  #: pretrade: refused in REDUCING (observed: projected position, threshold: position)
+PSEUDO_EXTERNAL = -3  #: ks[KS_RULE]: external kill with no external_kill rule in the book (halt)
+PSEUDO_RESET = -4  #: ks[KS_RULE] after a reset
+
+# --- kill switch: float64[KS_NF] ---------------------------------------------------------------
+KS_LAST_OBSERVED = 0  #: pretrade: observed value of the latest denial
+KS_LAST_THRESHOLD = 1  #: pretrade: threshold of the latest denial
+KS_STATE = 2  #: KS_ACTIVE / KS_REDUCING / KS_HALTED
+KS_RULE = 3  #: rule index (0-based) that set the state, or a PSEUDO_* code; -1 never set
+KS_TS = 4  #: local time of the latest transition or reset (ns)
+KS_OBSERVED = 5  #: observed value of the trigger that set the state
+KS_THRESHOLD = 6  #: its threshold (same units)
+KS_FLATTEN = 7  #: 1.0 when a halt_flatten trigger latched: the loop should flatten positions
+KS_N_TRANSITIONS = 8
+KS_N_RESETS = 9
+KS_NF = 10
+
+# --- activity codes for monitor_activity_nb ----------------------------------------------------
+AC_SUBMIT = 1  #: a new order left (passed the gate)
+AC_FILL = 2  #: a fill report (partial or full) reached the strategy
+AC_REJECT = 3  #: an exchange reject reached the strategy (gate denials are not sent: not counted)
+AC_CANCEL = 4  #: a cancel request left
+AC_MODIFY = 5  #: a modify request left
+
+# --- rstate header ---------------------------------------------------------------------------
+RS_N_RULES = 0
+RS_N_INST = 1
+RS_N_EVENT = 2  #: rules monitor_event_nb must visit (sigma, crossed_data, stale_feed)
+RS_N_SAMPLE = 3  #: rules monitor_sample_nb must visit
+RS_N_ACTIVITY = 4  #: rules monitor_activity_nb must visit
+RS_EXTERNAL = 5  #: index of the external_kill rule, -1 if none
+RS_HEADER = 8  #: rstate[RS_HEADER + r] = offset of rule r's block (-1: no state)
+
+# --- ring buffer header (RB_NF floats, then cap rows) ------------------------------------------
+RB_HEAD = 0  #: slot of the oldest entry
+RB_COUNT = 1  #: entries held
+RB_CAP = 2  #: capacity (rows)
+RB_NUM = 3  #: entries of class 0 held (numerator)
+RB_DEN = 4  #: entries of class 1 held (denominator)
+RB_OVERFLOW = 5  #: entries still inside the window dropped because the ring was full
+RB_NF = 6
+
+# --- signature rows of the duplicate / repeated-execution ring -----------------------------------
+SG_TS = 0
+SG_INST = 1
+SG_SIDE = 2
+SG_TYPE = 3
+SG_PRICE = 4
+SG_QTY = 5
+SG_NF = 6
+
+# --- token bucket (message_rate) ----------------------------------------------------------------
+TB_TOKENS_SUBMIT = 0
+TB_LAST_SUBMIT = 1  #: time of the last refill (NaN: bucket untouched, full)
+TB_TOKENS_MODIFY = 2
+TB_LAST_MODIFY = 3
+TB_NF = 4
+
+# --- per-instrument EWMA sigma of mid log-returns (price_collar_sigma) ---------------------------
+SIG_PREV_MID = 0
+SIG_VAR = 1
+SIG_N = 2  #: returns folded in
+SIG_NF = 3
+
+# --- crossed_data ------------------------------------------------------------------------------
+CR_N_CROSSED = 0  #: then n_instruments crossed-since times
+
+# --- ewma_var_breach -----------------------------------------------------------------------------
+EV_Z = 0  #: standard normal quantile at the rule's level (filled by new_risk_state)
+EV_VAR = 1  #: EWMA variance of PnL increments (currency**2)
+EV_N = 2  #: increments folded in
+EV_PREV_PNL = 3  #: NaN before the first sample
+EV_NF = 4
+
+__all__ = sorted(name for name in dir() if name.isupper())

@@ -1,0 +1,262 @@
+"""Pre-trade gate: every submit and modify passes here before it leaves; cancels always pass.
+
+:func:`pretrade_nb` returns 0 (pass), ``rule index + 1`` of the first denying rule (rulebook
+order), or a negative PSEUDO_* code when the kill switch refuses the request:
+
+- HALTED refuses every submit and modify (``PSEUDO_HALTED``; observed / threshold repeat the
+  values of the trigger that latched the switch, ``ks[KS_OBSERVED]`` / ``ks[KS_THRESHOLD]``).
+- REDUCING accepts a submit only when it moves |position| strictly toward zero without crossing
+  it, counting the strategy's open orders on that instrument and side as if filled: with position
+  ``p`` and same-side open remaining ``O``, an order of side ``s`` and size ``q`` passes iff
+  ``p != 0``, ``s == -sign(p)`` and ``O + q <= |p|``; so from flat everything is refused
+  (``PSEUDO_REDUCING``; observed: the projected position ``p + s (O + q)``, threshold: ``p``).
+  A modify passes if it does not grow the order's remaining size, or if it meets that test.
+
+Cancels are never blocked, throttled nor counted (SEC 15c3-5 systems never stand between a firm
+and pulling its orders). On a denial, ``ks[KS_LAST_OBSERVED]`` / ``ks[KS_LAST_THRESHOLD]`` receive
+the observed value and the threshold; throttles and the repeat/duplicate memories are updated only
+for requests that pass, so denied retries cost a runaway strategy nothing but do not refill it.
+
+Units: quantities in units, prices in quote currency, notionals ``qty * price * mult``; the gate
+fails closed (observed = inf) when a value it needs is missing (no mid for a collar or exposure).
+Position and exposure limits deny only requests that would raise the measure above the limit: a
+position already over its limit can always be reduced. Exposures take the worst case over fills of
+every open order: per instrument ``max(|pos + open buys|, |pos - open sells|)`` for gross, and
+``max(|sum (pos + buys) v|, |sum (pos - sells) v|)`` for net, with ``v = mid * mult``.
+Market orders (NaN price) are not collared; their notional uses the touch they would take.
+Open orders are rows ``orders[:n_orders]`` (LOCAL_ORDER_DTYPE) with status in-flight or open; the
+cost is one pass over them, and only when a position/exposure rule applies or the switch is REDUCING.
+"""
+
+from __future__ import annotations
+
+import math
+
+from numba import njit
+
+from tickguard.engine.layout import M_ASK, M_BID, M_MID, M_TS_QUOTE
+from tickguard.engine.records import ACTION_CANCEL, ACTION_MODIFY, ST_IN_FLIGHT, ST_OPEN
+
+from .killswitch import ring_expire_nb, ring_push_nb
+from .layout import (
+    KS_HALTED, KS_LAST_OBSERVED, KS_LAST_THRESHOLD, KS_OBSERVED, KS_REDUCING, KS_STATE,
+    KS_THRESHOLD, MT_DUPLICATE_ORDER, MT_FIRST_KILL,
+    MT_MAX_GROSS_EXPOSURE, MT_MAX_NET_EXPOSURE, MT_MAX_ORDER_NOTIONAL, MT_MAX_ORDER_QTY,
+    MT_MAX_POSITION, MT_MAX_POSITION_NOTIONAL, MT_MESSAGE_RATE, MT_PRICE_COLLAR_PCT,
+    MT_PRICE_COLLAR_SIGMA, MT_REPEATED_EXECUTION, MT_RESTRICTED, MT_STALE_DATA, PSEUDO_HALTED,
+    PSEUDO_REDUCING, R_METRIC, R_P0, R_P1, R_P2, R_SCOPE, R_THRESHOLD, R_WINDOW, RB_COUNT, RB_HEAD,
+    RB_CAP, RB_NF, RS_HEADER, RS_N_INST, RS_N_RULES, SG_NF, SG_PRICE, SG_QTY, SG_SIDE, SG_TYPE,
+    SIG_N, SIG_NF, SIG_VAR, TB_TOKENS_MODIFY, TB_TOKENS_SUBMIT,
+)
+
+__all__ = ["gate_rule_index", "pretrade_nb"]
+
+
+def gate_rule_index(code: int) -> int:
+    """The rulebook row (0-based) behind a gate code, or the PSEUDO_* code as is (0: no denial)."""
+    return code - 1 if code > 0 else code
+
+
+@njit(cache=True)
+def _open_sums(orders, n_orders, skip, rstate, so, n_inst):
+    """Remaining size of working orders per instrument: buys at ``so + j``, sells at ``so + n + j``."""
+    for k in range(2 * n_inst):
+        rstate[so + k] = 0.0
+    for i in range(n_orders):
+        o = orders[i]
+        st = o["status"]
+        j = o["instrument"]
+        rem = o["qty"] - o["filled"]
+        if i == skip or (st != ST_IN_FLIGHT and st != ST_OPEN) or not rem > 0.0 or j < 0 or j >= n_inst:
+            continue
+        rstate[so + (j if o["side"] > 0 else n_inst + j)] += rem
+
+
+@njit(cache=True)
+def _exposure(pos, mkt, mult, rstate, so, n_inst, inst, side, extra, net):
+    """Worst-case gross (``net=False``) or |net| exposure with ``extra`` more on (inst, side)."""
+    gross = 0.0
+    hi_sum = 0.0
+    lo_sum = 0.0
+    for j in range(n_inst):
+        b = rstate[so + j] + (extra if j == inst and side > 0 else 0.0)
+        s = rstate[so + n_inst + j] + (extra if j == inst and side < 0 else 0.0)
+        hi = pos[j] + b
+        lo = pos[j] - s
+        if hi == 0.0 and lo == 0.0:
+            continue
+        v = mkt[j, M_MID] * mult[j]
+        if not (v > 0.0 and v < math.inf):
+            return math.inf  # an exposure we cannot value: fail closed
+        gross += max(abs(hi), abs(lo)) * v
+        hi_sum += hi * v
+        lo_sum += lo * v
+    return max(abs(hi_sum), abs(lo_sum)) if net else gross
+
+
+@njit(cache=True)
+def _same_sig(rstate, row, inst, side, otype, price, qty, use_type):
+    p = rstate[row + SG_PRICE]
+    return (rstate[row + 1] == inst and rstate[row + SG_SIDE] == side
+            and rstate[row + SG_QTY] == qty and (p == price or (math.isnan(p) and math.isnan(price)))
+            and (not use_type or rstate[row + SG_TYPE] == otype))
+
+
+@njit(cache=True)
+def _deny(ks, observed, threshold, code):
+    ks[KS_LAST_OBSERVED] = observed
+    ks[KS_LAST_THRESHOLD] = threshold
+    return code
+
+
+@njit(cache=True)
+def pretrade_nb(req, now, mkt, pos, orders, n_orders, mult, rules, rstate, ks):
+    """Gate one request (a REQUEST_DTYPE record) at local time ``now`` (ns).
+
+    ``mkt``: the strategy's market view float64[n_inst, M_NF]; ``pos``: its positions
+    float64[n_inst]; ``orders``: its LOCAL_ORDER_DTYPE table, ``n_orders`` rows used; ``mult``:
+    contract multipliers float64[n_inst]. A modify takes instrument, side and type from
+    ``orders[req.order_id]`` and its new total size and price from ``req``; unknown ids pass (the
+    loop rejects them). Returns 0, ``rule index + 1`` or a PSEUDO_* code (see the module doc).
+    """
+    action = req["action"]
+    if action == ACTION_CANCEL:
+        return 0
+    state = ks[KS_STATE]
+    if state == KS_HALTED:
+        return _deny(ks, ks[KS_OBSERVED], ks[KS_THRESHOLD], PSEUDO_HALTED)
+    n_inst = int(rstate[RS_N_INST])
+    so = RS_HEADER + int(rstate[RS_N_RULES])
+    skip = -1
+    old_rem = 0.0
+    if action == ACTION_MODIFY:
+        skip = req["order_id"]
+        if skip < 0 or skip >= n_orders:
+            return 0
+        o = orders[skip]
+        inst = o["instrument"]
+        side = 1 if o["side"] > 0 else -1
+        otype = o["order_type"]
+        if o["status"] == ST_IN_FLIGHT or o["status"] == ST_OPEN:
+            old_rem = max(o["qty"] - o["filled"], 0.0)
+        rem = max(req["qty"] - o["filled"], 0.0)
+    else:
+        inst = req["instrument"]
+        side = 1 if req["side"] > 0 else -1
+        otype = req["order_type"]
+        rem = req["qty"]
+    if inst < 0 or inst >= n_inst:
+        return 0  # the loop rejects unknown instruments before the gate
+    qty = req["qty"]
+    price = req["price"]
+    sums_done = False
+    p = pos[inst]
+    if state == KS_REDUCING:
+        _open_sums(orders, n_orders, skip, rstate, so, n_inst)
+        sums_done = True
+        same = rstate[so + (inst if side > 0 else n_inst + inst)]
+        shrinks = p != 0.0 and side * p < 0.0 and same + rem <= abs(p)
+        if not (shrinks or (action == ACTION_MODIFY and rem <= old_rem)):
+            return _deny(ks, p + side * (same + rem), p, PSEUDO_REDUCING)
+    mid = mkt[inst, M_MID]
+    for r in range(rules.shape[0]):
+        m = int(rules[r, R_METRIC])
+        scope = int(rules[r, R_SCOPE])
+        if m >= MT_FIRST_KILL or (scope >= 0 and scope != inst):
+            continue
+        thr = rules[r, R_THRESHOLD]
+        if m == MT_MAX_ORDER_QTY:
+            if qty > thr:
+                return _deny(ks, qty, thr, r + 1)
+        elif m == MT_MAX_ORDER_NOTIONAL:
+            ref = price
+            if math.isnan(ref):
+                ref = mkt[inst, M_ASK] if side > 0 else mkt[inst, M_BID]
+                ref = mid if math.isnan(ref) else ref
+            obs = math.inf if math.isnan(ref) else qty * abs(ref) * mult[inst]
+            if obs > thr:
+                return _deny(ks, obs, thr, r + 1)
+        elif m == MT_PRICE_COLLAR_PCT or m == MT_PRICE_COLLAR_SIGMA:
+            if math.isnan(price):
+                continue  # market orders carry no price to collar
+            if m == MT_PRICE_COLLAR_PCT:
+                obs = abs(price / mid - 1.0) if mid > 0.0 else math.inf
+                width = thr
+            else:
+                obs = abs(math.log(price / mid)) if mid > 0.0 and price > 0.0 else math.inf
+                o = int(rstate[RS_HEADER + r]) + inst * SIG_NF
+                sigma = math.sqrt(rstate[o + SIG_VAR]) if rstate[o + SIG_N] > 0.0 else 0.0
+                width = min(max(thr * sigma, rules[r, R_P1]), rules[r, R_P2])
+            if not obs <= width:
+                return _deny(ks, obs, width, r + 1)
+        elif m >= MT_MAX_POSITION and m <= MT_MAX_NET_EXPOSURE:
+            if not sums_done:
+                _open_sums(orders, n_orders, skip, rstate, so, n_inst)
+                sums_done = True
+            if m == MT_MAX_GROSS_EXPOSURE or m == MT_MAX_NET_EXPOSURE:
+                net = m == MT_MAX_NET_EXPOSURE
+                before = _exposure(pos, mkt, mult, rstate, so, n_inst, inst, side, old_rem, net)
+                after = _exposure(pos, mkt, mult, rstate, so, n_inst, inst, side, rem, net)
+            else:
+                same = rstate[so + (inst if side > 0 else n_inst + inst)]
+                before = abs(p + side * (same + old_rem))
+                after = abs(p + side * (same + rem))
+                if m == MT_MAX_POSITION_NOTIONAL:
+                    ref = mid if mid > 0.0 else (abs(price) if price == price else math.nan)
+                    v = ref * mult[inst] if ref == ref else math.inf
+                    before *= v
+                    after *= v
+                    before = 0.0 if before != before else before  # 0 * inf: nothing held
+                    after = 0.0 if after != after else after
+            if after > thr and (after > before or after == math.inf):
+                return _deny(ks, after, thr, r + 1)
+        elif m == MT_MESSAGE_RATE:
+            o = int(rstate[RS_HEADER + r]) + (TB_TOKENS_MODIFY if action == ACTION_MODIFY
+                                              else TB_TOKENS_SUBMIT)
+            tokens = rstate[o]  # o + 1: the matching TB_LAST_* (time of the last pass)
+            if rstate[o + 1] == rstate[o + 1]:  # refilled since the last pass
+                tokens = min(rules[r, R_P0], tokens + (now - rstate[o + 1]) * thr / rules[r, R_WINDOW])
+            if tokens < 1.0:
+                return _deny(ks, tokens, 1.0, r + 1)
+        elif m == MT_REPEATED_EXECUTION or m == MT_DUPLICATE_ORDER:
+            if action == ACTION_MODIFY:
+                continue
+            off = int(rstate[RS_HEADER + r])
+            ring_expire_nb(rstate, off, SG_NF, now - rules[r, R_WINDOW], False)
+            cap = int(rstate[off + RB_CAP])
+            head = int(rstate[off + RB_HEAD])
+            count = 1.0  # this order
+            for k in range(int(rstate[off + RB_COUNT])):
+                row = off + RB_NF + ((head + k) % cap) * SG_NF
+                if _same_sig(rstate, row, inst, side, otype, price, qty, m == MT_DUPLICATE_ORDER):
+                    count += 1.0
+            if count > thr:
+                return _deny(ks, count, thr, r + 1)
+        elif m == MT_RESTRICTED:
+            return _deny(ks, 1.0, 0.0, r + 1)
+        elif m == MT_STALE_DATA:
+            age = now - mkt[inst, M_TS_QUOTE]
+            if not age <= thr:  # never quoted: NaN age, refused
+                return _deny(ks, math.inf if age != age else age, thr, r + 1)
+    # passed: charge the throttles and remember the order
+    for r in range(rules.shape[0]):
+        m = int(rules[r, R_METRIC])
+        scope = int(rules[r, R_SCOPE])
+        if scope >= 0 and scope != inst:
+            continue
+        off = int(rstate[RS_HEADER + r])
+        if m == MT_MESSAGE_RATE:
+            o = off + (TB_TOKENS_MODIFY if action == ACTION_MODIFY else TB_TOKENS_SUBMIT)
+            tokens = rstate[o]
+            if rstate[o + 1] == rstate[o + 1]:
+                tokens = min(rules[r, R_P0], tokens + (now - rstate[o + 1]) * rules[r, R_THRESHOLD]
+                             / rules[r, R_WINDOW])
+            rstate[o] = tokens - 1.0
+            rstate[o + 1] = now
+        elif (m == MT_REPEATED_EXECUTION or m == MT_DUPLICATE_ORDER) and action != ACTION_MODIFY:
+            row = ring_push_nb(rstate, off, SG_NF, now, float(inst), False, True)
+            rstate[row + SG_SIDE] = side
+            rstate[row + SG_TYPE] = otype
+            rstate[row + SG_PRICE] = price
+            rstate[row + SG_QTY] = qty
+    return 0

@@ -1,0 +1,38 @@
+"""tickguard.risk.stress: stress scenarios as transforms of event streams, and a historical library.
+
+``apply(events, scenario, seed=...)`` runs a :class:`Scenario` (an ordered list of transforms) on a
+copy of an event array; ``scenario_latency`` gives the engine latency config of its latency
+spikes; ``load_scenario("covid_2020")`` reads a shipped (or your own) TOML scenario.
+"""
+
+from __future__ import annotations
+
+from .core import Duration, Scenario, StressContext, TimePoint, Transform, apply, check_stream, scenario_latency
+from .feed import FeedOutage, LatencySpike, StaleFeed, TradingHalt
+from .library import SCENARIO_DIR, TRANSFORMS, list_scenarios, load_scenario, scenario_from_dict
+from .transforms import FlashCrash, LiquidityDrought, PriceGap, SpreadWiden, VolScale
+
+__all__ = [
+    "Duration",
+    "FeedOutage",
+    "FlashCrash",
+    "LatencySpike",
+    "LiquidityDrought",
+    "PriceGap",
+    "SCENARIO_DIR",
+    "Scenario",
+    "SpreadWiden",
+    "StaleFeed",
+    "StressContext",
+    "TRANSFORMS",
+    "TimePoint",
+    "TradingHalt",
+    "Transform",
+    "VolScale",
+    "apply",
+    "check_stream",
+    "list_scenarios",
+    "load_scenario",
+    "scenario_from_dict",
+    "scenario_latency",
+]

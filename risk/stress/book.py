@@ -1,0 +1,253 @@
+"""Rewrite a stream's prices and displayed sizes while keeping its order book consistent.
+
+Every price and liquidity transform reduces to one per-row map, applied here:
+
+* ``off_bid`` / ``off_ask``: an additive shift, in *half ticks*, of every bid-side / ask-side
+  price (``bid_px``, depth rows of side +1, order prices of side +1 on non-trade rows; and the
+  same for the ask side). Trade prices move with the side they hit (a buy aggressor prints at the
+  ask); rows without a side move by the mean of the two shifts.
+* ``k_size``: displayed sizes (``bid_sz``, ``ask_sz``, depth sizes; not trade sizes) times ``k``,
+  rounded down to whole lots but never below one lot while the level exists (0 still deletes).
+* ``max_level``: depth levels whose ``level`` field exceeds it are hidden.
+
+Why shifts and not a multiplication of every price: a shift by whole ticks keeps every spread,
+every distance between book levels and the tick grid exactly; multiplying each price by ``f < 1``
+and rounding merges neighbouring levels onto one price (a book with 1-tick steps cannot shrink
+by 20 % and stay distinct). The transforms choose the shift so the *mid* follows their target
+(e.g. moved by ``pct`` x the pre-shock mid) to within half a tick. A price far below the book
+(an order at a tiny price) could be shifted to or below zero: that is refused with a clear error.
+
+L2 data are deltas: a level keeps the price it was last sent at. When the map changes, the
+levels already in the book would be left at prices of the old map, so before the first row with
+the new map :func:`remap_nb` re-sends the book: a deletion at the old displayed price and the
+level at the new one, for every level whose display changed. The book is replayed by price
+(``KIND_SNAPSHOT`` streams are refused: their clearing semantics are not replayed here).
+:func:`remap_py` is plain Python and :data:`remap_nb` its numba twin (tests assert they agree).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, types
+from numba.extending import register_jitable
+from numba.typed import Dict
+
+from tickguard.data.schema import EVENT_DTYPE, KIND_DEPTH, KIND_SNAPSHOT, KIND_TRADE
+
+from .core import StressContext, batch_keys, reflag
+
+__all__ = ["NO_LEVEL_LIMIT", "from_half_ticks", "remap_book", "remap_nb", "remap_py", "scale_sizes",
+           "to_half_ticks"]
+
+NO_LEVEL_LIMIT = np.iinfo(np.int64).max  #: ``max_level`` that hides nothing
+_EPS = 1e-9  # absorbs binary noise in size / lot before flooring (a size is a whole number of lots)
+
+
+def to_half_ticks(price: np.ndarray, tick: float) -> np.ndarray:
+    """Prices as integer half ticks (trades may print at the midpoint of two quoted prices)."""
+    with np.errstate(invalid="ignore"):
+        return np.rint(np.asarray(price) * 2.0 / tick).astype(np.int64)
+
+
+def from_half_ticks(h: np.ndarray, tick: float) -> np.ndarray:
+    """Half ticks back to prices; ``h / (2 * round(1/tick))`` (the correctly rounded decimal) when
+    ``1/tick`` is an integer, as the data layer writes them."""
+    inv = 1.0 / tick
+    k = round(inv)
+    if k >= 1 and abs(inv - k) <= 1e-9 * k:
+        return np.asarray(h, dtype=np.float64) / (2.0 * k)
+    return np.asarray(h, dtype=np.float64) * (tick / 2.0)
+
+
+def scale_sizes(size: np.ndarray, k: np.ndarray | float, lot: float) -> np.ndarray:
+    """``size * k`` floored to whole lots, at least one lot when ``size > 0``; 0 and NaN unchanged;
+    ``k == 1`` leaves a size bit for bit. ``lot == 0`` (unknown) scales without rounding."""
+    size = np.asarray(size, dtype=np.float64)
+    k = np.broadcast_to(np.asarray(k, dtype=np.float64), size.shape)
+    with np.errstate(invalid="ignore"):
+        if lot > 0:
+            scaled = np.maximum(np.floor(size * k / lot + _EPS), 1.0) * lot
+        else:
+            scaled = size * k
+        return np.where((k == 1.0) | ~(size > 0), size, scaled)
+
+
+@register_jitable
+def _size_one(z, k, lot):
+    if k == 1.0 or not z > 0.0:
+        return z
+    if lot > 0.0:
+        return max(np.floor(z * k / lot + _EPS), 1.0) * lot
+    return z * k
+
+
+def remap_py(is_depth, side, key, price, size, level, off_b, off_a, k_size, max_level, lot, bids, asks,
+             fill, out_keep, out_size, ins_pos, ins_side, ins_key, ins_off, ins_price, ins_size, ins_level):
+    """One instrument's rows in order: map depth rows, re-send the book where the map changes.
+
+    ``key`` identifies a price level (half ticks; any exact int id when nothing is shifted);
+    ``bids``/``asks`` are empty dicts key -> (size, level, price). With ``fill`` False only the
+    number of re-sent rows is returned; with ``fill`` True ``out_keep``/``out_size`` (per row) and
+    the ``ins_*`` arrays (re-sent rows; ``ins_pos`` = the row they precede, ``ins_off`` = the shift
+    to add to ``ins_key``) are written. A row is dropped when the level limit hides it, or when
+    its size change vanishes in the rounding to lots (it would repeat the level's last row).
+    """
+    cb, ca, ck, cm = 0, 0, 1.0, NO_LEVEL_LIMIT
+    c = 0
+    for i in range(len(is_depth)):
+        nb, na, nk, nm = off_b[i], off_a[i], k_size[i], max_level[i]
+        if (nb != cb or na != ca or nk != ck or nm != cm) and len(bids) + len(asks) > 0:
+            for phase in range(4):  # bid and ask deletions first: a new price may be another's old one
+                s = 1 if phase % 2 == 0 else -1
+                book = bids if s > 0 else asks
+                off_o, off_n = (cb, nb) if s > 0 else (ca, na)
+                for k in book:
+                    sz, lv, px = book[k]
+                    vis_o, vis_n = lv <= cm, lv <= nm
+                    sz_o, sz_n = _size_one(sz, ck, lot), _size_one(sz, nk, lot)
+                    if phase < 2:
+                        emit = vis_o and not (vis_n and off_n == off_o)
+                        off, z = off_o, 0.0
+                    else:  # (no add for the level row i itself sets: it would be sent twice)
+                        emit = vis_n and not (vis_o and off_n == off_o and sz_n == sz_o) and not (
+                            is_depth[i] and key[i] == k and (side[i] > 0) == (s > 0))
+                        off, z = off_n, sz_n
+                    if emit:
+                        if fill:
+                            ins_pos[c], ins_side[c], ins_key[c], ins_off[c] = i, s, k, off
+                            ins_price[c], ins_size[c], ins_level[c] = px, z, int(lv)
+                        c += 1
+        cb, ca, ck, cm = nb, na, nk, nm
+        if is_depth[i]:
+            book = bids if side[i] > 0 else asks
+            k = key[i]
+            vis_before = False
+            old_size = 0.0
+            if k in book:
+                vis_before = book[k][1] <= cm
+                old_size = book[k][0]
+                if size[i] == 0.0:
+                    book.pop(k)
+            if size[i] != 0.0:
+                book[k] = (size[i], float(level[i]), price[i])
+            vis_after = size[i] > 0.0 and level[i] <= cm
+            # a size change that rounding to lots erased would repeat the row before: drop it
+            erased = (ck != 1.0 and vis_before and vis_after and size[i] != old_size
+                      and _size_one(size[i], ck, lot) == _size_one(old_size, ck, lot))
+            if fill:
+                out_keep[i] = (vis_before or level[i] <= cm) and not erased  # else hidden by the limit
+                out_size[i] = _size_one(size[i], ck, lot) if vis_after else 0.0
+    return c
+
+
+remap_nb = njit(cache=True)(remap_py)
+_BOOK_VALUE = types.UniTuple(types.float64, 3)
+
+
+def _run_kernel(args: tuple, use_numba: bool) -> tuple:
+    n = len(args[0])
+    out_keep, out_size = np.zeros(n, dtype=np.bool_), np.zeros(n)
+    fn = remap_nb if use_numba else remap_py
+
+    def books():
+        if use_numba:
+            return Dict.empty(types.int64, _BOOK_VALUE), Dict.empty(types.int64, _BOOK_VALUE)
+        return {}, {}
+
+    ei, ef = np.zeros(0, np.int64), np.zeros(0)
+    c = fn(*args, *books(), False, out_keep, out_size, ei, ei, ei, ei, ef, ef, ei)
+    ins = (np.zeros(c, np.int64), np.zeros(c, np.int64), np.zeros(c, np.int64), np.zeros(c, np.int64),
+           np.zeros(c), np.zeros(c), np.zeros(c, np.int64))
+    fn(*args, *books(), True, out_keep, out_size, *ins)
+    return out_keep, out_size, ins
+
+
+def remap_book(events: np.ndarray, ctx: StressContext, who: str, off_bid: np.ndarray, off_ask: np.ndarray,
+               k_size: np.ndarray, max_level: np.ndarray, *, use_numba: bool = True) -> np.ndarray:
+    """A new stream with the per-row map applied (see the module docstring); ``events`` is untouched.
+
+    Raises ValueError when a shift would push a price of the book to or below zero.
+    """
+    out = events.copy()
+    n = len(events)
+    inst_all = events["instrument"]
+    keep = np.ones(n, dtype=bool)
+    inserts: list[tuple[np.ndarray, np.ndarray]] = []  # (rows they precede, re-sent rows)
+    for j in np.unique(inst_all):
+        rows = np.flatnonzero(inst_all == j)
+        ob, oa, kz, ml = off_bid[rows], off_ask[rows], k_size[rows], max_level[rows]
+        if not ((ob != 0).any() or (oa != 0).any() or (kz != 1.0).any() or (ml != NO_LEVEL_LIMIT).any()):
+            continue
+        ev = events[rows]
+        shifting = bool((ob != 0).any() or (oa != 0).any())
+        tick = ctx.tick_of(int(j), who) if shifting else float(ctx.tick[j]) if j < len(ctx.tick) else np.nan
+        known_tick = bool(np.isfinite(tick) and tick > 0)
+        lot = ctx.lot_of(int(j))
+        o = out[rows]
+        is_trade = (ev["kind"] & KIND_TRADE) != 0
+        depth = (ev["kind"] & KIND_DEPTH) != 0
+        mean = (ob + oa) // 2
+        bid_side = np.where(is_trade, ev["side"] < 0, ev["side"] > 0)
+        ask_side = np.where(is_trade, ev["side"] > 0, ev["side"] < 0)
+        off_px = np.where(bid_side, ob, np.where(ask_side, oa, mean))
+        lowest = []
+        for field, off, rowmask in (("bid_px", ob, True), ("ask_px", oa, True), ("price", off_px, ~depth)):
+            move = rowmask & (off != 0) & np.isfinite(ev[field])
+            if move.any():
+                h = to_half_ticks(ev[field][move], tick) + off[move]
+                lowest.append(h.min())
+                o[field][move] = from_half_ticks(h, tick)
+        for field in ("bid_sz", "ask_sz"):
+            o[field] = scale_sizes(ev[field], kz, lot)
+        if depth.any():
+            if ((ev["kind"] & KIND_SNAPSHOT) != 0).any():
+                raise ValueError(f"{who}: instrument {j} has KIND_SNAPSHOT depth rows, whose book-clearing "
+                                 "is not replayed here; convert snapshots to level updates first")
+            dprice = np.where(depth, ev["price"], 0.0)
+            # level id: half ticks when known; the exact float otherwise (nothing shifts then)
+            key = to_half_ticks(dprice, tick) if known_tick else dprice.view(np.int64)
+            args = (depth, ev["side"].astype(np.int64), key, dprice, np.where(depth, ev["size"], 0.0),
+                    ev["level"].astype(np.int64), ob.astype(np.int64), oa.astype(np.int64),
+                    kz.astype(np.float64), ml.astype(np.int64), float(lot))
+            out_keep, out_size, (ipos, iside, ikey, ioff, iprice, isize, ilevel) = _run_kernel(args, use_numba)
+            side_off = np.where(ev["side"] > 0, ob, oa)
+            moved = depth & (side_off != 0)
+            o["price"][moved] = from_half_ticks(key[moved] + side_off[moved], tick)
+            resized = depth & out_keep & (out_size != ev["size"])
+            o["size"][resized] = out_size[resized]
+            keep[rows[depth & ~out_keep]] = False
+            if moved.any():
+                lowest.append((key[moved] + side_off[moved]).min())
+            if len(ipos):
+                shifted = ioff != 0
+                if shifted.any():
+                    lowest.append((ikey[shifted] + ioff[shifted]).min())
+                extra = np.zeros(len(ipos), dtype=EVENT_DTYPE)
+                g = rows[ipos]
+                extra["ts_exch"], extra["ts_local"] = events["ts_exch"][g], events["ts_local"][g]
+                extra["instrument"], extra["kind"] = j, KIND_DEPTH
+                extra["side"], extra["level"] = iside, ilevel
+                extra["price"] = iprice
+                if shifted.any():
+                    extra["price"][shifted] = from_half_ticks(ikey[shifted] + ioff[shifted], tick)
+                extra["size"] = isize
+                for f in ("bid_px", "bid_sz", "ask_px", "ask_sz"):
+                    extra[f] = np.nan
+                inserts.append((g, extra))
+        if lowest and min(lowest) < 1:
+            raise ValueError(f"{who}: the move pushes prices of instrument {j} to or below zero (lowest "
+                             f"{from_half_ticks(np.array([min(lowest)]), tick)[0]:g}); use a smaller move")
+        out[rows] = o
+    if keep.all() and not inserts:
+        return out
+    key, closed = batch_keys(events)
+    pos = [np.flatnonzero(keep)] + [g for g, _ in inserts]
+    rank = np.concatenate([2 * pos[0] + 1] + [2 * g for g in pos[1:]])
+    merged = np.concatenate([out[keep]] + [e for _, e in inserts])
+    mkey = np.concatenate([key[keep]] + [key[g] for g in pos[1:]])
+    mclosed = np.concatenate([closed[keep]] + [closed[g] for g in pos[1:]])
+    order = np.argsort(rank, kind="stable")
+    merged, mkey, mclosed = merged[order], mkey[order], mclosed[order]
+    if not keep.all():  # re-sent rows sit before a row of their batch, so only drops move a flag
+        reflag(merged["kind"], mkey, mclosed, np.zeros(len(merged), dtype=np.int64))
+    return merged

@@ -1,0 +1,270 @@
+"""Pre-trade gate kernel: each control broken by a hand-built request sequence, with the exact
+rule code, observed value and threshold; kill-switch enforcement (HALTED, REDUCING) on top."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tickguard.data.schema import KIND_QUOTE
+from tickguard.engine.layout import M_ASK, M_BID, M_MID, M_NF, M_TS_QUOTE
+from tickguard.engine.records import (
+    ACTION_CANCEL, ACTION_MODIFY, ACTION_SUBMIT, LOCAL_ORDER_DTYPE, OT_IOC, OT_LIMIT, OT_MARKET,
+    REQUEST_DTYPE, ST_CANCELLED, ST_FILLED, ST_IN_FLIGHT, ST_OPEN,
+)
+from tickguard.risk import layout as L
+from tickguard.risk.killswitch import escalate_nb, monitor_event_nb, new_risk_state
+from tickguard.risk.pretrade import gate_rule_index, pretrade_nb
+from tickguard.risk.rulebook import load_rulebook
+
+S = 1_000_000_000  # ns per second
+
+
+def rule(**fields: object) -> str:
+    lines = ["[[rule]]"]
+    for k, v in fields.items():
+        raw = not isinstance(v, str) or v.startswith("{")
+        lines.append(f"{k} = {v}" if raw else f'{k} = "{v}"')
+    return "\n".join(lines) + "\n"
+
+
+def deny(id: str, metric: str, threshold: object, **kw: object) -> str:  # noqa: A002
+    return rule(id=id, metric=metric, threshold=threshold, action="deny", **kw)
+
+
+@dataclass
+class Desk:
+    """The arrays the loop hands the gate, built by hand."""
+
+    text: str
+    n: int = 2
+    mult: np.ndarray = field(default_factory=lambda: np.ones(2))
+
+    def __post_init__(self) -> None:
+        self.rb = load_rulebook(self.text)
+        self.rs, self.ks = new_risk_state(self.rb, self.n)
+        self.mkt = np.full((self.n, M_NF), np.nan)
+        self.pos = np.zeros(self.n)
+        self.orders = np.zeros(16, dtype=LOCAL_ORDER_DTYPE)
+        self.n_orders = 0
+        for i in range(self.n):
+            self.quote(i, 99.5, 100.5, ts=0)
+
+    def quote(self, inst: int, bid: float, ask: float, ts: int) -> None:
+        self.mkt[inst, [M_BID, M_ASK, M_MID, M_TS_QUOTE]] = bid, ask, 0.5 * (bid + ask), ts
+
+    def order(self, inst: int, side: int, qty: float, filled: float = 0.0, status: int = ST_OPEN,
+              price: float = 100.0) -> int:
+        o = self.orders[self.n_orders]
+        o["id"], o["instrument"], o["side"], o["order_type"] = self.n_orders, inst, side, OT_LIMIT
+        o["status"], o["qty"], o["filled"], o["price"] = status, qty, filled, price
+        self.n_orders += 1
+        return self.n_orders - 1
+
+    def send(self, now: int, action: int = ACTION_SUBMIT, inst: int = 0, side: int = 1,
+             qty: float = 1.0, price: float = 100.0, otype: int = OT_LIMIT, oid: int = -1) -> int:
+        q = np.zeros(1, dtype=REQUEST_DTYPE)
+        q[0] = (action, inst, otype, side, oid, price, qty, 0)
+        return pretrade_nb(q[0], now, self.mkt, self.pos, self.orders, self.n_orders, self.mult,
+                           self.rb.rules, self.rs, self.ks)
+
+    @property
+    def last(self) -> tuple[float, float]:
+        return self.ks[L.KS_LAST_OBSERVED], self.ks[L.KS_LAST_THRESHOLD]
+
+
+def test_order_size_and_notional() -> None:
+    d = Desk(deny("pad", "max_position", 1e9) + deny("qty", "max_order_qty", 10)
+             + deny("ntl", "max_order_notional", 9_999.0, scope=1), mult=np.array([1.0, 50.0]))
+    assert d.send(0, qty=10) == 0  # at the limit: passes
+    assert d.send(0, qty=10.5) == 2 and d.last == (10.5, 10.0)
+    assert d.send(0, inst=1, qty=2, price=99.99) == 0  # 2 x 99.99 x 50 = 9999
+    assert d.send(0, inst=1, qty=2, price=100.0) == 3 and d.last == (10_000.0, 9_999.0)
+    # a market buy is valued at the ask it would take, a market sell at the bid
+    assert d.send(0, inst=1, qty=2, price=math.nan, otype=OT_MARKET) == 3
+    assert d.last == (2 * 100.5 * 50, 9_999.0)
+    assert d.send(0, inst=1, side=-1, qty=2, price=math.nan, otype=OT_MARKET) == 0  # 9950
+    assert gate_rule_index(3) == 2 and gate_rule_index(L.PSEUDO_HALTED) == -1
+
+
+def test_price_collar_pct_and_fail_closed() -> None:
+    d = Desk(deny("col", "price_collar_pct", 0.05))  # mid 100
+    assert d.send(0, price=104.9) == 0 and d.send(0, side=-1, price=95.1) == 0
+    assert d.send(0, price=105.1) == 1
+    assert d.last[0] == pytest.approx(0.051, rel=1e-12) and d.last[1] == 0.05
+    assert d.send(0, side=-1, price=94.0) == 1 and d.last[0] == pytest.approx(0.06, rel=1e-12)
+    assert d.send(0, price=math.nan, otype=OT_MARKET) == 0  # market orders are not collared
+    d.mkt[0, M_MID] = math.nan  # no mid: a limit price cannot be checked -> refused
+    assert d.send(0, price=100.0) == 1 and d.last == (math.inf, 0.05)
+
+
+def test_price_collar_sigma_follows_ewma_of_mid_log_returns() -> None:
+    lam, k, floor, cap = 0.8, 3.0, 0.0005, 0.004
+    d = Desk(deny("sig", "price_collar_sigma", k,
+                  params=f"{{ lambda = {lam}, floor = {floor}, cap = {cap} }}"), n=1)
+    # before any return sigma is 0: the floor is the collar
+    assert d.send(0, price=100.0 * math.exp(0.0004)) == 0
+    assert d.send(0, price=100.0 * math.exp(-0.0006)) == 1
+    assert d.last == (pytest.approx(0.0006, rel=1e-9), floor)
+    mids = [100.0, 100.02, 100.02, 99.98, 100.05, 100.05, 100.01, 100.03]  # repeats: no new return
+    for t, m in enumerate(mids, start=1):
+        d.quote(0, m - 0.01, m + 0.01, ts=t)
+        monitor_event_nb(t, int(KIND_QUOTE), 0, 0, 0, d.mkt, d.rb.rules, d.rs, d.ks)
+    changed = pd.Series(mids)[pd.Series(mids).diff() != 0]  # mid changes only
+    r2 = np.log(changed).diff().dropna() ** 2
+    sigma = math.sqrt(r2.ewm(alpha=1 - lam, adjust=False).mean().iloc[-1])  # oracle: pandas EWMA
+    width = min(max(k * sigma, floor), cap)
+    assert floor < width < cap  # this case exercises k sigma itself
+    mid = mids[-1]
+    assert d.send(9, price=mid * math.exp(0.99 * width)) == 0
+    assert d.send(9, price=mid * math.exp(-1.01 * width)) == 1
+    assert d.last[0] == pytest.approx(1.01 * width, rel=1e-9)
+    assert d.last[1] == pytest.approx(width, rel=1e-12)
+    d.quote(0, 110.0, 110.2, ts=10)  # a 10% jump: k sigma now far above the cap
+    monitor_event_nb(10, int(KIND_QUOTE), 0, 0, 0, d.mkt, d.rb.rules, d.rs, d.ks)
+    assert d.send(10, price=110.1 * math.exp(0.0041)) == 1 and d.last[1] == cap
+
+
+def test_max_position_counts_open_orders_on_the_same_side() -> None:
+    d = Desk(deny("pos", "max_position", 100))
+    d.pos[0] = 50.0
+    d.order(0, +1, 40.0, filled=10.0)  # 30 remaining, counted for buys
+    d.order(0, +1, 25.0, status=ST_FILLED)  # done: ignored
+    d.order(0, +1, 25.0, status=ST_CANCELLED)
+    d.order(1, +1, 500.0)  # another instrument
+    d.order(0, -1, 500.0)  # a sell does not offset a buy (it may never fill)
+    assert d.send(0, qty=20) == 0  # 50 + 30 + 20 = 100
+    assert d.send(0, qty=21) == 1 and d.last == (101.0, 100.0)
+    # sells count only for sells: |50 - 500 - 349| = 799, up from 450
+    assert d.send(0, side=-1, qty=349) == 1 and d.last == (799.0, 100.0)
+
+
+def test_max_position_denies_growth_and_allows_reduction() -> None:
+    d = Desk(deny("pos", "max_position", 100))
+    d.pos[0] = 150.0  # over the limit (e.g. the limit was lowered)
+    assert d.send(0, side=-1, qty=10) == 0  # shrinks |150| to 140: never denied
+    assert d.send(0, qty=1) == 1 and d.last == (151.0, 100.0)
+    d.pos[0] = 0.0
+    d.order(0, -1, 60.0)
+    assert d.send(0, side=-1, qty=40) == 0  # |0 - 60 - 40| = 100
+    assert d.send(0, side=-1, qty=41) == 1 and d.last == (101.0, 100.0)
+    # a modify replaces the order's remaining size: 60 -> 101 sells
+    assert d.send(0, action=ACTION_MODIFY, oid=0, qty=100) == 0
+    assert d.send(0, action=ACTION_MODIFY, oid=0, qty=101) == 1 and d.last == (101.0, 100.0)
+    assert d.send(0, action=ACTION_CANCEL, oid=0) == 0
+
+
+def test_position_notional_gross_and_net_exposure() -> None:
+    mult = np.array([1.0, 50.0])
+    text = (deny("pn", "max_position_notional", 20_000.0, scope=1)
+            + deny("gross", "max_gross_exposure", 60_000.0) + deny("net", "max_net_exposure", 15_000.0))
+    d = Desk(text, mult=mult)
+    d.quote(1, 199.5, 200.5, ts=0)  # value per unit: instrument 0: 100 x 1; instrument 1: 200 x 50
+    d.pos[:] = [100.0, -1.0]
+    d.order(1, -1, 1.0)  # instrument 1 may go to -2
+    d.order(0, +1, 50.0)  # instrument 0 may go to 150
+    # instrument 1: |-1 - 1 - 1| x 10_000 = 30_000 (was 20_000)
+    assert d.send(0, inst=1, side=-1, qty=1) == 1 and d.last == (30_000.0, 20_000.0)
+    # net, all buys filled: (100 + 50 + q) x 100 - 1 x 10_000; all sells filled: 10_000 - 20_000
+    assert d.send(0, inst=0, qty=100) == 0  # 25_000 - 10_000 = 15_000: at the limit
+    assert d.send(0, inst=0, qty=101) == 3 and d.last == (15_100.0, 15_000.0)
+    d2 = Desk(deny("gross", "max_gross_exposure", 40_000.0), mult=mult)
+    d2.quote(1, 199.5, 200.5, ts=0)
+    d2.pos[:] = [100.0, -1.0]
+    d2.order(1, -1, 1.0)
+    d2.order(0, +1, 50.0)
+    # gross: max(|150 + q|, |100|) x 100 + max(|-1|, |-2|) x 10_000
+    assert d2.send(0, inst=0, qty=50) == 0  # 20_000 + 20_000 = 40_000
+    assert d2.send(0, inst=0, qty=51) == 1 and d2.last == (40_100.0, 40_000.0)
+    d2.mkt[1, M_MID] = math.nan  # a held instrument without a mid: exposure unknown -> refused
+    assert d2.send(0, inst=0, qty=1) == 1 and d2.last == (math.inf, 40_000.0)
+
+
+def test_message_rate_token_bucket_per_action_type() -> None:
+    d = Desk(deny("mr", "message_rate", 2, window="1s"))  # 2 per second, burst 2
+    assert [d.send(0) for _ in range(3)] == [0, 0, 1]
+    assert d.last == (0.0, 1.0)  # an empty bucket
+    assert d.send(S // 4) == 1 and d.last == (0.5, 1.0)  # refilled half a message
+    assert [d.send(S // 2 - 1), d.send(S // 2)] == [1, 0]  # one message after 0.5 s
+    for t in range(S // 2, S, S // 10):  # denials do not refill nor charge
+        assert d.send(t) == 1
+    assert d.send(S) == 0  # exactly one more token by t = 1 s
+    # modifies draw on their own bucket; cancels are never throttled
+    oid = d.order(0, +1, 1.0)
+    assert [d.send(S, ACTION_MODIFY, oid=oid, qty=2) for _ in range(3)] == [0, 0, 1]
+    assert all(d.send(S, ACTION_CANCEL, oid=oid) == 0 for _ in range(100))
+    # after a long quiet spell the bucket holds at most the burst
+    assert [d.send(100 * S) for _ in range(3)] == [0, 0, 1]
+
+
+def test_repeated_execution_and_duplicates_on_a_closed_window() -> None:
+    text = (deny("rep", "repeated_execution", 2, window="1s", scope=0)
+            + deny("dup", "duplicate_order", 1, window="100ms", scope=1))
+    d = Desk(text)
+    assert d.send(0) == 0 and d.send(S // 10) == 0
+    assert d.send(S // 5) == 1 and d.last == (3.0, 2.0)  # a third within 1 s
+    assert d.send(S // 5, price=100.01) == 0 and d.send(S // 5, side=-1) == 0  # other signatures
+    assert d.send(S // 5, qty=2) == 0
+    assert d.send(S) == 1  # the order at t = 0 is exactly 1 s old: still inside [now - 1 s, now]
+    assert d.send(S + 1) == 0  # ... and gone 1 ns later
+    # duplicates: identical incl. order type; market orders (NaN price) are identical too
+    assert d.send(0, inst=1, price=math.nan, otype=OT_MARKET) == 0
+    assert d.send(S // 20, inst=1, price=math.nan, otype=OT_MARKET) == 2 and d.last == (2.0, 1.0)
+    assert d.send(S // 20, inst=1, price=math.nan, otype=OT_IOC) == 0
+    assert d.send(S // 10, inst=1, price=math.nan, otype=OT_MARKET) == 2  # t = 0 still inside
+    assert d.send(S // 10 + 1, inst=1, price=math.nan, otype=OT_MARKET) == 0
+
+
+def test_restricted_and_stale_data() -> None:
+    d = Desk(rule(id="ban", metric="restricted", scope=1, action="deny")
+             + deny("stale", "stale_data", "2s"))
+    assert d.send(0, inst=1) == 1 and d.last == (1.0, 0.0)
+    assert d.send(0, inst=1, action=ACTION_CANCEL, oid=0) == 0
+    assert d.send(2 * S) == 0  # quoted at t = 0: exactly 2 s old passes
+    assert d.send(2 * S + 1) == 2 and d.last == (2 * S + 1, 2 * S)
+    d.mkt[0, M_TS_QUOTE] = math.nan  # never quoted
+    assert d.send(0) == 2 and d.last == (math.inf, 2 * S)
+
+
+def test_first_denying_rule_in_book_order_and_throttle_charged_only_on_pass() -> None:
+    d = Desk(deny("mr", "message_rate", 1, window="1s") + deny("qty", "max_order_qty", 5))
+    assert d.send(0, qty=6) == 2  # the bucket had a token but the order was denied later ...
+    assert d.send(0, qty=5) == 0  # ... so the token is still there
+    assert d.send(0, qty=6) == 1  # now the throttle (listed first) answers first
+
+
+def test_halted_refuses_every_submit_and_modify_but_no_cancel() -> None:
+    d = Desk(deny("qty", "max_order_qty", 1e9))
+    oid = d.order(0, +1, 5.0)
+    assert escalate_nb(7, 3, L.ACT_HALT, 123.0, 100.0, d.ks) == L.KS_HALTED
+    assert d.send(8) == L.PSEUDO_HALTED and d.last == (123.0, 100.0)
+    assert d.send(8, side=-1) == L.PSEUDO_HALTED
+    assert d.send(8, ACTION_MODIFY, oid=oid, qty=1) == L.PSEUDO_HALTED
+    assert d.send(8, ACTION_CANCEL, oid=oid) == 0
+
+
+def test_reducing_accepts_only_pure_reductions_counting_open_orders() -> None:
+    d = Desk(deny("qty", "max_order_qty", 1e9))
+    escalate_nb(0, 0, L.ACT_REDUCE, 1.0, 1.0, d.ks)
+    assert d.ks[L.KS_STATE] == L.KS_REDUCING
+    d.pos[0] = 100.0
+    oid = d.order(0, -1, 40.0, filled=10.0)  # 30 to sell still working
+    d.order(0, +1, 1000.0)  # buys do not help a sell go through
+    assert d.send(0, side=-1, qty=70) == 0  # 100 - 30 - 70 = 0: flat, allowed
+    assert d.send(0, side=-1, qty=71) == L.PSEUDO_REDUCING and d.last == (-1.0, 100.0)  # flip
+    assert d.send(0, side=+1, qty=1) == L.PSEUDO_REDUCING and d.last == (1101.0, 100.0)
+    # modifies: shrinking an order always passes; growing must stay a pure reduction
+    assert d.send(0, ACTION_MODIFY, oid=1, qty=500) == 0
+    assert d.send(0, ACTION_MODIFY, oid=oid, qty=110) == 0  # 100 - 100 = 0
+    assert d.send(0, ACTION_MODIFY, oid=oid, qty=111) == L.PSEUDO_REDUCING
+    d.pos[1] = 0.0  # from flat, both sides are refused
+    assert d.send(0, inst=1, side=1) == L.PSEUDO_REDUCING and d.last == (1.0, 0.0)
+    assert d.send(0, inst=1, side=-1) == L.PSEUDO_REDUCING and d.last == (-1.0, 0.0)
+    d.pos[1] = -50.0
+    assert d.send(0, inst=1, side=1, qty=50) == 0 and d.send(0, inst=1, side=1, qty=51) < 0
+    d.orders[oid]["status"] = ST_IN_FLIGHT  # in flight counts as working too
+    assert d.send(0, side=-1, qty=71) == L.PSEUDO_REDUCING
