@@ -13,7 +13,6 @@ development venv's setuptools may be older than the pinned minimum and lacks ``w
 from __future__ import annotations
 
 import configparser
-import fnmatch
 import shutil
 import subprocess
 import sys
@@ -139,11 +138,10 @@ def test_package_data_is_in_the_wheel(wheel: zipfile.ZipFile) -> None:
     for pkg, globs in PACKAGE_DATA.items():
         parent, _, leaf = pkg.rpartition(".")
         folder = REPO / PACKAGE_DIR[pkg] if pkg in PACKAGE_DIR else REPO / PACKAGE_DIR[parent] / leaf
-        matched = [f for f in folder.iterdir()
-                   if f.is_file() and any(fnmatch.fnmatch(f.name, g) for g in globs)]
+        matched = sorted({f for g in globs for f in folder.glob(g) if f.is_file()})  # globs may name subfolders
         assert matched, f"package-data globs of {pkg} match no file"
         for f in matched:
-            member = pkg.replace(".", "/") + "/" + f.name
+            member = pkg.replace(".", "/") + "/" + f.relative_to(folder).as_posix()
             assert member in names, f"{member} missing from the wheel"
             assert wheel.read(member) == f.read_bytes(), member
 
