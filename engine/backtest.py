@@ -19,11 +19,12 @@ from .book import B_NF, BM_NF
 from .codegen import compile_loop
 from .config import EngineConfig
 from .layout import (
-    A_CASH, A_EQUITY, A_INITIAL, A_NEXT_SAMPLE_T, A_NF, C_EVENTS_DONE, C_N_EQ, C_N_FILLS, C_N_OE,
-    C_LAST_XTS, C_N_ORDERS, C_N_RISK, C_NEXT_ARRIVAL, C_NEXT_RESP, C_NF, C_STATUS, C_XCURSOR,
-    G_NF, INT64_MAX, M_HALTED, M_NF, M_TAKEN_ASK, M_TAKEN_BID, P_NF,
+    A_CASH, A_EQUITY, A_INITIAL, A_NEXT_SAMPLE_T, A_NF, C_CUR_DONE, C_ERR_ORDER, C_ERR_TS,
+    C_ERR_VALUE, C_EVENTS_DONE, C_LAST_XTS, C_N_EQ, C_N_FILLS, C_N_OE, C_N_OPEN, C_N_ORDERS,
+    C_N_PEND, C_N_RISK, C_NEXT_ARRIVAL, C_NEXT_RESP, C_NF, C_STATUS, C_XCURSOR, G_NF, INT64_MAX,
+    M_HALTED, M_NF, M_TAKEN_ASK, M_TAKEN_BID, P_NF,
 )
-from .loop_template import KERNEL_NEED_MORE, KERNEL_OVERFLOW, KERNEL_STRATEGY_ERROR
+from .loop_template import KERNEL_NEED_MORE, KERNEL_NEED_SPACE, KERNEL_OVERFLOW, KERNEL_STRATEGY_ERROR
 from .prefetch import prefetch
 from .records import (
     EQUITY_DTYPE, FILL_DTYPE, LOCAL_ORDER_DTYPE, ORDER_DTYPE, ORDER_EVENT_DTYPE, ORDER_EVENT_NAMES,
@@ -94,8 +95,36 @@ class Result:
             "pnl": final - initial,
             "fees": float(self.fills["fee"].sum()) if len(self.fills) else 0.0,
             "result_hash": self.result_hash,
-            **{f"{k}_s": v for k, v in self.timings.items()},
+            **{f"{k}_s": v for k, v in self.timings.items() if k != "buffer_grows"},
+            "buffer_grows": int(self.timings.get("buffer_grows", 0)),
         }
+
+
+def _grow(buffers: dict[str, np.ndarray], cnt: np.ndarray, n_inst: int, n_req: int, n_levels: int) -> None:
+    """Double each record buffer until it has the room the loop's check (``_has_room`` in
+    loop_template.py, same formulas) asks for; order-indexed tables grow together."""
+    work = int(cnt[C_N_OPEN] + (cnt[C_N_PEND] + 1) * n_req + n_inst)
+    per = work * (n_levels + 4) + 16
+    need = {"rec_oe": cnt[C_N_OE] + per, "rec_fill": cnt[C_N_FILLS] + per, "resp": cnt[C_N_PEND] + per,
+            "orders": cnt[C_N_ORDERS] + work + 1, "rec_risk": cnt[C_N_RISK] + 2 * work + 8,
+            "rec_eq": cnt[C_N_EQ] + 4}
+    grew = False
+    for name, n in need.items():
+        size = len(buffers[name])
+        if n <= size:
+            continue
+        while size < n:
+            size *= 2
+        grew = True
+        for key in (("orders", "lorders", "open_idx") if name == "orders" else (name,)):
+            old = buffers[key]
+            new = np.zeros(size, dtype=old.dtype)
+            new[: len(old)] = old
+            buffers[key] = new
+        if name == "orders":
+            buffers["kreq"] = np.zeros(size + n_inst, dtype=buffers["kreq"].dtype)
+    if not grew:
+        raise RuntimeError("the loop asked for room that every buffer already has")  # a bug
 
 
 def _with_last(chunks: Iterable[np.ndarray]) -> Iterator[tuple[np.ndarray, bool]]:
@@ -189,6 +218,25 @@ class Backtest:
                 return result
             caps = {k: v * 4 for k, v in caps.items()}
 
+    def _callback_raised(self, cnt: np.ndarray, exc: Exception) -> None:
+        strat = self.strategy
+        where = ("its market-event callback" if cnt[C_ERR_ORDER] < 0
+                 else f"its response callback for order {int(cnt[C_ERR_ORDER])}")
+        raise StrategyError(
+            f"strategy {strat.name!r} raised {type(exc).__name__}: {exc} in {where} at local time "
+            f"{int(cnt[C_ERR_TS])} ns (after {int(cnt[C_CUR_DONE])} events)"
+        ) from exc
+
+    def _bad_request_count(self, cnt: np.ndarray) -> None:
+        strat = self.strategy
+        where = ("its market-event callback" if cnt[C_ERR_ORDER] < 0
+                 else f"its response callback for order {int(cnt[C_ERR_ORDER])}")
+        raise StrategyError(
+            f"strategy {strat.name!r} returned {int(cnt[C_ERR_VALUE])} requests from {where} at "
+            f"local time {int(cnt[C_ERR_TS])} ns (after {int(cnt[C_EVENTS_DONE])} events); it must "
+            f"return how many rows of req it wrote, between 0 and max_requests={strat.max_requests}"
+        )
+
     def _run_once(self, caps: dict[str, int]) -> Result | None:
         table = self.instruments
         dense = table.dense_arrays()
@@ -245,43 +293,53 @@ class Backtest:
         def hash_chunk(chunk: np.ndarray) -> None:  # runs in the reader thread
             data_hash.update(np.ascontiguousarray(chunk).view(np.uint8))
 
+        buffers = {"orders": orders, "lorders": lorders, "open_idx": open_idx, "kreq": kreq,
+                   "resp": resp, "rec_oe": rec_oe, "rec_fill": rec_fill, "rec_eq": rec_eq,
+                   "rec_risk": rec_risk}
+        grows = 0
         for chunk, final in _with_last(prefetch(self._chunks(), on_item=hash_chunk)):
             ev = chunk if carry is None else np.concatenate([carry, chunk])
-            g0 = int(cnt[C_EVENTS_DONE])
-            if strat.aux is None:
-                aux = np.zeros((len(ev), 0))
-            else:
-                aux = strat.aux[g0 : g0 + len(ev)]
-                if len(aux) != len(ev):
-                    raise StrategyError(
-                        f"strategy {strat.name!r}: aux has {len(strat.aux)} rows but the data has more events"
-                    )
-            args = (blank, mkt_l, mkt_x, pf, pos_local, acct, orders, lorders, open_idx, cnt, req,
-                    resp, cfg, lat, trace_ts, trace_lat, tick, lot, mult, rec_oe, rec_fill, rec_eq,
-                    rec_risk, strat.params, state, aux, aux_blank, rules, rstate, ks, kreq, book,
-                    book_meta)
-            if first:  # compile (or load from cache) on an empty slice of the same type
-                tc = time.perf_counter()
-                loop(ev[:0], False, *args[:25], aux[:0], *args[26:])
-                compile_s = time.perf_counter() - tc
-                first = False
-            tr = time.perf_counter()
-            consumed = loop(ev, final, *args)
-            run_s += time.perf_counter() - tr
-            status = int(cnt[C_STATUS])
-            if status == KERNEL_OVERFLOW:
-                return None
-            if status == KERNEL_STRATEGY_ERROR:
-                g = int(cnt[C_EVENTS_DONE])
-                raise StrategyError(
-                    f"strategy {strat.name!r} returned a request count outside [0, {strat.max_requests}] "
-                    f"at event {g} (ts_local={int(ev[consumed]['ts_local']) if consumed < len(ev) else 'end'}); "
-                    f"write at most max_requests rows into req and return how many"
-                )
-            cnt[C_XCURSOR] -= consumed
-            carry = ev[consumed:] if consumed < len(ev) else None
+            while True:  # once per chunk, plus once per buffer growth inside it
+                g0 = int(cnt[C_EVENTS_DONE])
+                if strat.aux is None:
+                    aux = np.zeros((len(ev), 0))
+                else:
+                    aux = strat.aux[g0 : g0 + len(ev)]
+                    if len(aux) != len(ev):
+                        raise StrategyError(f"strategy {strat.name!r}: aux has {len(strat.aux)} rows "
+                                            "but the data has more events")
+                b = buffers
+                args = (blank, mkt_l, mkt_x, pf, pos_local, acct, b["orders"], b["lorders"],
+                        b["open_idx"], cnt, req, b["resp"], cfg, lat, trace_ts, trace_lat, tick, lot,
+                        mult, b["rec_oe"], b["rec_fill"], b["rec_eq"], b["rec_risk"], strat.params,
+                        state, aux, aux_blank, rules, rstate, ks, b["kreq"], book, book_meta)
+                if first:  # compile (or load from cache) on an empty slice of the same type
+                    tc = time.perf_counter()
+                    loop(ev[:0], False, *args[:25], aux[:0], *args[26:])
+                    compile_s = time.perf_counter() - tc
+                    first = False
+                tr = time.perf_counter()
+                try:
+                    consumed = loop(ev, final, *args)
+                except Exception as exc:  # the engine's kernels never raise: a strategy callback did
+                    self._callback_raised(cnt, exc)
+                run_s += time.perf_counter() - tr
+                status = int(cnt[C_STATUS])
+                if status == KERNEL_OVERFLOW:  # the room check's worst case was not enough
+                    return None
+                if status == KERNEL_STRATEGY_ERROR:
+                    self._bad_request_count(cnt)
+                cnt[C_XCURSOR] -= consumed
+                ev = ev[consumed:]
+                if status != KERNEL_NEED_SPACE:
+                    break
+                _grow(buffers, cnt, n_inst, len(req), book.shape[2])  # keeps the records
+                grows += 1
+            carry = ev if len(ev) else None
             if status != KERNEL_NEED_MORE and carry is not None:
                 raise RuntimeError(f"engine stopped early with status {status}")  # a bug, not bad input
+        orders, open_idx = buffers["orders"], buffers["open_idx"]
+        rec_oe, rec_fill, rec_eq, rec_risk = (buffers[k] for k in ("rec_oe", "rec_fill", "rec_eq", "rec_risk"))
         total_s = time.perf_counter() - t0
 
         n_orders = int(cnt[C_N_ORDERS])
@@ -308,7 +366,7 @@ class Backtest:
         h.update(data_hash.digest())
         for name in ("order_events", "fills", "equity", "risk_events", "orders"):
             h.update(out[name].tobytes())
-        timings = {"compile": compile_s, "run": run_s, "total": total_s}
+        timings = {"compile": compile_s, "run": run_s, "total": total_s, "buffer_grows": float(grows)}
         return Result(**out, instruments=table, config=self.config, strategy_name=strat.name,
                       n_events=n_events, result_hash=h.hexdigest(), timings=timings, risk=self.risk)
 

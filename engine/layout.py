@@ -57,7 +57,11 @@ C_NEXT_ARRIVAL = 13  #: earliest exchange arrival time of an in-flight action (I
 C_NEXT_RESP = 14  #: earliest local delivery time of a pending response (INT64 max if none)
 C_N_ACTIONS = 15  #: actions sent (for latency draws)
 C_KILL = 16  #: 1 when the kill switch went HALTED and the loop still has to cancel/flatten
-C_NF = 17
+C_ERR_TS = 17  #: local time of the latest strategy callback (kept when it fails or raises)
+C_ERR_ORDER = 18  #: -1: a market-event callback; else the order id of the response it answered
+C_ERR_VALUE = 19  #: the bad request count it returned
+C_CUR_DONE = 20  #: events done when the current event's step began (reported if a callback raises)
+C_NF = 21
 
 # --- config, float64[K_NF] -------------------------------------------------------------------
 K_MAKER_BPS = 0

@@ -35,12 +35,13 @@ from tickguard.engine.idle import idle_strategy_nb as on_response  # @@STRATEGY@
 on_event = on_response  # @@STRATEGY_INLINE@@
 from tickguard.engine.latency import latency_nb
 from tickguard.engine.layout import (
-    A_CASH, A_EQUITY, A_INITIAL, A_NEXT_SAMPLE_T, C_EVENTS_DONE, C_KILL, C_LAST_XTS, C_N_ACTIONS,
-    C_N_EQ, C_N_OE, C_N_OPEN, C_N_ORDERS, C_N_PEND, C_N_RISK, C_NEXT_ARRIVAL, C_NEXT_RESP,
-    C_SINCE_SAMPLE, C_STATUS, C_XCURSOR, G_ACT_CANCEL, G_ACT_FILL, G_ACT_MODIFY, G_ACT_REJECT,
-    G_ACT_SUBMIT, G_DENY_OBSERVED, G_DENY_THRESHOLD, G_FLATTEN, G_OBSERVED, G_RULE, G_STATE,
-    G_THRESHOLD, G_TR_HALTED, G_TR_NONE, G_TR_RESET, INT64_MAX, K_MARK, K_SAMPLE_DT,
-    K_SAMPLE_EVERY, K_SEED, P_AVG, P_FEES, P_MARK, P_POS, P_REALIZED,
+    A_CASH, A_EQUITY, A_INITIAL, A_NEXT_SAMPLE_T, C_CUR_DONE, C_ERR_ORDER, C_ERR_TS, C_ERR_VALUE,
+    C_EVENTS_DONE, C_KILL, C_LAST_XTS, C_N_ACTIONS, C_N_EQ, C_N_FILLS, C_N_OE, C_N_OPEN, C_N_ORDERS,
+    C_N_PEND, C_N_RISK, C_NEXT_ARRIVAL, C_NEXT_RESP, C_SINCE_SAMPLE, C_STATUS, C_XCURSOR,
+    G_ACT_CANCEL, G_ACT_FILL, G_ACT_MODIFY, G_ACT_REJECT, G_ACT_SUBMIT, G_DENY_OBSERVED,
+    G_DENY_THRESHOLD, G_FLATTEN, G_OBSERVED, G_RULE, G_STATE, G_THRESHOLD, G_TR_HALTED, G_TR_NONE,
+    G_TR_RESET, INT64_MAX, K_MARK, K_SAMPLE_DT, K_SAMPLE_EVERY, K_SEED, P_AVG, P_FEES, P_MARK, P_POS,
+    P_REALIZED,
 )
 from tickguard.engine.market import apply_market_event_nb
 from tickguard.engine.portfolio import mark_price_nb
@@ -56,6 +57,7 @@ from tickguard.engine.records import (
 __all__ = [
     "KERNEL_DONE",
     "KERNEL_NEED_MORE",
+    "KERNEL_NEED_SPACE",
     "KERNEL_OVERFLOW",
     "KERNEL_STRATEGY_ERROR",
     "REASON_MARKET",
@@ -66,6 +68,7 @@ __all__ = [
 KERNEL_DONE = 0
 KERNEL_NEED_MORE = 1
 KERNEL_STRATEGY_ERROR = 3
+KERNEL_NEED_SPACE = 4  # a record buffer is nearly full: the caller grows it and resumes
 REASON_MARKET = 0
 REASON_RESPONSE = 1
 
@@ -319,6 +322,19 @@ def _flatten(now, kreq, orders, lorders, open_idx, cnt, cfg, lat, trace_ts, trac
 
 
 @njit(cache=True)
+def _has_room(cnt, orders, rec_oe, rec_fill, rec_eq, rec_risk, resp, n_req, n_levels, n_inst):
+    """Room for the worst case of one step: every working order filled on every book level,
+    every pending response answered with a full request buffer, the kill switch cancelling
+    everything. Checked before each step that can write records, so a buffer that would fill
+    up makes the loop pause (KERNEL_NEED_SPACE) instead of overflowing and rerunning."""
+    work = cnt[C_N_OPEN] + (cnt[C_N_PEND] + 1) * n_req + n_inst
+    per = work * (n_levels + 4) + 16
+    return (cnt[C_N_OE] + per <= rec_oe.shape[0] and cnt[C_N_FILLS] + per <= rec_fill.shape[0]
+            and cnt[C_N_PEND] + per <= resp.shape[0] and cnt[C_N_ORDERS] + work + 1 <= orders.shape[0]
+            and cnt[C_N_RISK] + 2 * work + 8 <= rec_risk.shape[0] and cnt[C_N_EQ] + 4 <= rec_eq.shape[0])
+
+
+@njit(cache=True)
 def _store_clocks(cnt, acct, j, last_xts, done, since, next_t, dt):
     cnt[C_XCURSOR] = j
     cnt[C_LAST_XTS] = last_xts
@@ -406,10 +422,15 @@ def _deliver(t, blank, resp, orders, lorders, pos_local, cnt, mkt_l, params, sta
             what = G_ACT_FILL if ev == OE_FILL else G_ACT_REJECT
             _transition(risk.monitor_activity_nb(now, what, lo["instrument"], rules, rstate, ks), now,
                         lo["instrument"], rec_risk, cnt, ks)
+        cnt[C_ERR_TS] = now  # where the callback runs, should it raise (Backtest reports it)
+        cnt[C_ERR_ORDER] = oid
         nreq = on_response(REASON_RESPONSE, blank[0], oid, now, mkt_l, pos_local, lorders,
                         cnt[C_N_ORDERS], params, state, aux_blank, req)
         if nreq < 0 or nreq > req.shape[0]:
             cnt[C_STATUS] = KERNEL_STRATEGY_ERROR
+            cnt[C_ERR_TS] = now
+            cnt[C_ERR_ORDER] = oid
+            cnt[C_ERR_VALUE] = nreq
             return
         if nreq > 0:
             _handle_requests(nreq, now, req, orders, lorders, open_idx, cnt, cfg, lat, trace_ts,
@@ -491,10 +512,18 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
     dt = cfg[K_SAMPLE_DT]
     every_n = INT64_MAX if every <= 0.0 else int(math.ceil(every))
     next_t = acct[A_NEXT_SAMPLE_T] if dt > 0.0 else math.inf
+    n_req = req.shape[0]
+    n_levels = book.shape[2]
+    n_inst = tick.shape[0]
     i = 0
     while i < n:
         ev = events[i]
         t = ev["ts_local"]
+        cnt[C_CUR_DONE] = done
+        if not _has_room(cnt, orders, rec_oe, rec_fill, rec_eq, rec_risk, resp, n_req, n_levels, n_inst):
+            _store_clocks(cnt, acct, j, last_xts, done, since, next_t, dt)
+            cnt[C_STATUS] = KERNEL_NEED_SPACE
+            return i
         # 1. the exchange catches up to local time t, and responses due by then reach the
         #    strategy, all in time order (on equal times: market event, arrival, response)
         while True:
@@ -511,6 +540,11 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
             if tx <= ta and tx <= tr:
                 if tx > t:
                     break
+                if cnt[C_N_OPEN] > 0 and not _has_room(cnt, orders, rec_oe, rec_fill, rec_eq, rec_risk,
+                                                       resp, n_req, n_levels, n_inst):
+                    _store_clocks(cnt, acct, j, last_xts, done, since, next_t, dt)
+                    cnt[C_STATUS] = KERNEL_NEED_SPACE
+                    return i
                 xe = events[j]
                 inst = xe["instrument"]
                 kind = xe["kind"]
@@ -531,6 +565,11 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
             elif ta <= tr:
                 if ta > t:
                     break
+                if not _has_room(cnt, orders, rec_oe, rec_fill, rec_eq, rec_risk, resp, n_req,
+                                 n_levels, n_inst):
+                    _store_clocks(cnt, acct, j, last_xts, done, since, next_t, dt)
+                    cnt[C_STATUS] = KERNEL_NEED_SPACE
+                    return i
                 process_arrivals_nb(ta, orders, open_idx, mkt_x, pf, acct, cfg, tick, mult, lat,
                                     trace_ts, trace_lat, rec_oe, rec_fill, resp, cnt, book, book_meta)
             else:
@@ -538,6 +577,11 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
                 # has not run past tr, so whatever the callback sends is matched in time order
                 if tr > t:
                     break
+                if not _has_room(cnt, orders, rec_oe, rec_fill, rec_eq, rec_risk, resp, n_req,
+                                 n_levels, n_inst):
+                    _store_clocks(cnt, acct, j, last_xts, done, since, next_t, dt)
+                    cnt[C_STATUS] = KERNEL_NEED_SPACE
+                    return i
                 _deliver(tr, blank, resp, orders, lorders, pos_local, cnt, mkt_l, params, state,
                          aux_blank, req, open_idx, cfg, lat, trace_ts, trace_lat, tick, lot, mult,
                          rec_oe, rec_risk, rules, rstate, ks, kreq)
@@ -556,6 +600,8 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
                 _kill_switch_actions(t, kreq, orders, lorders, open_idx, cnt, cfg, lat, trace_ts,
                                      trace_lat, tick, lot, mult, mkt_l, pos_local, rec_oe, rec_risk,
                                      rules, rstate, ks)
+        cnt[C_ERR_TS] = t  # where the callback runs, should it raise (Backtest reports it)
+        cnt[C_ERR_ORDER] = -1
         nreq = on_event(REASON_MARKET, ev, -1, t, mkt_l, pos_local, lorders, cnt[C_N_ORDERS],
                         params, state, aux[i], req)
         # 4. its requests leave through the gate
@@ -563,6 +609,9 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
             if nreq < 0 or nreq > req.shape[0]:
                 _store_clocks(cnt, acct, j, last_xts, done, since, next_t, dt)
                 cnt[C_STATUS] = KERNEL_STRATEGY_ERROR
+                cnt[C_ERR_TS] = t
+                cnt[C_ERR_ORDER] = -1
+                cnt[C_ERR_VALUE] = nreq
                 return i
             _handle_requests(nreq, t, req, orders, lorders, open_idx, cnt, cfg, lat, trace_ts,
                              trace_lat, tick, lot, mult, mkt_l, pos_local, rec_oe, rec_risk, rules,

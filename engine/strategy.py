@@ -134,6 +134,11 @@ class SignalStrategy:
     instrument: int = 0
     lot_size: float = 1.0
     name: str = ""
+    max_position: float = float("inf")  #: largest |target| allowed [units]; a larger one is an error
+
+    def __post_init__(self) -> None:
+        if not self.max_position > 0:  # NaN too
+            raise ValueError(f"SignalStrategy.max_position must be > 0 (units), got {self.max_position!r}")
 
     def to_numba(self, events: np.ndarray) -> NumbaStrategy:
         name = self.name or getattr(self.target, "__name__", type(self.target).__name__)
@@ -150,8 +155,16 @@ class SignalStrategy:
         if len(bad):
             i = int(bad[0])
             raise ValueError(
-                f"signal strategy {name!r} returned a non-finite target {values[i]!r} at event {i} "
+                f"signal strategy {name!r} returned a non-finite target {float(values[i])!r} at event {i} "
                 f"(ts_local={int(events['ts_local'][i])}); return NaN for 'no opinion' or a finite size"
+            )
+        over = np.flatnonzero(np.abs(values) > self.max_position)  # NaN ("no opinion") never is
+        if len(over):
+            i = int(over[0])
+            raise ValueError(
+                f"signal strategy {name!r} asked for a target of {float(values[i])!r} units at event "
+                f"{i} (ts_local={int(events['ts_local'][i])}), beyond max_position={self.max_position!r}; "
+                "clip the signal or raise max_position"
             )
         return NumbaStrategy(
             target_position_nb, params=np.array([self.instrument, self.lot_size]), aux=values,

@@ -6,13 +6,14 @@ import math
 
 import numpy as np
 import pytest
+from numba import njit
 
 from tickguard.data.schema import KIND_QUOTE, Instrument, InstrumentTable, empty_events
 from tickguard.engine.backtest import StrategyError, run
 from tickguard.engine.config import EngineConfig, FeeConfig, Latency, LatencyConfig
 from tickguard.engine.records import OT_LIMIT
 from tickguard.engine.scripted import cancel, scripted, submit
-from tickguard.engine.strategy import NumbaStrategy
+from tickguard.engine.strategy import NumbaStrategy, submit_market_nb
 
 INST = InstrumentTable([Instrument(0, "X", tick_size=0.01, lot_size=1)])
 
@@ -88,7 +89,8 @@ def test_strategy_sending_more_than_max_requests_raises_strategy_error():
     # three submits due at event 2 with room for two: the engine must stop and say who and where
     steps = [submit(2, 1, 1, 99.98, order_type=OT_LIMIT) for _ in range(3)]
     strat = scripted(steps, name="too_chatty", max_requests=2)
-    with pytest.raises(StrategyError, match=r"'too_chatty'.*event 2 \(ts_local=3000\)"):
+    with pytest.raises(StrategyError, match=r"'too_chatty' returned 3 requests from its market-event "
+                       r"callback at local time 3000 ns \(after 2 events\).*max_requests=2"):
         run(quotes(), strat, instruments=INST, config=EngineConfig())
     # two fit: it runs, and both orders exist
     ok = run(quotes(), scripted(steps[:2], max_requests=2), instruments=INST, config=EngineConfig())
@@ -107,3 +109,24 @@ def test_scripted_schedule_validation():
         scripted([submit(5, 1, 1, 100.0), cancel(2, 0)])
     with pytest.raises(ValueError, match="at_time"):
         scripted([submit(0, 1, 1, 100.0, at_time=2**60 + 1)])
+
+
+@njit(cache=True)
+def bad_on_response_nb(reason, ev, order, now, mkt, pos, orders, n_orders, params, state, aux, req):
+    """One market order at the first event; then answers its fill with a negative count."""
+    if reason == 0:
+        if n_orders == 0:
+            return submit_market_nb(req, 0, 0, 1.0)
+        return 0
+    return -1
+
+
+def test_bad_count_from_a_response_callback_names_the_order_and_its_time():
+    # the order leaves at 1000, fills at 1000 (zero latency), the fill is reported at 1000 + 250
+    from tickguard.engine.strategy import NumbaStrategy, submit_market_nb
+
+    lat = LatencyConfig(submit=Latency(entry_ns=0, response_ns=250))
+    with pytest.raises(StrategyError, match=r"returned -1 requests from its response callback for order 0 "
+                                            r"at local time 1250 ns"):
+        run(quotes(), NumbaStrategy(bad_on_response_nb, max_requests=1), instruments=INST,
+            config=EngineConfig(latency=lat))
