@@ -36,7 +36,7 @@ import numpy as np
 from numba import njit
 
 from tickguard.data.schema import KIND_QUOTE
-from tickguard.engine.layout import M_ASK, M_ASK_SZ, M_BID, M_BID_SZ
+from tickguard.engine.layout import M_ASK, M_ASK_SZ, M_BID, M_BID_SZ, M_HALTED
 from tickguard.engine.records import ST_IN_FLIGHT, ST_OPEN
 from tickguard.engine.strategy import NumbaStrategy, submit_market_nb
 
@@ -107,9 +107,11 @@ def follow_signal_nb(signal, threshold, size, event, now, hold_events, hold_ns, 
 def trade_to_target_nb(req, inst, target, pos, mkt, orders, n_orders):
     """Write a market order for ``target - pos[inst]`` into ``req[0]``; returns the request count.
 
-    Nothing while an order is working (orders are sequential: only the last one can work) or while
-    the instrument has no quote.
+    Nothing while an order is working (orders are sequential: only the last one can work), while
+    the instrument has no quote, or while the exchange halts it (a market order would be rejected).
     """
+    if mkt[inst, M_HALTED] > 0.0:
+        return 0
     if n_orders > 0:
         st = orders[n_orders - 1]["status"]
         if st == ST_IN_FLIGHT or st == ST_OPEN:
