@@ -322,16 +322,17 @@ def _flatten(now, kreq, orders, lorders, open_idx, cnt, cfg, lat, trace_ts, trac
 
 
 @njit(cache=True)
-def _has_room(cnt, orders, rec_oe, rec_fill, rec_eq, rec_risk, resp, n_req, n_levels, n_inst):
+def _has_room(cnt, cap_oe, cap_fill, cap_resp, cap_orders, cap_risk, cap_eq, n_req, n_levels, n_inst):
     """Room for the worst case of one step: every working order filled on every book level,
     every pending response answered with a full request buffer, the kill switch cancelling
-    everything. Checked before each step that can write records, so a buffer that would fill
-    up makes the loop pause (KERNEL_NEED_SPACE) instead of overflowing and rerunning."""
+    everything. The loop asks before each step that can write records (again only once an
+    order event was written since it last asked: every order, fill and response writes one), so a
+    buffer about to fill up pauses the loop (KERNEL_NEED_SPACE) instead of overflowing."""
     work = cnt[C_N_OPEN] + (cnt[C_N_PEND] + 1) * n_req + n_inst
     per = work * (n_levels + 4) + 16
-    return (cnt[C_N_OE] + per <= rec_oe.shape[0] and cnt[C_N_FILLS] + per <= rec_fill.shape[0]
-            and cnt[C_N_PEND] + per <= resp.shape[0] and cnt[C_N_ORDERS] + work + 1 <= orders.shape[0]
-            and cnt[C_N_RISK] + 2 * work + 8 <= rec_risk.shape[0] and cnt[C_N_EQ] + 4 <= rec_eq.shape[0])
+    return (cnt[C_N_OE] + per <= cap_oe and cnt[C_N_FILLS] + per <= cap_fill
+            and cnt[C_N_PEND] + per <= cap_resp and cnt[C_N_ORDERS] + work + 1 <= cap_orders
+            and cnt[C_N_RISK] + 2 * work + 8 <= cap_risk and cnt[C_N_EQ] + 4 <= cap_eq)
 
 
 @njit(cache=True)
@@ -515,15 +516,21 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
     n_req = req.shape[0]
     n_levels = book.shape[2]
     n_inst = tick.shape[0]
+    cap_oe, cap_fill, cap_resp = rec_oe.shape[0], rec_fill.shape[0], resp.shape[0]
+    cap_orders, cap_risk, cap_eq = orders.shape[0], rec_risk.shape[0], rec_eq.shape[0]
+    checked_oe = -1  # cnt[C_N_OE] when the room was last checked (nothing written since: still room)
     i = 0
     while i < n:
         ev = events[i]
         t = ev["ts_local"]
         cnt[C_CUR_DONE] = done
-        if not _has_room(cnt, orders, rec_oe, rec_fill, rec_eq, rec_risk, resp, n_req, n_levels, n_inst):
-            _store_clocks(cnt, acct, j, last_xts, done, since, next_t, dt)
-            cnt[C_STATUS] = KERNEL_NEED_SPACE
-            return i
+        if cnt[C_N_OE] != checked_oe or cnt[C_N_EQ] + 4 > cap_eq:
+            if not _has_room(cnt, cap_oe, cap_fill, cap_resp, cap_orders, cap_risk, cap_eq, n_req,
+                             n_levels, n_inst):
+                _store_clocks(cnt, acct, j, last_xts, done, since, next_t, dt)
+                cnt[C_STATUS] = KERNEL_NEED_SPACE
+                return i
+            checked_oe = cnt[C_N_OE]
         # 1. the exchange catches up to local time t, and responses due by then reach the
         #    strategy, all in time order (on equal times: market event, arrival, response)
         while True:
@@ -540,11 +547,13 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
             if tx <= ta and tx <= tr:
                 if tx > t:
                     break
-                if cnt[C_N_OPEN] > 0 and not _has_room(cnt, orders, rec_oe, rec_fill, rec_eq, rec_risk,
-                                                       resp, n_req, n_levels, n_inst):
-                    _store_clocks(cnt, acct, j, last_xts, done, since, next_t, dt)
-                    cnt[C_STATUS] = KERNEL_NEED_SPACE
-                    return i
+                if cnt[C_N_OPEN] > 0 and cnt[C_N_OE] != checked_oe:
+                    if not _has_room(cnt, cap_oe, cap_fill, cap_resp, cap_orders, cap_risk, cap_eq,
+                                     n_req, n_levels, n_inst):
+                        _store_clocks(cnt, acct, j, last_xts, done, since, next_t, dt)
+                        cnt[C_STATUS] = KERNEL_NEED_SPACE
+                        return i
+                    checked_oe = cnt[C_N_OE]
                 xe = events[j]
                 inst = xe["instrument"]
                 kind = xe["kind"]
@@ -565,11 +574,13 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
             elif ta <= tr:
                 if ta > t:
                     break
-                if not _has_room(cnt, orders, rec_oe, rec_fill, rec_eq, rec_risk, resp, n_req,
-                                 n_levels, n_inst):
-                    _store_clocks(cnt, acct, j, last_xts, done, since, next_t, dt)
-                    cnt[C_STATUS] = KERNEL_NEED_SPACE
-                    return i
+                if cnt[C_N_OE] != checked_oe:
+                    if not _has_room(cnt, cap_oe, cap_fill, cap_resp, cap_orders, cap_risk, cap_eq,
+                                     n_req, n_levels, n_inst):
+                        _store_clocks(cnt, acct, j, last_xts, done, since, next_t, dt)
+                        cnt[C_STATUS] = KERNEL_NEED_SPACE
+                        return i
+                    checked_oe = cnt[C_N_OE]
                 process_arrivals_nb(ta, orders, open_idx, mkt_x, pf, acct, cfg, tick, mult, lat,
                                     trace_ts, trace_lat, rec_oe, rec_fill, resp, cnt, book, book_meta)
             else:
@@ -577,11 +588,13 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
                 # has not run past tr, so whatever the callback sends is matched in time order
                 if tr > t:
                     break
-                if not _has_room(cnt, orders, rec_oe, rec_fill, rec_eq, rec_risk, resp, n_req,
-                                 n_levels, n_inst):
-                    _store_clocks(cnt, acct, j, last_xts, done, since, next_t, dt)
-                    cnt[C_STATUS] = KERNEL_NEED_SPACE
-                    return i
+                if cnt[C_N_OE] != checked_oe:
+                    if not _has_room(cnt, cap_oe, cap_fill, cap_resp, cap_orders, cap_risk, cap_eq,
+                                     n_req, n_levels, n_inst):
+                        _store_clocks(cnt, acct, j, last_xts, done, since, next_t, dt)
+                        cnt[C_STATUS] = KERNEL_NEED_SPACE
+                        return i
+                    checked_oe = cnt[C_N_OE]
                 _deliver(tr, blank, resp, orders, lorders, pos_local, cnt, mkt_l, params, state,
                          aux_blank, req, open_idx, cfg, lat, trace_ts, trace_lat, tick, lot, mult,
                          rec_oe, rec_risk, rules, rstate, ks, kreq)
