@@ -1,8 +1,9 @@
 """The ``tickguard`` command line.
 
 Commands: ``data validate|convert|synth`` (the data layer), ``run [CONFIG.toml]`` (a backtest;
-with no config, the bundled demo), ``bench --suite quick|full`` (the benchmark suite),
-``strategies`` (installed strategy plugins).
+with no config, the bundled demo), ``report RUN_DIR`` (the HTML tear sheet), ``risk
+var|backtest`` (VaR and its backtests on a PnL or returns file), ``bench --suite quick|full``
+(the benchmark suite), ``stress GRID.toml`` (scenario grids), ``strategies`` (plugins).
 Exit codes: 0 success; 1 the data or the run found problems; 2 bad usage or unreadable input.
 """
 
@@ -14,6 +15,9 @@ import sys
 from typing import Sequence
 
 from tickguard.benchmarks.cli import add_bench_parser, run_bench_command
+from tickguard.reports.report_cli import (
+    add_report_parser, add_risk_parser, run_report_command, run_risk_command,
+)
 
 __all__ = ["build_parser", "main"]
 
@@ -25,6 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     add_data_parser(sub)
     add_bench_parser(sub)
+    add_report_parser(sub)
+    add_risk_parser(sub)
     r = sub.add_parser("run", help="backtest a strategy from a TOML config; with none, the bundled demo")
     r.add_argument("config", nargs="?", help="run config (TOML; see tickguard.reports.run_config)")
     r.add_argument("--data", help="without a config: canonical .parquet or .npy events "
@@ -104,6 +110,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run(ns)
     if ns.command == "bench":
         return run_bench_command(ns)
+    if ns.command == "report":
+        return run_report_command(ns)
+    if ns.command == "risk":
+        return run_risk_command(ns)
     if ns.command == "strategies":
         from tickguard.engine.strategy import discover
 
