@@ -43,6 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--seed", type=int, help="without a config: engine seed (default 0)")
     r.add_argument("--json", action="store_true", help="print the summary as JSON")
     r.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    r.add_argument("--no-report", dest="report", action="store_false",
+                   help="skip the HTML report (written as report.html beside the records by default)")
     sub.add_parser("strategies", help="list installed strategy plugins")
     return parser
 
@@ -87,6 +89,11 @@ def _run(ns: argparse.Namespace) -> int:
         inputs = {"data": str(data), "strategy": name}
     result = run(data, strategy, config=config, instruments=instruments)
     out = write_run(result, out_dir, inputs=inputs)
+    report = None
+    if ns.report:
+        from tickguard.reports.html import write_report
+
+        report = write_report(out)
     summary = json.loads((out / "summary.json").read_text())
     if ns.json:
         print(json.dumps(summary, indent=2))
@@ -97,6 +104,8 @@ def _run(ns: argparse.Namespace) -> int:
         print(f"{'sharpe':>14}: {m['sharpe']}  max_drawdown: {m['max_drawdown']}  "
               f"trades: {m['n_trades']}  win_rate: {m['win_rate']}")
         print(f"records and summary.json written to {out}")
+        if report is not None:
+            print(f"report: {report}")
     return 0
 
 

@@ -84,7 +84,8 @@ def add_risk_parser(subparsers: Any) -> argparse.ArgumentParser:
     for q, window_help in ((v, "use only the last N observations (default: all)"),
                            (b, "observations per rolling VaR estimate (default 250)")):
         q.add_argument("source", metavar="PNL_OR_RETURNS_FILE",
-                       help="CSV or Parquet of returns/PnL (gains positive), or a run folder")
+                       help="CSV or Parquet of returns/PnL (gains positive), a run folder, or a "
+                       "bundled daily series: daily:sp500, daily:nasdaq")
         q.add_argument("--method", type=_method, default="historical",
                        help=f"{', '.join(METHODS)} (default historical; monte_carlo and fhs are slow "
                        "when rolling)")
@@ -118,6 +119,15 @@ def load_series(source: str, column: str | None = None, *, bar: str = "auto",
     """
     from tickguard.reports.html import choose_bar, load_run, pnl_increments
 
+    if source.startswith("daily:"):  # the long daily index series that ship with `arch`
+        from tickguard.data.daily import DAILY_NAMES, daily_returns
+
+        name = source.split(":", 1)[1]
+        if name not in DAILY_NAMES:
+            raise ValueError(f"{source!r}: no bundled daily series {name!r}; use one of "
+                             f"{['daily:' + n for n in sorted(DAILY_NAMES)]}")
+        s = daily_returns(name, kind="simple")
+        return s, f"{name} daily simple returns of the adjusted close ({s.index[0].date()} to {s.index[-1].date()})", 0
     path = Path(source)
     if not path.exists():
         raise FileNotFoundError(2, "no such file", str(path))

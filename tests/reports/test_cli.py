@@ -80,7 +80,7 @@ def test_run_writes_records_and_is_deterministic(tmp_path, capsys):
     data = write_parquet(tmp_path / "ev.parquet", events, table)
     hashes = []
     for name in ("a", "b"):
-        assert main(["run", "--data", str(data), "--out", str(tmp_path / name), "--json"]) == 0
+        assert main(["run", "--data", str(data), "--out", str(tmp_path / name), "--json", "--no-report"]) == 0
         summary = json.loads((tmp_path / name / "summary.json").read_text())
         hashes.append(summary["result_hash"])
         assert summary["events"] == 20_000 and summary["config"]["seed"] == 0

@@ -94,7 +94,7 @@ def _backtest_json(capsys, argv):
 
 def test_run_folder_gives_equity_pnl_per_bar(capsys, tmp_path):
     run_dir = tmp_path / "run"
-    assert tg_main(["run", "--out", str(run_dir), "--quiet"]) == 0
+    assert tg_main(["run", "--out", str(run_dir), "--quiet", "--no-report"]) == 0
     out = as_json(capsys, [str(run_dir), "--bar", "1min"])
     eq = pd.read_parquet(run_dir / "equity.parquet")
     initial = json.loads((run_dir / "summary.json").read_text())["initial_cash"]
@@ -144,3 +144,29 @@ def test_unknown_method_is_a_usage_error_with_a_suggestion(capsys, csv_file):
         risk(["var", str(csv_file), "--method", "histrical"])
     assert exc.value.code == 2
     assert "did you mean 'historical'" in capsys.readouterr().err
+
+
+def test_bundled_sp500_series_var_and_traffic_light(capsys):
+    # the S&P 500 adjusted closes shipped with `arch` (1999-2018): VaR against a pandas quantile of
+    # the returns computed here, and the backtest's zone from the exceptions counted here
+    import arch.data.sp500
+
+    px = arch.data.sp500.load()["Adj Close"].sort_index()
+    r = (px / px.shift(1) - 1.0).iloc[1:]
+    out = as_json(capsys, ["daily:sp500"])
+    assert out["n_obs"] == len(r) == 5030
+    assert out["var"] == pytest.approx(-r.quantile(0.01), rel=1e-12)
+    assert tg_main(["risk", "backtest", "daily:sp500", "--method", "historical", "--window", "250",
+                    "--json"]) == 0
+    bt = json.loads(capsys.readouterr().out)
+    var = -r.rolling(250).quantile(0.01).shift(1)  # forecast for day t from the 250 days before it
+    exc = (r < -var)[var.notna()]
+    assert bt["exceptions"] == int(exc.sum())
+    zone = "green" if stats.binom.cdf(exc.sum(), len(exc), 0.01) < 0.95 else (
+        "yellow" if stats.binom.cdf(exc.sum(), len(exc), 0.01) < 0.9999 else "red")
+    assert bt["traffic_light"] == zone and bt["n_forecasts"] == len(exc)
+
+
+def test_unknown_daily_series_names_the_choices(capsys):
+    assert tg_main(["risk", "var", "daily:ftse"]) == 2
+    assert "daily:nasdaq" in capsys.readouterr().err

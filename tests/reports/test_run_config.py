@@ -99,12 +99,14 @@ def test_demo_config_runs_and_writes_metrics(tmp_path, capsys):
     out = tmp_path / "demo"
     assert main(["run", str(EXAMPLES / "ema_demo.toml"), "--out", str(out), "--quiet"]) == 0
     assert capsys.readouterr().out == ""
+    assert (out / "report.html").stat().st_size > 10_000  # the report is written by default
     summary = json.loads((out / "summary.json").read_text())
     assert summary["inputs"]["strategy_params"] == {"fast": 50, "slow": 200, "size": 1}
     assert summary["config"]["latency"]["submit"]["entry_ns"] == 100_000
     assert summary["metrics"]["n_fills"] == summary["fills"]
     # the same config run twice gives the same hash
-    assert main(["run", str(EXAMPLES / "ema_demo.toml"), "--out", str(tmp_path / "again"), "--quiet"]) == 0
+    assert main(["run", str(EXAMPLES / "ema_demo.toml"), "--out", str(tmp_path / "again"), "--quiet",
+                 "--no-report"]) == 0
     again = json.loads((tmp_path / "again" / "summary.json").read_text())
     assert again["result_hash"] == summary["result_hash"]
 
@@ -112,7 +114,7 @@ def test_demo_config_runs_and_writes_metrics(tmp_path, capsys):
 @pytest.mark.skipif(not LOBSTER.exists(), reason="the shared LOBSTER sample is not beside the repository")
 def test_lobster_config_runs_on_real_data(tmp_path, capsys):
     out = tmp_path / "lob"
-    assert main(["run", str(EXAMPLES / "lobster_ema.toml"), "--out", str(out), "--json"]) == 0
+    assert main(["run", str(EXAMPLES / "lobster_ema.toml"), "--out", str(out), "--json", "--no-report"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["events"] == 57_515  # every LOBSTER message row becomes one event
     assert summary["fills"] > 0 and summary["metrics"]["n_fills"] == summary["fills"]
@@ -121,7 +123,7 @@ def test_lobster_config_runs_on_real_data(tmp_path, capsys):
 def test_signal_strategy_runs_from_a_file_path(tmp_path, capsys):
     # a SignalStrategy needs the whole stream: the engine loads the file into memory for it
     out = tmp_path / "svm"
-    assert main(["run", "--strategy", "svm_trend", "--out", str(out), "--quiet"]) == 0
+    assert main(["run", "--strategy", "svm_trend", "--out", str(out), "--quiet", "--no-report"]) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["strategy"].startswith("svm_trend") and summary["events"] == 50_000
     assert summary["fills"] > 0
@@ -130,6 +132,6 @@ def test_signal_strategy_runs_from_a_file_path(tmp_path, capsys):
 def test_synth_source_runs(tmp_path):
     path = _write(tmp_path, '[data]\nsynth = { events = 3000, seed = 4 }\n[strategy]\nname = "ema_crossover"\n'
                   'params = { fast = 5, slow = 20 }\n[output]\ndir = "o"\n')
-    assert main(["run", str(path), "--quiet"]) == 0
+    assert main(["run", str(path), "--quiet", "--no-report"]) == 0
     summary = json.loads((tmp_path / "o" / "summary.json").read_text())
     assert summary["events"] == 3000 and summary["inputs"]["data"] == {"synth": {"events": 3000, "seed": 4}}

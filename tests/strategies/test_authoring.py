@@ -64,7 +64,7 @@ def test_example_config_runs_and_trades(cfg, tmp_path):
     if _is_lobster(cfg) and not LOBSTER_DIR.is_dir():
         pytest.skip(f"LOBSTER sample folder not found: {LOBSTER_DIR}")
     out = tmp_path / "out"
-    assert main(["run", str(cfg), "--out", str(out), "--quiet"]) == 0
+    assert main(["run", str(cfg), "--out", str(out), "--quiet", "--no-report"]) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["fills"] > 0
     assert summary["fills"] == pq.read_metadata(out / "fills.parquet").num_rows
