@@ -46,8 +46,9 @@ from .layout import (
     MT_ORDER_TO_TRADE, MT_PRICE_COLLAR_SIGMA, MT_REJECT_RATE, MT_REPEATED_EXECUTION,
     MT_STALE_FEED, PSEUDO_EXTERNAL, PSEUDO_RESET, R_ACTION, R_METRIC, R_P0, R_P1, R_P2, R_SCOPE,
     R_THRESHOLD, R_WINDOW, RB_CAP, RB_COUNT, RB_DEN, RB_HEAD, RB_NF, RB_NUM, RB_OVERFLOW,
-    RS_EXTERNAL, RS_HEADER, RS_N_ACTIVITY, RS_N_EVENT, RS_N_INST, RS_N_RULES, RS_N_SAMPLE, SG_NF,
-    SIG_N, SIG_NF, SIG_PREV_MID, SIG_VAR, TB_NF, TB_TOKENS_MODIFY, TB_TOKENS_SUBMIT, TR_RESET,
+    RS_EVENT_LIST, RS_EXTERNAL, RS_HEADER, RS_N_ACTIVITY, RS_N_EVENT, RS_N_INST, RS_N_RULES,
+    RS_N_SAMPLE, SG_NF, SIG_N, SIG_NF, SIG_PREV_MID, SIG_VAR, TB_NF, TB_TOKENS_MODIFY,
+    TB_TOKENS_SUBMIT, TR_RESET,
 )
 
 __all__ = ["RiskState", "escalate_nb", "monitor_activity_nb", "monitor_event_nb",
@@ -115,8 +116,12 @@ def new_risk_state(rulebook, n_instruments: int) -> RiskState:  # noqa: ANN001
     n = rules.shape[0]
     head = np.zeros(RS_HEADER + n)
     head[RS_N_RULES], head[RS_N_INST], head[RS_EXTERNAL] = n, n_instruments, -1
-    blocks = [np.zeros(2 * n_instruments)]  # pretrade's scratch for open-order sums
-    pos = RS_HEADER + n + 2 * n_instruments
+    per_event = [r for r in range(n) if int(rules[r, R_METRIC]) in
+                 (MT_PRICE_COLLAR_SIGMA, MT_CROSSED_DATA, MT_STALE_FEED)]
+    head[RS_EVENT_LIST] = RS_HEADER + n + 2 * n_instruments
+    blocks = [np.zeros(2 * n_instruments),  # pretrade's scratch for open-order sums
+              np.array(per_event, dtype=np.float64)]  # the rules monitor_event_nb visits
+    pos = RS_HEADER + n + 2 * n_instruments + len(per_event)
     for r in range(n):
         m, scope = int(rules[r, R_METRIC]), int(rules[r, R_SCOPE])
         if scope >= n_instruments:
@@ -250,7 +255,9 @@ def monitor_event_nb(now, kind, inst, side, level, mkt, rules, rstate, ks):
     if rstate[RS_N_EVENT] != 0.0:
         quote = (kind & _QUOTE) != 0
         n_inst = int(rstate[RS_N_INST])
-        for r in range(rules.shape[0]):
+        first_rule = int(rstate[RS_EVENT_LIST])
+        for e in range(int(rstate[RS_N_EVENT])):  # only the rules with per-event work
+            r = int(rstate[first_rule + e])
             m = int(rules[r, R_METRIC])
             scope = int(rules[r, R_SCOPE])
             off = int(rstate[RS_HEADER + r])

@@ -14,7 +14,9 @@ Arrays
 ``rstate`` float64[n]: everything else, flat. A header (``RS_*``), then ``rstate[RS_HEADER + r]``
            holds the offset of rule ``r``'s block (``-1`` if the rule keeps no state); then
            ``2 * n_instruments`` scratch floats at ``RS_HEADER + n_rules`` (pretrade's open-order
-           sums: buys, then sells); then the blocks. Block contents per metric:
+           sums: buys, then sells); then the indices of the rules monitor_event_nb visits (at
+           ``rstate[RS_EVENT_LIST]``, ``RS_N_EVENT`` of them: the per-event loop skips the rest);
+           then the blocks. Block contents per metric:
 
            - message_rate: ``TB_*`` (one token bucket per action type: submit, modify).
            - repeated_execution, duplicate_order: ring header ``RB_*`` then ``cap`` rows of
@@ -119,6 +121,7 @@ RS_N_EVENT = 2  #: rules monitor_event_nb must visit (sigma, crossed_data, stale
 RS_N_SAMPLE = 3  #: rules monitor_sample_nb must visit
 RS_N_ACTIVITY = 4  #: rules monitor_activity_nb must visit
 RS_EXTERNAL = 5  #: index of the external_kill rule, -1 if none
+RS_EVENT_LIST = 6  #: offset of the list of the RS_N_EVENT rule indices monitor_event_nb visits
 RS_HEADER = 8  #: rstate[RS_HEADER + r] = offset of rule r's block (-1: no state)
 
 # --- ring buffer header (RB_NF floats, then cap rows) ------------------------------------------
