@@ -571,8 +571,8 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
                                  tick[inst], lot[inst], mult[inst], lat, trace_ts, trace_lat, rec_oe,
                                  rec_fill, resp, cnt)
                 j += 1
-            elif ta <= tr:
-                if ta > t:
+            else:
+                if min(ta, tr) > t:
                     break
                 if cnt[C_N_OE] != checked_oe:
                     if not _has_room(cnt, cap_oe, cap_fill, cap_resp, cap_orders, cap_risk, cap_eq,
@@ -581,20 +581,13 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
                         cnt[C_STATUS] = KERNEL_NEED_SPACE
                         return i
                     checked_oe = cnt[C_N_OE]
-                process_arrivals_nb(ta, orders, open_idx, mkt_x, pf, acct, cfg, tick, mult, lat,
-                                    trace_ts, trace_lat, rec_oe, rec_fill, resp, cnt, book, book_meta)
-            else:
+                if ta <= tr:
+                    process_arrivals_nb(ta, orders, open_idx, mkt_x, pf, acct, cfg, tick, mult, lat,
+                                        trace_ts, trace_lat, rec_oe, rec_fill, resp, cnt, book,
+                                        book_meta)
+                    continue
                 # 2. a response reaches the strategy at its own local time tr (<= t): the exchange
                 # has not run past tr, so whatever the callback sends is matched in time order
-                if tr > t:
-                    break
-                if cnt[C_N_OE] != checked_oe:
-                    if not _has_room(cnt, cap_oe, cap_fill, cap_resp, cap_orders, cap_risk, cap_eq,
-                                     n_req, n_levels, n_inst):
-                        _store_clocks(cnt, acct, j, last_xts, done, since, next_t, dt)
-                        cnt[C_STATUS] = KERNEL_NEED_SPACE
-                        return i
-                    checked_oe = cnt[C_N_OE]
                 _deliver(tr, blank, resp, orders, lorders, pos_local, cnt, mkt_l, params, state,
                          aux_blank, req, open_idx, cfg, lat, trace_ts, trace_lat, tick, lot, mult,
                          rec_oe, rec_risk, rules, rstate, ks, kreq)
