@@ -61,7 +61,8 @@ C_ERR_TS = 17  #: local time of the latest strategy callback (kept when it fails
 C_ERR_ORDER = 18  #: -1: a market-event callback; else the order id of the response it answered
 C_ERR_VALUE = 19  #: the bad request count it returned
 C_CUR_DONE = 20  #: events done when the current event's step began (reported if a callback raises)
-C_NF = 21
+C_FLAT_TS = 21  #: local time of the kill switch's latest flattening attempt (one per instant)
+C_NF = 22
 
 # --- config, float64[K_NF] -------------------------------------------------------------------
 K_MAKER_BPS = 0

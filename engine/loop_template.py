@@ -36,7 +36,8 @@ on_event = on_response  # @@STRATEGY_INLINE@@
 from tickguard.engine.latency import latency_nb
 from tickguard.engine.layout import (
     A_CASH, A_EQUITY, A_INITIAL, A_NEXT_SAMPLE_T, C_CUR_DONE, C_ERR_ORDER, C_ERR_TS, C_ERR_VALUE,
-    C_EVENTS_DONE, C_KILL, C_LAST_XTS, C_N_ACTIONS, C_N_EQ, C_N_FILLS, C_N_OE, C_N_OPEN, C_N_ORDERS,
+    C_EVENTS_DONE, C_FLAT_TS, C_KILL, C_LAST_XTS, C_N_ACTIONS, C_N_EQ, C_N_FILLS, C_N_OE, C_N_OPEN,
+    C_N_ORDERS,
     C_N_PEND, C_N_RISK, C_NEXT_ARRIVAL, C_NEXT_RESP, C_SINCE_SAMPLE, C_STATUS, C_XCURSOR,
     G_ACT_CANCEL, G_ACT_FILL, G_ACT_MODIFY, G_ACT_REJECT, G_ACT_SUBMIT, G_DENY_OBSERVED,
     G_DENY_THRESHOLD, G_FLATTEN, G_OBSERVED, G_RULE, G_STATE, G_THRESHOLD, G_TR_HALTED, G_TR_NONE,
@@ -294,9 +295,11 @@ def _kill_switch_actions(now, kreq, orders, lorders, open_idx, cnt, cfg, lat, tr
 def _flatten(now, kreq, orders, lorders, open_idx, cnt, cfg, lat, trace_ts, trace_lat, tick, lot,
              mult, mkt_l, pos_local, rec_oe, rec_risk, rules, rstate, ks):
     """HALTED with flatten: a market order for every known position with no order still working
-    on its instrument. Called at the halt and again after every response while halted, so orders
-    that were in flight (and filled before their cancel arrived) are flattened too."""
-    if ks[G_FLATTEN] == 0.0 or ks[G_STATE] != G_TR_HALTED:
+    on its instrument. Called at the halt, after every response and on every market event while
+    halted, so orders that were in flight (and filled before their cancel arrived) are flattened
+    too; at most one attempt per instant, so a flattening order the exchange rejects (no quote)
+    is retried when time moves on, not in a loop at the same time."""
+    if ks[G_FLATTEN] == 0.0 or ks[G_STATE] != G_TR_HALTED or cnt[C_FLAT_TS] == now:
         return
     for inst in range(pos_local.shape[0]):
         if pos_local[inst] == 0.0:
@@ -317,6 +320,7 @@ def _flatten(now, kreq, orders, lorders, open_idx, cnt, cfg, lat, trace_ts, trac
         r["price"] = math.nan
         r["qty"] = abs(pos_local[inst])
         r["tag"] = RISK_TAG
+        cnt[C_FLAT_TS] = now  # an attempt was made at this instant
         _handle_requests(1, now, kreq, orders, lorders, open_idx, cnt, cfg, lat, trace_ts, trace_lat,
                          tick, lot, mult, mkt_l, pos_local, rec_oe, rec_risk, rules, rstate, ks, True)
 
@@ -606,6 +610,9 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
                 _kill_switch_actions(t, kreq, orders, lorders, open_idx, cnt, cfg, lat, trace_ts,
                                      trace_lat, tick, lot, mult, mkt_l, pos_local, rec_oe, rec_risk,
                                      rules, rstate, ks)
+            elif ks[G_FLATTEN] != 0.0:  # still flattening: retry what the exchange refused
+                _flatten(t, kreq, orders, lorders, open_idx, cnt, cfg, lat, trace_ts, trace_lat, tick,
+                         lot, mult, mkt_l, pos_local, rec_oe, rec_risk, rules, rstate, ks)
         cnt[C_ERR_TS] = t  # where the callback runs, should it raise (Backtest reports it)
         cnt[C_ERR_ORDER] = -1
         nreq = on_event(REASON_MARKET, ev, -1, t, mkt_l, pos_local, lorders, cnt[C_N_ORDERS],

@@ -18,6 +18,7 @@ from tickguard.benchmarks.cli import add_bench_parser, run_bench_command
 from tickguard.reports.report_cli import (
     add_report_parser, add_risk_parser, run_report_command, run_risk_command,
 )
+from tickguard.risk.stress.cli import add_stress_parser, run_stress_command
 
 __all__ = ["build_parser", "main"]
 
@@ -31,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_bench_parser(sub)
     add_report_parser(sub)
     add_risk_parser(sub)
+    add_stress_parser(sub)
     r = sub.add_parser("run", help="backtest a strategy from a TOML config; with none, the bundled demo")
     r.add_argument("config", nargs="?", help="run config (TOML; see tickguard.reports.run_config)")
     r.add_argument("--data", help="without a config: canonical .parquet or .npy events "
@@ -123,6 +125,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_report_command(ns)
     if ns.command == "risk":
         return run_risk_command(ns)
+    if ns.command == "stress":
+        return run_stress_command(ns)
     if ns.command == "strategies":
         from tickguard.engine.strategy import discover
 

@@ -36,3 +36,16 @@ __all__ = [
     "scenario_from_dict",
     "scenario_latency",
 ]
+
+# grids of engine runs on Dask, and reverse stress tests (appended: the lines above are the library's)
+from .grid import GridResult, run_grid, run_stressed, stress_metrics  # noqa: E402
+from .grid_config import GridSpec, grid_from_dict, load_grid  # noqa: E402
+from .reverse import (  # noqa: E402
+    DrawdownBeyond, KillSwitchFires, LossBeyond, ReverseResult, WorstCase, linear_worst_case, reverse_stress,
+)
+
+__all__ = sorted([
+    *__all__, "DrawdownBeyond", "GridResult", "GridSpec", "KillSwitchFires", "LossBeyond", "ReverseResult",
+    "WorstCase", "grid_from_dict", "linear_worst_case", "load_grid", "reverse_stress", "run_grid",
+    "run_stressed", "stress_metrics",
+])

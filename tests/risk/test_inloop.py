@@ -285,3 +285,44 @@ def test_default_rulebook_loads_and_runs_on_real_data():
     late = r.risk_events[(r.risk_events["kind"] == RK_DENIAL) & (r.risk_events["ts"] > t_halt)]
     assert (late["rule"] == RL.PSEUDO_HALTED).all()
     assert ((oe["event"] == OE_CANCEL_REQ) & (oe["ts"] == t_halt)).sum() >= 1
+
+
+_NO_BID_SCRIPT = """
+import sys
+import numpy as np
+sys.path.insert(0, sys.argv[1])
+from test_inloop import INST, buy_and_hold_nb, gate, quotes
+from tickguard.engine.backtest import run
+from tickguard.engine.config import EngineConfig
+from tickguard.engine.records import OE_REJECT, OE_SUBMIT, RISK_TAG, RJ_NO_QUOTE
+from tickguard.engine.strategy import NumbaStrategy
+
+ev = quotes(120, drift=-0.01)
+ev["bid_px"][50:] = np.nan  # the bids vanish before the drawdown trips: nobody to sell to
+ev["bid_sz"][50:] = 0.0
+rb = gate('[[rule]]\\nid = "dd"\\nmetric = "drawdown"\\nthreshold = 0.001\\naction = "halt_flatten"\\n')
+r = run(ev, NumbaStrategy(buy_and_hold_nb, params=np.array([1000.0]), max_requests=1), instruments=INST,
+        risk=rb, config=EngineConfig(sample_every=1, sample_dt_ns=0))
+oe = r.order_events
+ours = oe[(oe["event"] == OE_SUBMIT) & (oe["tag"] == RISK_TAG)]
+rej = oe[(oe["event"] == OE_REJECT) & np.isin(oe["order_id"], ours["order_id"])]
+print(len(ours), len(np.unique(ours["ts"])), int((rej["reason"] == RJ_NO_QUOTE).sum()), int(r.risk_events["ts"][0]))
+"""
+
+
+def test_flatten_refused_by_the_exchange_is_retried_as_time_moves_not_in_a_loop():
+    # Zero latency and no bids: each flattening sell is rejected at once. It used to be resent at
+    # the same instant forever (the run never returned); now one attempt per market event. Run in
+    # a subprocess so a regression fails on the timeout instead of hanging the suite.
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    proc = subprocess.run([sys.executable, "-c", _NO_BID_SCRIPT, str(Path(__file__).parent)],
+                          capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    n_orders, n_times, n_no_quote, t_halt = map(int, proc.stdout.split())
+    # one flattening order per quote from the halt to the end, each refused for want of a bid
+    # (but the last: sent at the final event, it never reaches the exchange)
+    assert n_orders == n_times == 120 - (t_halt - 1000) // 1000
+    assert n_no_quote == n_orders - 1

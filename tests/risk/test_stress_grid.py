@@ -8,6 +8,7 @@ machine has 2 cores and process start-up would dominate. Data: 3000 synthetic ev
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,7 @@ import pytest
 from tickguard.data.schema import KIND_LAST_IN_BATCH
 from tickguard.data.synth import synthesize
 from tickguard.engine.backtest import run
-from tickguard.engine.config import EngineConfig
+from tickguard.engine.config import EngineConfig, Latency, LatencyConfig
 from tickguard.engine.strategy import load_strategy
 from tickguard.reports.run_config import ConfigError
 from tickguard.risk.inloop import RiskGate
@@ -37,14 +38,17 @@ RULEBOOK = ('[[rule]]\nid = "dd"\nmetric = "drawdown"\nthreshold = 0.000001\nact
 def client():
     from distributed import Client, LocalCluster
 
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster, \
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0") as cluster, \
             Client(cluster) as c:
         yield c
 
 
 def _grid(tmp_path, **over):
     (tmp_path / "rules.toml").write_text(RULEBOOK)
+    # 100 us each way: with zero latency a market maker that is HALTED re-quotes into denials at the
+    # same instant and the engine never leaves that event (reported to the engine's owner)
     doc = {"seed": 3, "rulebook": "rules.toml", "scenarios": ["baseline", GAP, "flash_crash_2010"],
+           "engine": {"latency": {"entry": "100us", "response": "100us"}},
            "data": {"synth": {"events": 3000, "seed": 1}},
            "strategy": [{"name": "ema_crossover", "params": {"fast": 5, "slow": 20}},
                         {"name": "market_maker", "params": {"tick_size": 0.01}}]}
@@ -54,7 +58,7 @@ def _grid(tmp_path, **over):
 
 def _direct(events, inst, scenario, strategy, params, rulebook, seed):
     """The same cell without the grid code: apply, latency, engine run."""
-    cfg = EngineConfig()
+    cfg = EngineConfig(latency=LatencyConfig(submit=Latency(entry_ns=100_000, response_ns=100_000)))
     if scenario.transforms:
         cfg = EngineConfig(latency=scenario_latency(cfg.latency, events, scenario, seed=seed))
         events = apply(events, scenario, seed=seed, instruments=inst)
@@ -90,7 +94,7 @@ def test_rows_equal_direct_runs_and_independent_metrics(tmp_path, client):
             fired += 1
             assert (row.ks_first_ts, row.ks_first_rule, row.ks_first_state) == (tr["ts"].iloc[0], "dd", "HALTED")
         else:
-            assert pd.isna(row.ks_first_ts) and row.ks_first_rule is None
+            assert pd.isna(row.ks_first_ts) and pd.isna(row.ks_first_rule)
         assert row.n_denied == int((r.order_events_df()["event"] == "denied").sum())
         f = r.fills_df()
         assert row.worst_fill_bps == pytest.approx((1e4 * f["side"] * (f["price"] - f["mid"]) / f["mid"]).max())
@@ -137,7 +141,7 @@ def test_a_failing_cell_keeps_the_others_and_runs_again_on_resume(tmp_path, clie
 def test_cell_keys_follow_what_decides_the_run(tmp_path):
     a, b = _grid(tmp_path), _grid(tmp_path)
     assert [c.key for c in a.cells()] == [c.key for c in b.cells()] and a.grid_hash() == b.grid_hash()
-    c = _grid(tmp_path, engine={"seed": 9})
+    c = _grid(tmp_path, engine={"seed": 9, "latency": {"entry": "100us", "response": "100us"}})
     assert not {k.key for k in a.cells()} & {k.key for k in c.cells()}
     (tmp_path / "rules.toml").write_text(RULEBOOK.replace("0.000001", "0.01"))  # same path, new rules
     assert a.grid_hash() != _grid(tmp_path).grid_hash()
@@ -150,16 +154,29 @@ def test_params_table_takes_the_cartesian_product(tmp_path):
     assert len(spec.cells()) == 3 * 4
 
 
+def test_several_data_items_multiply_the_cells(tmp_path):
+    days = [{"synth": {"events": 500, "seed": 1}}, {"synth": {"events": 500, "seed": 2}, "label": "day2"}]
+    spec = _grid(tmp_path, data=days)
+    assert [d.label for d in spec.data] == ["synth(events=500,seed=1)", "day2"]
+    cells = spec.cells()
+    assert len(cells) == 2 * 3 * 2 and [c.data for c in cells[::6]] == ["synth(events=500,seed=1)", "day2"]
+    with pytest.raises(ConfigError, match=r"data label\(s\) \['x'\] used twice"):
+        _grid(tmp_path, data=[{**d, "label": "x"} for d in days])
+
+
 def test_cap_cuts_at_a_batch_boundary():
     events, _ = synthesize(2000, seed=4)
-    flagged = [i for i in range(1000) if events["kind"][i] & KIND_LAST_IN_BATCH]
-    capped = _cap(events, 1000)
-    assert len(capped) == flagged[-1] + 1 and np.array_equal(capped, events[: len(capped)])
+    last = (events["kind"] & KIND_LAST_IN_BATCH) != 0
+    n = next(i for i in range(500, 2000) if not last[i - 1])  # a cap that would split a batch
+    flagged = [i for i in range(n) if last[i]]
+    capped = _cap(events, n)
+    assert len(capped) == flagged[-1] + 1 < n
+    assert capped.tobytes() == events[: len(capped)].tobytes()  # a prefix (bytes: NaN != NaN)
     assert _cap(events, 5000) is events
 
 
 @pytest.mark.parametrize("over, message", [
-    ({"scenarioz": []}, r"\[top level\] unknown key 'scenarioz'; did you mean 'scenarios'\?"),
+    ({"senarios": []}, r"\[top level\] unknown key 'senarios'; did you mean 'scenarios'\?"),
     ({"scenarios": ["flash_crash_201"]}, r"scenarios\[0\]: unknown scenario 'flash_crash_201'.*Did you mean 'flash_crash_2010'"),
     ({"scenarios": ["baseline", "baseline"]}, r"scenario name\(s\) \['baseline'\] used twice"),
     ({"scenarios": []}, "scenarios: none given"),
@@ -186,9 +203,25 @@ def test_example_grid_loads_with_twelve_cells():
     assert len(spec.cells()) == 12
 
 
-def test_cli_json_and_exit_codes(tmp_path, client, capsys):
+def test_local_worker_processes_share_the_parents_kernel_caches(tmp_path, monkeypatch):
+    from tickguard.engine.codegen import loop_cache_dir
+    from tickguard.risk.stress.grid import _connect
+
+    monkeypatch.delenv("TICKGUARD_CACHE_DIR", raising=False)
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path / "numba"))
+    parent = str(loop_cache_dir())
+    with _connect(None, 1, True) as c:
+        seen = c.run(lambda: (os.environ.get("NUMBA_CACHE_DIR"), str(loop_cache_dir())))
+    assert list(seen.values()) == [(str(tmp_path / "numba"), parent)]
+
+
+def test_cli_json_and_exit_codes(tmp_path, client, capsys, monkeypatch):
     import argparse
 
+    from tickguard.engine.codegen import loop_cache_dir
+
+    # --scheduler sets the cache folders on the cluster's workers: here threads of this process
+    monkeypatch.setenv("TICKGUARD_CACHE_DIR", str(loop_cache_dir()))
     parser = argparse.ArgumentParser(prog="tickguard")
     add_stress_parser(parser.add_subparsers(dest="command"))
     grid = tmp_path / "grid.toml"
