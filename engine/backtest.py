@@ -142,9 +142,12 @@ def _with_last(chunks: Iterable[np.ndarray]) -> Iterator[tuple[np.ndarray, bool]
 class Backtest:
     """One strategy over one event stream.
 
-    ``data``: an EVENT_DTYPE array, a canonical Parquet or ``.npy`` path (streamed chunk by chunk),
-    or a zero-argument callable returning an iterable of EVENT_DTYPE chunks (it may be called more
-    than once: a run whose record buffers overflow is repeated with larger ones).
+    ``data``: an EVENT_DTYPE array, a canonical Parquet or ``.npy`` path (streamed chunk by chunk,
+    read and hashed one or two chunks ahead in a thread), or a zero-argument callable returning an
+    iterable of EVENT_DTYPE chunks. Record buffers grow in place as they fill; the callable may
+    still be called twice if a single step ever outgrows the loop's worst-case room estimate (the
+    run is then repeated with larger buffers).
+    ``risk``: None (allow everything) or a :class:`tickguard.risk.RiskGate` (a rulebook in the loop).
     """
 
     def __init__(
@@ -168,9 +171,9 @@ class Backtest:
         if not isinstance(strategy, NumbaStrategy):
             raise TypeError(f"strategy must be a NumbaStrategy or SignalStrategy, got {type(strategy).__name__}")
         self.strategy = strategy
-        # risk: None (allow everything) or an object with ``module`` (the risk hooks, see gate.py),
-        # ``rules`` (float64 2-D), ``new_state(n_instruments) -> (rstate, ks)``, ``describe()`` and
-        # ``explain(rule, observed, threshold)``: tickguard.risk.RiskGate is one
+        # risk: None, or an object with ``module`` (the risk hooks, see gate.py), ``rules`` (float64
+        # 2-D), ``new_state(n_instruments) -> (rstate, ks)``, ``describe()``, ``rule_name(rule)``
+        # and ``explain(rule, observed, threshold)``: tickguard.risk.RiskGate is one
         self.risk = risk
 
     @staticmethod
