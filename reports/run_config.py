@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["ConfigError", "RunConfig", "load_run_config", "parse_duration_ns"]
+__all__ = ["ConfigError", "RunConfig", "load_run_config", "parse_duration_ns", "read_toml"]
 
 _UNITS = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 1_000_000_000, "min": 60_000_000_000,
           "h": 3_600_000_000_000}
@@ -224,16 +224,21 @@ def _data_spec(table: dict[str, Any], base: Path, source: str) -> dict[str, Any]
     return spec
 
 
+def read_toml(path: Path, what: str = "config") -> dict[str, Any]:
+    """The parsed TOML document; a missing file or bad TOML is a :class:`ConfigError` naming it."""
+    try:
+        return tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such {what} file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+
+
 def load_run_config(path: str | Path) -> RunConfig:
     """Read and validate a run config; raises :class:`ConfigError` naming the key and the fix."""
     path = Path(path)
     source = str(path)
-    try:
-        doc = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"{source}: no such config file") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{source}: not valid TOML: {exc}") from None
+    doc = read_toml(path)
     _check_keys(doc, _TABLES, source, "top level")
     base = path.resolve().parent
     strategy = _section(doc, "strategy", source)

@@ -39,7 +39,6 @@ import hashlib
 import itertools
 import json
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,7 +46,9 @@ from typing import Any
 import numpy as np
 
 from tickguard.data.schema import KIND_LAST_IN_BATCH
-from tickguard.reports.run_config import ConfigError, RunConfig, _check_keys, _data_spec, _engine_config
+from tickguard.reports.run_config import (
+    ConfigError, RunConfig, _check_keys, _data_spec, _engine_config, read_toml,
+)
 
 from .core import Scenario
 from .library import list_scenarios, load_scenario, scenario_from_dict
@@ -311,10 +312,5 @@ def grid_from_dict(doc: dict[str, Any], *, source: str = "grid", base: str | Pat
 def load_grid(path: str | Path) -> GridSpec:
     """Read and validate a grid file; raises :class:`ConfigError` naming the key and the fix."""
     path = Path(path)
-    try:
-        doc = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such grid file") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    doc = read_toml(path, "grid")
     return grid_from_dict(doc, source=str(path), base=path.resolve().parent)
