@@ -296,7 +296,10 @@ def run_grid(grid: GridSpec | str | os.PathLike[str], *, out: str | os.PathLike[
         with _connect(client, n_workers, processes) as cl:
             payload = {}
             for label in dict.fromkeys(c.data for c in todo):
-                [payload[label]] = cl.scatter([spec.data_item(label).load()])
+                # hash=False: a fresh key per run. With the default content hash, a second grid on the
+                # same client re-scatters under the key the first one is still releasing, and the
+                # scheduler can drop the new copy ("computation on lost data"), failing cells at random.
+                [payload[label]] = cl.scatter([spec.data_item(label).load()], hash=False)
             token = uuid.uuid4().hex[:8]
             futures = {cl.submit(_run_task, _Task(c, spec.scenario(c.scenario), spec.engine, rulebook, spec.seed),
                                  payload[c.data], key=f"stress-{c.key}-{token}", pure=False): c for c in todo}

@@ -106,6 +106,17 @@ def test_rows_equal_direct_runs_and_independent_metrics(tmp_path, client):
     assert (summary["cells"], summary["ok"], summary["failed"], summary["grid_hash"]) == (6, 6, 0, spec.grid_hash())
 
 
+def test_back_to_back_grids_on_one_client_never_lose_their_data(tmp_path, client):
+    # Regression: the data was scattered under a content-hash key, so a second grid on the same
+    # client re-used the key the first grid was releasing and the scheduler dropped it
+    # ("computation on lost data"): cells failed at random (seen in CI on the resume test).
+    spec = _grid(tmp_path, scenarios=["baseline"], strategy=[{"name": "ema_crossover", "params": {"fast": 5, "slow": 20}}],
+                 data={"synth": {"events": 3000, "seed": 1}, "max_events": 50})
+    for i in range(12):
+        res = run_grid(spec, out=tmp_path / f"out{i}", client=client, quiet=True)
+        assert list(res.results["status"]) == ["ok"], res.summary["failed_cells"]
+
+
 def test_resume_runs_only_the_missing_cells(tmp_path, client):
     spec = _grid(tmp_path, data={"synth": {"events": 3000, "seed": 1}, "max_events": 400})
     out = tmp_path / "out"
