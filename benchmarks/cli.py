@@ -1,9 +1,10 @@
-"""``tickguard bench --suite quick|full [--out DIR] [--json]``: run the benchmark suite.
+"""``tickguard bench --suite quick|full [--out DIR] [--json | --quiet]``: run the benchmark suite.
 
 Writes ``bench-<suite>-<UTC time>.json`` (machine, versions, every figure) and the same name
 ``.md`` (the tables) into ``--out`` (default ``./tickguard_bench``), and prints the tables (with
-``--json``: the JSON instead). Progress goes to stderr. Exit code 0 whatever the goals say (they
-are PASS / MISS lines, not assertions); 2 for bad usage.
+``--json``: the JSON instead; with ``--quiet``: nothing, the files are still written). Progress
+goes to stderr, silenced by ``--quiet``. Exit code 0 whatever the goals say (they are PASS / MISS
+lines, not assertions); 2 for bad usage.
 
 Also ``python -m tickguard.benchmarks.cli ...`` with the same arguments.
 """
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from tickguard.benchmarks._measure import format_bytes
+from tickguard.data.cli_common import add_output_flags, notice
 
 __all__ = ["add_bench_parser", "main", "render_markdown", "run_bench_command"]
 
@@ -30,7 +32,7 @@ def add_bench_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="quick: under a minute, small sizes; full: every workload, 10**5..10**8 (default quick)")
     b.add_argument("--out", default="tickguard_bench",
                    help="folder for the JSON and markdown (default ./tickguard_bench)")
-    b.add_argument("--json", action="store_true", help="print the JSON instead of the tables")
+    add_output_flags(b)
     b.add_argument("--workdir", default=None,
                    help="cache folder for the generated Parquet files, kept between runs (default: a temporary folder)")
     b.add_argument("--peers", default=None,
@@ -130,7 +132,8 @@ def run_bench_command(ns: argparse.Namespace) -> int:
             print(f"tickguard bench: --peers: unknown {unknown}; use names from {sorted(PEERS)} or 'none'",
                   file=sys.stderr)
             return 2
-    res = run_suite(FULL if ns.suite == "full" else QUICK, workdir=ns.workdir, peers=peers)
+    res = run_suite(FULL if ns.suite == "full" else QUICK, workdir=ns.workdir, peers=peers,
+                    progress=lambda msg: notice(ns, msg))
     out = Path(ns.out)
     out.mkdir(parents=True, exist_ok=True)
     stem = f"bench-{ns.suite}-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%SZ')}"
@@ -138,8 +141,9 @@ def run_bench_command(ns: argparse.Namespace) -> int:
     md = render_markdown(res)
     (out / f"{stem}.json").write_text(text + "\n")
     (out / f"{stem}.md").write_text(md)
-    print(text if ns.json else md)
-    print(f"wrote {out / stem}.json and .md", file=sys.stderr)
+    if not ns.quiet:
+        print(text if ns.json else md)  # the very text of the files just written
+    notice(ns, f"wrote {out / stem}.json and .md")
     return 0
 
 

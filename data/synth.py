@@ -294,13 +294,19 @@ def synthesize(n_events: int, *, seed: int,
 
 def synthesize_to_parquet(path: str | os.PathLike[str], n_events: int, *, seed: int,
                           config: SynthConfig | None = None,
-                          chunk_rows: int = DEFAULT_CHUNK_ROWS) -> Path:
+                          chunk_rows: int = DEFAULT_CHUNK_ROWS,
+                          progress: Callable[[int], None] | None = None) -> Path:
     """Stream ``n_events`` synthetic events into a canonical Parquet file (one row group per
-    chunk, memory bounded by ``chunk_rows``); the file appears only when complete."""
+    chunk, memory bounded by ``chunk_rows``); the file appears only when complete.
+    ``progress(events_written)`` is called after each chunk."""
     cfg = config or SynthConfig()
-    _check_args(n_events, seed, chunk_rows)
+    chunks = iter_synthesize(n_events, seed=seed, config=cfg, chunk_rows=chunk_rows)  # checks args
+    done = 0
     with ParquetEventWriter(path, synth_instruments(cfg), row_group_rows=chunk_rows) as writer:
-        for chunk in iter_synthesize(n_events, seed=seed, config=cfg, chunk_rows=chunk_rows):
+        for chunk in chunks:
             writer.write(chunk)
+            done += len(chunk)
+            if progress is not None:
+                progress(done)
     return Path(path)
 

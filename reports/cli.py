@@ -4,6 +4,7 @@ Commands: ``data validate|convert|synth`` (the data layer), ``run [CONFIG.toml]`
 with no config, the bundled demo), ``report RUN_DIR`` (the HTML tear sheet), ``risk
 var|backtest`` (VaR and its backtests on a PnL or returns file), ``bench --suite quick|full``
 (the benchmark suite), ``stress GRID.toml`` (scenario grids), ``strategies`` (plugins).
+Every command takes ``--quiet`` (nothing but errors) or ``--json`` (one JSON document on stdout).
 Exit codes: 0 success; 1 the data or the run found problems; 2 bad usage or unreadable input.
 """
 
@@ -15,6 +16,7 @@ import sys
 from typing import Sequence
 
 from tickguard.benchmarks.cli import add_bench_parser, run_bench_command
+from tickguard.data.cli_common import add_output_flags, emit
 from tickguard.reports.report_cli import (
     add_report_parser, add_risk_parser, run_report_command, run_risk_command,
 )
@@ -43,11 +45,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--latency-us", dest="latency_us", type=float,
                    help="without a config: constant entry and response latency, us (default 100)")
     r.add_argument("--seed", type=int, help="without a config: engine seed (default 0)")
-    r.add_argument("--json", action="store_true", help="print the summary as JSON")
-    r.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    add_output_flags(r)
     r.add_argument("--no-report", dest="report", action="store_false",
                    help="skip the HTML report (written as report.html beside the records by default)")
-    sub.add_parser("strategies", help="list installed strategy plugins")
+    add_output_flags(sub.add_parser("strategies", help="list installed strategy plugins"))
     return parser
 
 
@@ -97,17 +98,22 @@ def _run(ns: argparse.Namespace) -> int:
 
         report = write_report(out)
     summary = json.loads((out / "summary.json").read_text())
-    if ns.json:
-        print(json.dumps(summary, indent=2))
-    elif not ns.quiet:
-        for key, value in result.summary.items():
-            print(f"{key:>14}: {value}")
-        m = summary["metrics"]
-        print(f"{'sharpe':>14}: {m['sharpe']}  max_drawdown: {m['max_drawdown']}  "
-              f"trades: {m['n_trades']}  win_rate: {m['win_rate']}")
-        print(f"records and summary.json written to {out}")
-        if report is not None:
-            print(f"report: {report}")
+    m = summary["metrics"]
+    lines = [f"{key:>14}: {value}" for key, value in result.summary.items()]
+    lines += [f"{'sharpe':>14}: {m['sharpe']}  max_drawdown: {m['max_drawdown']}  "
+              f"trades: {m['n_trades']}  win_rate: {m['win_rate']}",
+              f"records and summary.json written to {out}"]
+    if report is not None:
+        lines.append(f"report: {report}")
+    emit(ns, summary, "\n".join(lines))
+    return 0
+
+
+def _strategies(ns: argparse.Namespace) -> int:
+    from tickguard.engine.strategy import discover
+
+    found = {name: ep.value for name, ep in sorted(discover().items())}
+    emit(ns, found, "\n".join(f"{name:<20} {value}" for name, value in found.items()))
     return 0
 
 
@@ -128,11 +134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if ns.command == "stress":
         return run_stress_command(ns)
     if ns.command == "strategies":
-        from tickguard.engine.strategy import discover
-
-        for name, ep in sorted(discover().items()):
-            print(f"{name:<20} {ep.value}")
-        return 0
+        return _strategies(ns)
     return 2
 
 

@@ -3,6 +3,7 @@
 The lead's :mod:`tickguard.reports.cli` adds these with :func:`add_report_parser` /
 :func:`add_risk_parser` and dispatches to :func:`run_report_command` / :func:`run_risk_command`.
 Exit codes: 0 success; 2 bad usage or unreadable input (the message says what and how to fix it).
+Both take ``--quiet`` and ``--json`` (:mod:`tickguard.data.cli_common`).
 
 ``risk`` commands read a series of returns or PnL (gains positive) from a CSV or Parquet file
 (one numeric column, or the one named by ``--column``; rows with NaN are dropped and counted), or
@@ -15,13 +16,14 @@ from __future__ import annotations
 
 import argparse
 import difflib
-import json
 import math
 import sys
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+from tickguard.data.cli_common import add_output_flags, emit, notice
 
 __all__ = ["METHODS", "add_report_parser", "add_risk_parser", "load_series", "run_report_command",
            "run_risk_command"]
@@ -56,11 +58,12 @@ def add_report_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help=f"rolling VaR method: {', '.join(METHODS)} (default historical)")
     p.add_argument("--max-fills", dest="max_fills", type=int, default=500,
                    help="most fills drawn on price (default 500)")
+    add_output_flags(p)
     return p
 
 
 def run_report_command(ns: argparse.Namespace) -> int:
-    """Write the report and print its path; 2 with a message on bad input."""
+    """Write the report and print its path (``--json``: report, run_dir, bytes); 2 on bad input."""
     from tickguard.reports.html import write_report
 
     try:
@@ -70,7 +73,7 @@ def run_report_command(ns: argparse.Namespace) -> int:
     except (FileNotFoundError, ValueError, TypeError) as exc:
         print(f"tickguard report: {_hinted(exc)}", file=sys.stderr)
         return 2
-    print(path)
+    emit(ns, {"report": str(path), "run_dir": str(ns.run_dir), "bytes": path.stat().st_size}, str(path))
     return 0
 
 
@@ -94,7 +97,7 @@ def add_risk_parser(subparsers: Any) -> argparse.ArgumentParser:
         q.add_argument("--column", help="column holding the series (default: the only numeric "
                        "column, else one named pnl/return/returns/ret)")
         q.add_argument("--bar", default="auto", help="run folders: PnL bar, e.g. 1s, 1min (default auto)")
-        q.add_argument("--json", action="store_true", help="print the result as JSON")
+        add_output_flags(q)
     return p
 
 
@@ -225,21 +228,24 @@ def run_risk_command(ns: argparse.Namespace) -> int:
     except (FileNotFoundError, ValueError, TypeError) as exc:
         print(f"{name}: {_hinted(exc)}", file=sys.stderr)
         return 2
-    if out["dropped_nan"]:
-        print(f"{name}: dropped {out['dropped_nan']} row(s) with NaN/inf", file=sys.stderr)
-    if ns.json:
-        print(json.dumps(out, indent=2))
-        return 0
-    print(f"source: {out['source']}")
-    lev = f"{ns.level:.4g}"
-    if ns.risk_command == "var":
-        print(f"{ns.method} VaR at {lev}: {out['var']:.6g}   ES: {out['es']:.6g}   "
-              f"({out['n_obs']} observations; {out['sign']})")
-        return 0
-    print(f"{ns.method} VaR at {lev}, window {out['window']}: {out['n_forecasts']} forecasts, "
-          f"{out['exceptions']} exceptions (expected {out['expected']:.4g})")
-    print(f"Kupiec POF LR {out['kupiec_lr']:.4g} (p = {out['kupiec_pvalue']:.4g});  Christoffersen cc "
-          f"LR {out['christoffersen_cc_lr']:.4g} (p = {out['christoffersen_cc_pvalue']:.4g})")
-    print(f"traffic light: {out['traffic_light']} (P(X <= exceptions) = "
-          f"{out['traffic_light_cum_prob']:.4g}; multiplier {out['basel_multiplier']:.4g})")
+    if out["dropped_nan"]:  # a note, not an error: also in the JSON as dropped_nan
+        notice(ns, f"{name}: dropped {out['dropped_nan']} row(s) with NaN/inf")
+    emit(ns, out, "" if ns.json or ns.quiet else _risk_text(ns, out))
     return 0
+
+
+def _risk_text(ns: argparse.Namespace, out: dict[str, Any]) -> str:
+    """The human-readable result of ``risk var`` / ``risk backtest``."""
+    lev = f"{ns.level:.4g}"
+    lines = [f"source: {out['source']}"]
+    if ns.risk_command == "var":
+        lines.append(f"{ns.method} VaR at {lev}: {out['var']:.6g}   ES: {out['es']:.6g}   "
+                     f"({out['n_obs']} observations; {out['sign']})")
+        return "\n".join(lines)
+    lines += [f"{ns.method} VaR at {lev}, window {out['window']}: {out['n_forecasts']} forecasts, "
+              f"{out['exceptions']} exceptions (expected {out['expected']:.4g})",
+              f"Kupiec POF LR {out['kupiec_lr']:.4g} (p = {out['kupiec_pvalue']:.4g});  Christoffersen cc "
+              f"LR {out['christoffersen_cc_lr']:.4g} (p = {out['christoffersen_cc_pvalue']:.4g})",
+              f"traffic light: {out['traffic_light']} (P(X <= exceptions) = "
+              f"{out['traffic_light_cum_prob']:.4g}; multiplier {out['basel_multiplier']:.4g})"]
+    return "\n".join(lines)

@@ -11,6 +11,8 @@ import json
 import sys
 from typing import Any
 
+from tickguard.data.cli_common import add_output_flags
+
 __all__ = ["add_stress_parser", "run_stress_command"]
 
 _SHOW = ["data", "scenario", "strategy", "params", "status", "pnl", "max_drawdown", "var_99",
@@ -26,8 +28,7 @@ def add_stress_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--scheduler", help="address of a running Dask scheduler, e.g. tcp://host:8786 "
                    "(default: a local cluster)")
     p.add_argument("--workers", type=int, help="local cluster size (default: one worker per core)")
-    p.add_argument("--quiet", action="store_true", help="no progress line, no table")
-    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    add_output_flags(p)  # --quiet: no progress line, no table; --json: the summary
     return p
 
 
