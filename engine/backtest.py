@@ -8,7 +8,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -148,6 +148,10 @@ class Backtest:
     still be called twice if a single step ever outgrows the loop's worst-case room estimate (the
     run is then repeated with larger buffers).
     ``risk``: None (allow everything) or a :class:`tickguard.risk.RiskGate` (a rulebook in the loop).
+    ``progress``: None, or ``progress(events_done, elapsed_s)`` called after each chunk with the
+    events processed so far (non-decreasing; the total after the last chunk) and the wall seconds
+    since the run started. It is not part of the config or the result hash; if the run is ever
+    repeated with larger buffers (see ``data``), the counts start again from 0.
     """
 
     def __init__(
@@ -158,7 +162,12 @@ class Backtest:
         instruments: InstrumentTable | None = None,
         config: EngineConfig | None = None,
         risk: Any = None,
+        progress: Callable[[int, float], None] | None = None,
     ) -> None:
+        if progress is not None and not callable(progress):
+            raise TypeError(f"progress: got {progress!r}; pass a callable "
+                            "progress(events_done, elapsed_s) or None")
+        self.progress = progress
         self.config = config or EngineConfig()
         self._data = data
         self.instruments = self._resolve_instruments(data, instruments)
@@ -341,6 +350,8 @@ class Backtest:
             carry = ev if len(ev) else None
             if status != KERNEL_NEED_MORE and carry is not None:
                 raise RuntimeError(f"engine stopped early with status {status}")  # a bug, not bad input
+            if self.progress is not None:
+                self.progress(int(cnt[C_EVENTS_DONE]), time.perf_counter() - t0)
         orders, open_idx = buffers["orders"], buffers["open_idx"]
         rec_oe, rec_fill, rec_eq, rec_risk = (buffers[k] for k in ("rec_oe", "rec_fill", "rec_eq", "rec_risk"))
         total_s = time.perf_counter() - t0
@@ -375,5 +386,6 @@ class Backtest:
 
 
 def run(data: Any, strategy: NumbaStrategy | SignalStrategy, **kwargs: Any) -> Result:
-    """``Backtest(data, strategy, **kwargs).run()``."""
+    """``Backtest(data, strategy, **kwargs).run()``; ``kwargs`` are Backtest's keywords
+    (``instruments``, ``config``, ``risk``, ``progress``)."""
     return Backtest(data, strategy, **kwargs).run()

@@ -55,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _run(ns: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from tickguard.data.cli_common import notice
     from tickguard.engine.backtest import run
     from tickguard.engine.config import EngineConfig, Latency, LatencyConfig
     from tickguard.engine.strategy import load_strategy
@@ -90,7 +91,17 @@ def _run(ns: argparse.Namespace) -> int:
                               seed=ns.seed or 0)
         out_dir = ns.out or "tickguard_run"
         inputs = {"data": str(data), "strategy": name}
-    result = run(data, strategy, config=config, instruments=instruments)
+    last_note = [0.0]  # elapsed_s of the last line: at most one line per ~2 s of wall time
+
+    def progress(events_done: int, elapsed_s: float) -> None:
+        if elapsed_s - last_note[0] >= 2.0:
+            last_note[0] = elapsed_s
+            notice(ns, f"tickguard run: {events_done:,} events, "
+                       f"{events_done / elapsed_s / 1e6:.1f} M events/s")
+
+    # --quiet and --json: no callback at all, so the engine pays nothing for it
+    result = run(data, strategy, config=config, instruments=instruments,
+                 progress=None if ns.quiet or ns.json else progress)
     out = write_run(result, out_dir, inputs=inputs)
     report = None
     if ns.report:
