@@ -116,7 +116,7 @@ def _grow(buffers: dict[str, np.ndarray], cnt: np.ndarray, n_inst: int, n_req: i
         while size < n:
             size *= 2
         grew = True
-        for key in (("orders", "lorders", "open_idx") if name == "orders" else (name,)):
+        for key in (("orders", "lorders", "lwork", "open_idx") if name == "orders" else (name,)):
             old = buffers[key]
             new = np.zeros(size, dtype=old.dtype)
             new[: len(old)] = old
@@ -271,6 +271,7 @@ class Backtest:
         orders = np.zeros(caps["orders"], dtype=ORDER_DTYPE)
         lorders = np.zeros(caps["orders"], dtype=LOCAL_ORDER_DTYPE)
         open_idx = np.zeros(caps["orders"], dtype=np.int64)
+        lwork = np.zeros(caps["orders"], dtype=np.int64)  # ids of the strategy's working orders
         cnt = np.zeros(C_NF, dtype=np.int64)
         cnt[C_NEXT_ARRIVAL] = cnt[C_NEXT_RESP] = INT64_MAX
         cnt[C_LAST_XTS] = np.iinfo(np.int64).min
@@ -305,8 +306,8 @@ class Backtest:
         def hash_chunk(chunk: np.ndarray) -> None:  # runs in the reader thread
             data_hash.update(np.ascontiguousarray(chunk).view(np.uint8))
 
-        buffers = {"orders": orders, "lorders": lorders, "open_idx": open_idx, "kreq": kreq,
-                   "resp": resp, "rec_oe": rec_oe, "rec_fill": rec_fill, "rec_eq": rec_eq,
+        buffers = {"orders": orders, "lorders": lorders, "lwork": lwork, "open_idx": open_idx,
+                   "kreq": kreq, "resp": resp, "rec_oe": rec_oe, "rec_fill": rec_fill, "rec_eq": rec_eq,
                    "rec_risk": rec_risk}
         grows = 0
         for chunk, final in _with_last(prefetch(self._chunks(), on_item=hash_chunk)):
@@ -322,12 +323,12 @@ class Backtest:
                                             "but the data has more events")
                 b = buffers
                 args = (blank, mkt_l, mkt_x, pf, pos_local, acct, b["orders"], b["lorders"],
-                        b["open_idx"], cnt, req, b["resp"], cfg, lat, trace_ts, trace_lat, tick, lot,
-                        mult, b["rec_oe"], b["rec_fill"], b["rec_eq"], b["rec_risk"], strat.params,
+                        b["lwork"], b["open_idx"], cnt, req, b["resp"], cfg, lat, trace_ts, trace_lat,
+                        tick, lot, mult, b["rec_oe"], b["rec_fill"], b["rec_eq"], b["rec_risk"], strat.params,
                         state, aux, aux_blank, rules, rstate, ks, b["kreq"], book, book_meta)
                 if first:  # compile (or load from cache) on an empty slice of the same type
                     tc = time.perf_counter()
-                    loop(ev[:0], False, *args[:25], aux[:0], *args[26:])
+                    loop(ev[:0], False, *args[:26], aux[:0], *args[27:])  # args[26] is aux
                     compile_s = time.perf_counter() - tc
                     first = False
                 tr = time.perf_counter()

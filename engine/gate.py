@@ -2,13 +2,20 @@
 
 A *risk module* is an importable module holding four jitted functions, called by the loop:
 
-* ``pretrade_nb(req, now, mkt, pos, orders, n_orders, mult, rules, rstate, ks) -> int`` for every
+* ``pretrade_nb(req, now, mkt, pos, orders, working, mult, rules, rstate, ks) -> int`` for every
   submit and modify the strategy sends (cancels always pass): 0 lets it go; ``rule index + 1``
   denies it by that rule; a negative code denies it by the kill switch's state (G_DENIED_*).
   On a denial it writes the observed value and the threshold into ``ks[G_DENY_OBSERVED]`` and
-  ``ks[G_DENY_THRESHOLD]``.
-* ``monitor_event_nb(now, kind, inst, side, level, mkt, rules, rstate, ks) -> int`` on every local
-  market event, after the strategy's market view took it and before the strategy sees it;
+  ``ks[G_DENY_THRESHOLD]``. ``orders`` is the strategy's local order table and ``working`` the
+  ascending int64 ids of its orders in flight or open (the loop keeps that list, C_N_WORK).
+* ``monitor_event_nb(now, kind, inst, side, level, mkt, rules, rstate, ks) -> int`` on a local
+  market event, after the strategy's market view took it and before the strategy sees it: on
+  CONTROL rows, and on the events that meet a wake-up condition the module keeps in ``ks``:
+  ``t >= ks[G_WAKE_AT]`` (a timer), ``t - ks[G_PREV_TS] > ks[G_WAKE_GAP]`` (a feed gap; the loop
+  writes every local event's time into ``ks[G_PREV_TS]`` after it), ``ks[G_WAKE_ALL] != 0``
+  (every event), or ``ks[G_WAKE_CROSSED] != 0`` and a quote that leaves its instrument's
+  ``bid >= ask``. A module that wants every event sets ``ks[G_WAKE_ALL]``; one that needs none
+  sets the timer and gap to inf. This keeps the kill switch's per-event cost at a few compares;
 * ``monitor_sample_nb(now, equity, pnl, rules, rstate, ks) -> int`` on every equity sample;
 * ``monitor_activity_nb(now, what, inst, rules, rstate, ks) -> int`` when a request leaves the
   gate (G_ACT_SUBMIT / G_ACT_CANCEL / G_ACT_MODIFY) and when a fill or an exchange reject reaches
@@ -32,7 +39,7 @@ __all__ = ["monitor_activity_nb", "monitor_event_nb", "monitor_sample_nb", "pret
 
 
 @njit(cache=True)
-def pretrade_nb(req, now, mkt, pos, orders, n_orders, mult, rules, rstate, ks):
+def pretrade_nb(req, now, mkt, pos, orders, working, mult, rules, rstate, ks):
     """Allow everything."""
     return 0
 

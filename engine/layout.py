@@ -62,7 +62,8 @@ C_ERR_ORDER = 18  #: -1: a market-event callback; else the order id of the respo
 C_ERR_VALUE = 19  #: the bad request count it returned
 C_CUR_DONE = 20  #: events done when the current event's step began (reported if a callback raises)
 C_FLAT_TS = 21  #: local time of the kill switch's latest flattening attempt (one per instant)
-C_NF = 22
+C_N_WORK = 22  #: the strategy's working orders (in flight or open, local view), ids in ``lwork``
+C_NF = 23
 
 # --- config, float64[K_NF] -------------------------------------------------------------------
 K_MAKER_BPS = 0
@@ -96,7 +97,14 @@ G_TS = 4  #: local time of the latest transition (ns)
 G_OBSERVED = 5  #: observed value of the trigger behind the latest transition
 G_THRESHOLD = 6  #: its threshold
 G_FLATTEN = 7  #: 1.0 once a trigger asked HALTED to flatten positions
-G_NF = 8
+# 8, 9: the risk module's own. Wake-up conditions (see gate.py): monitor_event_nb sees an event
+# only if it is a CONTROL row or meets one of these
+G_WAKE_AT = 10  #: local time (ns) from which the next event is shown (inf: no timer)
+G_WAKE_GAP = 11  #: show an event more than this many ns after the previous local event
+G_WAKE_CROSSED = 12  #: 1.0: show a quote that leaves its instrument's bid >= ask
+G_WAKE_ALL = 13  #: > 0: show every event
+G_PREV_TS = 14  #: the loop writes each local event's time here after it (NaN before the first)
+G_NF = 15
 
 # monitor return codes (the kill switch's new state) and pretrade's negative codes
 G_TR_NONE = 0

@@ -24,7 +24,7 @@ import math
 
 from numba import njit
 
-from tickguard.data.schema import KIND_DEPTH, KIND_SNAPSHOT, KIND_TRADE
+from tickguard.data.schema import KIND_CONTROL, KIND_DEPTH, KIND_QUOTE, KIND_SNAPSHOT, KIND_TRADE
 from tickguard.engine.book import apply_depth_nb
 from tickguard.engine.exchange import (
     KERNEL_OVERFLOW, insert_open_nb, next_arrival_nb, on_market_nb, process_arrivals_nb,
@@ -37,12 +37,12 @@ from tickguard.engine.latency import latency_nb
 from tickguard.engine.layout import (
     A_CASH, A_EQUITY, A_INITIAL, A_NEXT_SAMPLE_T, C_CUR_DONE, C_ERR_ORDER, C_ERR_TS, C_ERR_VALUE,
     C_EVENTS_DONE, C_FLAT_TS, C_KILL, C_LAST_XTS, C_N_ACTIONS, C_N_EQ, C_N_FILLS, C_N_OE, C_N_OPEN,
-    C_N_ORDERS,
+    C_N_ORDERS, C_N_WORK,
     C_N_PEND, C_N_RISK, C_NEXT_ARRIVAL, C_NEXT_RESP, C_SINCE_SAMPLE, C_STATUS, C_XCURSOR,
     G_ACT_CANCEL, G_ACT_FILL, G_ACT_MODIFY, G_ACT_REJECT, G_ACT_SUBMIT, G_DENY_OBSERVED,
-    G_DENY_THRESHOLD, G_FLATTEN, G_OBSERVED, G_RULE, G_STATE, G_THRESHOLD, G_TR_HALTED, G_TR_NONE,
-    G_TR_RESET, INT64_MAX, K_MARK, K_SAMPLE_DT, K_SAMPLE_EVERY, K_SEED, P_AVG, P_FEES, P_MARK, P_POS,
-    P_REALIZED,
+    G_DENY_THRESHOLD, G_FLATTEN, G_OBSERVED, G_PREV_TS, G_RULE, G_STATE, G_THRESHOLD, G_TR_HALTED,
+    G_TR_NONE, G_TR_RESET, G_WAKE_ALL, G_WAKE_AT, G_WAKE_CROSSED, G_WAKE_GAP, INT64_MAX, K_MARK,
+    K_SAMPLE_DT, K_SAMPLE_EVERY, K_SEED, M_ASK, M_BID, P_AVG, P_FEES, P_MARK, P_POS, P_REALIZED,
 )
 from tickguard.engine.market import apply_market_event_nb
 from tickguard.engine.portfolio import mark_price_nb
@@ -74,6 +74,8 @@ REASON_MARKET = 0
 REASON_RESPONSE = 1
 
 _TRADE = int(KIND_TRADE)
+_QUOTE = int(KIND_QUOTE)
+_CONTROL = int(KIND_CONTROL)
 _DEPTH = int(KIND_DEPTH)
 _SNAPSHOT = int(KIND_SNAPSHOT)
 _BOOK_ROW = _DEPTH | _SNAPSHOT
@@ -133,9 +135,9 @@ def _transition(tr, now, inst, rec_risk, cnt, ks):
 
 
 @njit(cache=True)
-def _handle_requests(nreq, now, req, orders, lorders, open_idx, cnt, cfg, lat, trace_ts, trace_lat,
-                     tick, lot, mult, mkt_l, pos_local, rec_oe, rec_risk, rules, rstate, ks,
-                     from_risk):
+def _handle_requests(nreq, now, req, orders, lorders, lwork, open_idx, cnt, cfg, lat, trace_ts,
+                     trace_lat, tick, lot, mult, mkt_l, pos_local, rec_oe, rec_risk, rules, rstate,
+                     ks, from_risk):
     """Validate, gate and send ``req[:nreq]``. ``from_risk``: the kill switch's own cancels and
     flattening orders, which skip the gate and the activity monitors."""
     n_inst = tick.shape[0]
@@ -191,7 +193,8 @@ def _handle_requests(nreq, now, req, orders, lorders, open_idx, cnt, cfg, lat, t
                 continue
             code = 0
             if not from_risk:  # the new order is row oid: the gate sees the ones before it
-                code = risk.pretrade_nb(q, now, mkt_l, pos_local, lorders, oid, mult, rules, rstate, ks)
+                code = risk.pretrade_nb(q, now, mkt_l, pos_local, lorders, lwork[:cnt[C_N_WORK]],
+                                        mult, rules, rstate, ks)
             if code != 0:
                 o["status"] = ST_REJECTED
                 lo["status"] = ST_REJECTED
@@ -204,6 +207,8 @@ def _handle_requests(nreq, now, req, orders, lorders, open_idx, cnt, cfg, lat, t
                                cnt[C_N_ACTIONS])
             o["status"] = ST_IN_FLIGHT
             lo["status"] = ST_IN_FLIGHT
+            lwork[cnt[C_N_WORK]] = oid  # the newest id: the list stays ascending
+            cnt[C_N_WORK] += 1
             o["ts_arrive"] = now + max(delay, 0)
             insert_open_nb(open_idx, cnt, oid)
             if o["ts_arrive"] < cnt[C_NEXT_ARRIVAL]:
@@ -233,8 +238,8 @@ def _handle_requests(nreq, now, req, orders, lorders, open_idx, cnt, cfg, lat, t
             ):
                 reason = RJ_BAD_PRICE
             if reason == 0 and action == ACTION_MODIFY and not from_risk:
-                code = risk.pretrade_nb(q, now, mkt_l, pos_local, lorders, cnt[C_N_ORDERS], mult,
-                                        rules, rstate, ks)
+                code = risk.pretrade_nb(q, now, mkt_l, pos_local, lorders, lwork[:cnt[C_N_WORK]],
+                                        mult, rules, rstate, ks)
                 if code != 0:
                     lo["reason"] = RJ_RISK_DENIED
                     _local_record(rec_oe, cnt, now, oid, OE_DENIED, code, lo, q["price"], q["qty"])
@@ -262,13 +267,27 @@ def _handle_requests(nreq, now, req, orders, lorders, open_idx, cnt, cfg, lat, t
 
 
 @njit(cache=True)
-def _kill_switch_actions(now, kreq, orders, lorders, open_idx, cnt, cfg, lat, trace_ts, trace_lat,
-                         tick, lot, mult, mkt_l, pos_local, rec_oe, rec_risk, rules, rstate, ks):
+def _drop_working(lwork, cnt, oid):
+    """Take ``oid`` out of the working list, keeping it ascending (it is short: working orders)."""
+    n = cnt[C_N_WORK]
+    for w in range(n):
+        if lwork[w] == oid:
+            for m in range(w, n - 1):
+                lwork[m] = lwork[m + 1]
+            cnt[C_N_WORK] = n - 1
+            return
+
+
+@njit(cache=True)
+def _kill_switch_actions(now, kreq, orders, lorders, lwork, open_idx, cnt, cfg, lat, trace_ts,
+                         trace_lat, tick, lot, mult, mkt_l, pos_local, rec_oe, rec_risk, rules,
+                         rstate, ks):
     """HALTED: cancel every working order (through the simulated latency) and, when the trigger
     asked for it, flatten every known position with market orders (tag RISK_TAG)."""
     cnt[C_KILL] = 0
     k = 0
-    for oid in range(cnt[C_N_ORDERS]):
+    for w in range(cnt[C_N_WORK]):  # cancels leave the list as it is until they are answered
+        oid = lwork[w]
         lo = lorders[oid]
         if (lo["status"] == ST_IN_FLIGHT or lo["status"] == ST_OPEN) and lo["pending"] == 0:
             r = kreq[k]
@@ -280,20 +299,21 @@ def _kill_switch_actions(now, kreq, orders, lorders, open_idx, cnt, cfg, lat, tr
             r["tag"] = RISK_TAG
             k += 1
             if k == kreq.shape[0]:
-                _handle_requests(k, now, kreq, orders, lorders, open_idx, cnt, cfg, lat, trace_ts,
-                                 trace_lat, tick, lot, mult, mkt_l, pos_local, rec_oe, rec_risk,
-                                 rules, rstate, ks, True)
+                _handle_requests(k, now, kreq, orders, lorders, lwork, open_idx, cnt, cfg, lat,
+                                 trace_ts, trace_lat, tick, lot, mult, mkt_l, pos_local, rec_oe,
+                                 rec_risk, rules, rstate, ks, True)
                 k = 0
     if k > 0:
-        _handle_requests(k, now, kreq, orders, lorders, open_idx, cnt, cfg, lat, trace_ts, trace_lat,
-                         tick, lot, mult, mkt_l, pos_local, rec_oe, rec_risk, rules, rstate, ks, True)
-    _flatten(now, kreq, orders, lorders, open_idx, cnt, cfg, lat, trace_ts, trace_lat, tick, lot,
-             mult, mkt_l, pos_local, rec_oe, rec_risk, rules, rstate, ks)
+        _handle_requests(k, now, kreq, orders, lorders, lwork, open_idx, cnt, cfg, lat, trace_ts,
+                         trace_lat, tick, lot, mult, mkt_l, pos_local, rec_oe, rec_risk, rules,
+                         rstate, ks, True)
+    _flatten(now, kreq, orders, lorders, lwork, open_idx, cnt, cfg, lat, trace_ts, trace_lat, tick,
+             lot, mult, mkt_l, pos_local, rec_oe, rec_risk, rules, rstate, ks)
 
 
 @njit(cache=True)
-def _flatten(now, kreq, orders, lorders, open_idx, cnt, cfg, lat, trace_ts, trace_lat, tick, lot,
-             mult, mkt_l, pos_local, rec_oe, rec_risk, rules, rstate, ks):
+def _flatten(now, kreq, orders, lorders, lwork, open_idx, cnt, cfg, lat, trace_ts, trace_lat, tick,
+             lot, mult, mkt_l, pos_local, rec_oe, rec_risk, rules, rstate, ks):
     """HALTED with flatten: a market order for every known position with no order still working
     on its instrument. Called at the halt, after every response and on every market event while
     halted, so orders that were in flight (and filled before their cancel arrived) are flattened
@@ -305,8 +325,8 @@ def _flatten(now, kreq, orders, lorders, open_idx, cnt, cfg, lat, trace_ts, trac
         if pos_local[inst] == 0.0:
             continue
         working = False
-        for oid in range(cnt[C_N_ORDERS]):
-            lo = lorders[oid]
+        for w in range(cnt[C_N_WORK]):
+            lo = lorders[lwork[w]]
             if lo["instrument"] == inst and (lo["status"] == ST_IN_FLIGHT or lo["status"] == ST_OPEN):
                 working = True
                 break
@@ -321,8 +341,9 @@ def _flatten(now, kreq, orders, lorders, open_idx, cnt, cfg, lat, trace_ts, trac
         r["qty"] = abs(pos_local[inst])
         r["tag"] = RISK_TAG
         cnt[C_FLAT_TS] = now  # an attempt was made at this instant
-        _handle_requests(1, now, kreq, orders, lorders, open_idx, cnt, cfg, lat, trace_ts, trace_lat,
-                         tick, lot, mult, mkt_l, pos_local, rec_oe, rec_risk, rules, rstate, ks, True)
+        _handle_requests(1, now, kreq, orders, lorders, lwork, open_idx, cnt, cfg, lat, trace_ts,
+                         trace_lat, tick, lot, mult, mkt_l, pos_local, rec_oe, rec_risk, rules,
+                         rstate, ks, True)
 
 
 @njit(cache=True)
@@ -391,8 +412,8 @@ def _sample_equity(t, gidx, mkt_l, pf, acct, cfg, mult, rec_eq, cnt, rec_risk, r
 
 @njit(cache=True)
 def _deliver(t, blank, resp, orders, lorders, pos_local, cnt, mkt_l, params, state, aux_blank, req,
-             open_idx, cfg, lat, trace_ts, trace_lat, tick, lot, mult, rec_oe, rec_risk, rules,
-             rstate, ks, kreq):
+             lwork, open_idx, cfg, lat, trace_ts, trace_lat, tick, lot, mult, rec_oe, rec_risk,
+             rules, rstate, ks, kreq):
     """Hand every response due by local time ``t`` to the strategy, in (time, creation) order."""
     while cnt[C_N_PEND] > 0 and cnt[C_STATUS] == 0:
         best = -1
@@ -415,7 +436,10 @@ def _deliver(t, blank, resp, orders, lorders, pos_local, cnt, mkt_l, params, sta
         if ev == OE_MODIFY_ACK:
             lo["price"] = p["price"]
             lo["qty"] = p["qty"]
+        was_working = lo["status"] == ST_IN_FLIGHT or lo["status"] == ST_OPEN
         lo["status"] = p["status"]
+        if was_working and lo["status"] != ST_IN_FLIGHT and lo["status"] != ST_OPEN:
+            _drop_working(lwork, cnt, oid)
         if p["reason"] != 0:
             lo["reason"] = p["reason"]
         if ev == OE_CANCEL_ACK or ev == OE_CANCEL_REJECT or ev == OE_MODIFY_ACK or ev == OE_MODIFY_REJECT:
@@ -438,16 +462,17 @@ def _deliver(t, blank, resp, orders, lorders, pos_local, cnt, mkt_l, params, sta
             cnt[C_ERR_VALUE] = nreq
             return
         if nreq > 0:
-            _handle_requests(nreq, now, req, orders, lorders, open_idx, cnt, cfg, lat, trace_ts,
-                             trace_lat, tick, lot, mult, mkt_l, pos_local, rec_oe, rec_risk, rules,
-                             rstate, ks, False)
+            _handle_requests(nreq, now, req, orders, lorders, lwork, open_idx, cnt, cfg, lat,
+                             trace_ts, trace_lat, tick, lot, mult, mkt_l, pos_local, rec_oe,
+                             rec_risk, rules, rstate, ks, False)
         if cnt[C_KILL] != 0:
-            _kill_switch_actions(now, kreq, orders, lorders, open_idx, cnt, cfg, lat, trace_ts,
-                                 trace_lat, tick, lot, mult, mkt_l, pos_local, rec_oe, rec_risk,
-                                 rules, rstate, ks)
+            _kill_switch_actions(now, kreq, orders, lorders, lwork, open_idx, cnt, cfg, lat,
+                                 trace_ts, trace_lat, tick, lot, mult, mkt_l, pos_local, rec_oe,
+                                 rec_risk, rules, rstate, ks)
         elif ks[G_FLATTEN] != 0.0:
-            _flatten(now, kreq, orders, lorders, open_idx, cnt, cfg, lat, trace_ts, trace_lat, tick,
-                     lot, mult, mkt_l, pos_local, rec_oe, rec_risk, rules, rstate, ks)
+            _flatten(now, kreq, orders, lorders, lwork, open_idx, cnt, cfg, lat, trace_ts,
+                     trace_lat, tick, lot, mult, mkt_l, pos_local, rec_oe, rec_risk, rules, rstate,
+                     ks)
     nxt = INT64_MAX
     for k in range(cnt[C_N_PEND]):
         if resp[k]["ts_local"] < nxt:
@@ -456,7 +481,7 @@ def _deliver(t, blank, resp, orders, lorders, pos_local, cnt, mkt_l, params, sta
 
 
 @njit(cache=True, nogil=True)  # the GIL is free for the chunk reader thread (see prefetch.py)
-def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders, lorders,
+def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders, lorders, lwork,
                  open_idx, cnt, req, resp, cfg, lat, trace_ts, trace_lat, tick, lot, mult, rec_oe,
                  rec_fill, rec_eq, rec_risk, params, state, aux, aux_blank, rules, rstate, ks, kreq,
                  book, book_meta):
@@ -480,6 +505,7 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
     acct = unmanaged(acct)
     orders = unmanaged(orders)
     lorders = unmanaged(lorders)
+    lwork = unmanaged(lwork)
     open_idx = unmanaged(open_idx)
     cnt = unmanaged(cnt)
     req = unmanaged(req)
@@ -593,8 +619,8 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
                 # 2. a response reaches the strategy at its own local time tr (<= t): the exchange
                 # has not run past tr, so whatever the callback sends is matched in time order
                 _deliver(tr, blank, resp, orders, lorders, pos_local, cnt, mkt_l, params, state,
-                         aux_blank, req, open_idx, cfg, lat, trace_ts, trace_lat, tick, lot, mult,
-                         rec_oe, rec_risk, rules, rstate, ks, kreq)
+                         aux_blank, req, lwork, open_idx, cfg, lat, trace_ts, trace_lat, tick, lot,
+                         mult, rec_oe, rec_risk, rules, rstate, ks, kreq)
                 if cnt[C_STATUS] != KERNEL_DONE:
                     _store_clocks(cnt, acct, j, last_xts, done, since, next_t, dt)
                     return i
@@ -604,15 +630,21 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
         apply_market_event_nb(mkt_l, inst, kind, ev["side"], ev["level"], ev["price"], ev["bid_px"],
                               ev["bid_sz"], ev["ask_px"], ev["ask_sz"], t, False)
         if n_rules > 0:
-            _transition(risk.monitor_event_nb(t, kind, inst, ev["side"], ev["level"], mkt_l, rules,
-                                              rstate, ks), t, inst, rec_risk, cnt, ks)
+            # the monitor sees only the events its rules asked for (wake-ups, gate.py)
+            if (kind & _CONTROL) != 0 or t >= ks[G_WAKE_AT] or t - ks[G_PREV_TS] > ks[G_WAKE_GAP] \
+                    or ks[G_WAKE_ALL] != 0.0 or (ks[G_WAKE_CROSSED] != 0.0 and (kind & _QUOTE) != 0
+                                                and mkt_l[inst, M_BID] >= mkt_l[inst, M_ASK]):
+                _transition(risk.monitor_event_nb(t, kind, inst, ev["side"], ev["level"], mkt_l, rules,
+                                                  rstate, ks), t, inst, rec_risk, cnt, ks)
+            ks[G_PREV_TS] = t
             if cnt[C_KILL] != 0:
-                _kill_switch_actions(t, kreq, orders, lorders, open_idx, cnt, cfg, lat, trace_ts,
-                                     trace_lat, tick, lot, mult, mkt_l, pos_local, rec_oe, rec_risk,
-                                     rules, rstate, ks)
+                _kill_switch_actions(t, kreq, orders, lorders, lwork, open_idx, cnt, cfg, lat,
+                                     trace_ts, trace_lat, tick, lot, mult, mkt_l, pos_local, rec_oe,
+                                     rec_risk, rules, rstate, ks)
             elif ks[G_FLATTEN] != 0.0:  # still flattening: retry what the exchange refused
-                _flatten(t, kreq, orders, lorders, open_idx, cnt, cfg, lat, trace_ts, trace_lat, tick,
-                         lot, mult, mkt_l, pos_local, rec_oe, rec_risk, rules, rstate, ks)
+                _flatten(t, kreq, orders, lorders, lwork, open_idx, cnt, cfg, lat, trace_ts,
+                         trace_lat, tick, lot, mult, mkt_l, pos_local, rec_oe, rec_risk, rules,
+                         rstate, ks)
         cnt[C_ERR_TS] = t  # where the callback runs, should it raise (Backtest reports it)
         cnt[C_ERR_ORDER] = -1
         nreq = on_event(REASON_MARKET, ev, -1, t, mkt_l, pos_local, lorders, cnt[C_N_ORDERS],
@@ -626,9 +658,9 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
                 cnt[C_ERR_ORDER] = -1
                 cnt[C_ERR_VALUE] = nreq
                 return i
-            _handle_requests(nreq, t, req, orders, lorders, open_idx, cnt, cfg, lat, trace_ts,
-                             trace_lat, tick, lot, mult, mkt_l, pos_local, rec_oe, rec_risk, rules,
-                             rstate, ks, False)
+            _handle_requests(nreq, t, req, orders, lorders, lwork, open_idx, cnt, cfg, lat,
+                             trace_ts, trace_lat, tick, lot, mult, mkt_l, pos_local, rec_oe,
+                             rec_risk, rules, rstate, ks, False)
         # 5. equity clock: every N events and/or on a grid of local time (multiples of dt)
         gidx = done
         done += 1
@@ -639,8 +671,9 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
             _sample_equity(t, gidx, mkt_l, pf, acct, cfg, mult, rec_eq, cnt, rec_risk, rules, rstate, ks)
             since = 0
         if cnt[C_KILL] != 0:  # the gate's activity monitors or the equity clock tripped it
-            _kill_switch_actions(t, kreq, orders, lorders, open_idx, cnt, cfg, lat, trace_ts, trace_lat,
-                                 tick, lot, mult, mkt_l, pos_local, rec_oe, rec_risk, rules, rstate, ks)
+            _kill_switch_actions(t, kreq, orders, lorders, lwork, open_idx, cnt, cfg, lat, trace_ts,
+                                 trace_lat, tick, lot, mult, mkt_l, pos_local, rec_oe, rec_risk,
+                                 rules, rstate, ks)
         if cnt[C_STATUS] != KERNEL_DONE:
             _store_clocks(cnt, acct, j, last_xts, done, since, next_t, dt)
             return i + 1

@@ -38,6 +38,7 @@ class RiskGate:
 
     rulebook: Rulebook
     source: str = ""
+    every_event: bool = False  # show monitor_event_nb every event, not only wake-ups (tests)
 
     module = __name__  # the risk hooks the loop compiles in
 
@@ -51,7 +52,7 @@ class RiskGate:
         return self.rulebook.rules
 
     def new_state(self, n_instruments: int) -> tuple[np.ndarray, np.ndarray]:
-        state = new_risk_state(self.rulebook, n_instruments)
+        state = new_risk_state(self.rulebook, n_instruments, self.every_event)
         return state.rstate, state.ks
 
     def rule_name(self, rule: int) -> str:

@@ -21,6 +21,9 @@ counts. Sliding windows are exact ring buffers of timestamps (see :mod:`.layout`
 
 Triggers are evaluated when the rule sees something it counts; the loop has no clock of its own, so
 a stale feed or a lasting crossed book is detected at the next event, stamped with its time.
+The per-event rules publish wake-up conditions in ``ks`` (KS_WAKE_*: a timer, a feed gap, a
+crossed quote, or every event while a crossed book is timed), and the loop calls
+monitor_event_nb only for events that meet one: on a quiet, sane feed it costs nothing per event.
 A reset re-arms the trigger windows (loss, drawdown peak, activity rings); the feed facts (last
 event time, crossed-since times) and the EWMA estimates are kept.
 """
@@ -38,18 +41,20 @@ from tickguard.data.schema import KIND_CONTROL, KIND_QUOTE
 from tickguard.engine.layout import M_ASK, M_BID, M_MID
 
 from .layout import (
-    AC_CANCEL, AC_FILL, AC_MODIFY, AC_REJECT, AC_SUBMIT, ACT_HALT, ACT_HALT_FLATTEN, ACT_REDUCE,
-    CR_N_CROSSED, EV_N, EV_NF, EV_PREV_PNL, EV_VAR, EV_Z, KS_ACTIVE, KS_FLATTEN, KS_HALTED,
-    KS_N_RESETS, KS_N_TRANSITIONS, KS_NF, KS_OBSERVED, KS_REDUCING, KS_RULE, KS_STATE,
-    KS_THRESHOLD, KS_TS, MT_CROSSED_DATA, MT_DRAWDOWN, MT_DUPLICATE_ORDER, MT_EWMA_VAR_BREACH,
-    MT_EXTERNAL_KILL, MT_FILL_RATE, MT_LOSS_OVER_WINDOW, MT_MESSAGE_RATE, MT_MESSAGE_RATE_KILL,
-    MT_ORDER_TO_TRADE, MT_PRICE_COLLAR_SIGMA, MT_REJECT_RATE, MT_REPEATED_EXECUTION,
-    MT_STALE_FEED, PSEUDO_EXTERNAL, PSEUDO_RESET, R_ACTION, R_METRIC, R_P0, R_P1, R_P2, R_SCOPE,
-    R_THRESHOLD, R_WINDOW, RB_CAP, RB_COUNT, RB_DEN, RB_HEAD, RB_NF, RB_NUM, RB_OVERFLOW,
-    RS_EVENT_LIST, RS_EXTERNAL, RS_HEADER, RS_N_ACTIVITY, RS_N_EVENT, RS_N_INST, RS_N_RULES,
-    RS_N_SAMPLE, SG_NF, SIG_N, SIG_NF, SIG_PREV_MID, SIG_VAR, TB_NF, TB_TOKENS_MODIFY,
+    ACT_HALT, ACT_HALT_FLATTEN, ACT_REDUCE, AC_CANCEL, AC_FILL, AC_MODIFY, AC_REJECT, AC_SUBMIT,
+    CR_N_CROSSED, EV_N, EV_NF, EV_PREV_PNL, EV_VAR, EV_Z, KS_ACTIVE, KS_FLATTEN, KS_HALTED, KS_NF,
+    KS_N_RESETS, KS_N_TRANSITIONS, KS_OBSERVED, KS_PREV_TS, KS_REDUCING, KS_RULE, KS_STATE,
+    KS_THRESHOLD, KS_TS, KS_WAKE_ALL, KS_WAKE_AT, KS_WAKE_CROSSED, KS_WAKE_GAP, MT_CROSSED_DATA,
+    MT_DRAWDOWN, MT_DUPLICATE_ORDER, MT_EWMA_VAR_BREACH, MT_EXTERNAL_KILL, MT_FILL_RATE,
+    MT_LOSS_OVER_WINDOW, MT_MESSAGE_RATE, MT_MESSAGE_RATE_KILL, MT_ORDER_TO_TRADE,
+    MT_PRICE_COLLAR_SIGMA, MT_REJECT_RATE, MT_REPEATED_EXECUTION, MT_STALE_FEED, PSEUDO_EXTERNAL,
+    PSEUDO_RESET, RB_CAP, RB_COUNT, RB_DEN, RB_HEAD, RB_NF, RB_NUM, RB_OVERFLOW, RS_EVENT_LIST,
+    RS_EVERY_EVENT, RS_EXTERNAL, RS_HEADER, RS_N_ACTIVITY, RS_N_EVENT, RS_N_INST, RS_N_RULES,
+    RS_N_SAMPLE, R_ACTION, R_METRIC, R_P0, R_P1, R_P2, R_SCOPE, R_THRESHOLD, R_WINDOW, SIG_N,
+    SIG_NEXT, SIG_NF, SIG_PREV_MID, SIG_PREV_TS, SIG_ROWS, SIG_VAR, TB_NF, TB_TOKENS_MODIFY,
     TB_TOKENS_SUBMIT, TR_RESET,
 )
+from .signatures import signature_block
 
 __all__ = ["RiskState", "escalate_nb", "monitor_activity_nb", "monitor_event_nb",
            "monitor_sample_nb", "new_risk_state", "reset_nb", "ring_expire_nb", "ring_push_nb"]
@@ -67,8 +72,6 @@ class RiskState(NamedTuple):
 
 def _ring(metric: int, row: np.ndarray) -> tuple[int, int]:
     """(row width, capacity) of a rule's ring buffer; (0, 0) for rules without one."""
-    if metric in (MT_REPEATED_EXECUTION, MT_DUPLICATE_ORDER):
-        return SG_NF, int(row[R_P0])
     if metric == MT_LOSS_OVER_WINDOW:
         return 2, int(row[R_P0])
     if metric in (MT_ORDER_TO_TRADE, MT_REJECT_RATE):
@@ -80,6 +83,8 @@ def _ring(metric: int, row: np.ndarray) -> tuple[int, int]:
 
 def _block(metric: int, row: np.ndarray, n_inst: int) -> np.ndarray:
     """A rule's initial state block (NaN: never seen)."""
+    if metric in (MT_REPEATED_EXECUTION, MT_DUPLICATE_ORDER):
+        return signature_block(int(row[R_P0]))
     width, cap = _ring(metric, row)
     if width:
         b = np.zeros(RB_NF + width * cap)
@@ -92,11 +97,11 @@ def _block(metric: int, row: np.ndarray, n_inst: int) -> np.ndarray:
     if metric == MT_PRICE_COLLAR_SIGMA:
         b = np.zeros((n_inst, SIG_NF))
         b[:, SIG_PREV_MID] = np.nan
-        return b.ravel()
+        return np.concatenate([[-np.inf], b.ravel()])  # SIG_NEXT: sample at the first event
     if metric == MT_CROSSED_DATA:
         return np.concatenate([[0.0], np.full(n_inst, np.nan)])
-    if metric in (MT_STALE_FEED, MT_DRAWDOWN):
-        return np.full(1, np.nan)  # last event time / peak equity
+    if metric == MT_DRAWDOWN:
+        return np.full(1, np.nan)  # peak equity
     if metric == MT_EWMA_VAR_BREACH:
         b = np.zeros(EV_NF)
         b[EV_Z] = norm.ppf(row[R_P1])
@@ -105,8 +110,12 @@ def _block(metric: int, row: np.ndarray, n_inst: int) -> np.ndarray:
     return np.zeros(0)
 
 
-def new_risk_state(rulebook, n_instruments: int) -> RiskState:  # noqa: ANN001
-    """Allocate and initialise ``rstate`` and ``ks`` for a Rulebook (or its rules array)."""
+def new_risk_state(rulebook, n_instruments: int, every_event: bool = False) -> RiskState:  # noqa: ANN001
+    """Allocate and initialise ``rstate`` and ``ks`` for a Rulebook (or its rules array).
+
+    ``every_event``: have the loop show monitor_event_nb every event, not only those that meet a
+    wake-up condition (KS_WAKE_*); results are the same, only slower (tests check that).
+    """
     rules = np.asarray(getattr(rulebook, "rules", rulebook), dtype=np.float64)
     if rules.ndim != 2 or rules.shape[1] != R_P2 + 1:
         raise ValueError(f"new_risk_state: rules must be float64[n_rules, {R_P2 + 1}], got shape "
@@ -116,6 +125,7 @@ def new_risk_state(rulebook, n_instruments: int) -> RiskState:  # noqa: ANN001
     n = rules.shape[0]
     head = np.zeros(RS_HEADER + n)
     head[RS_N_RULES], head[RS_N_INST], head[RS_EXTERNAL] = n, n_instruments, -1
+    head[RS_EVERY_EVENT] = 1.0 if every_event else 0.0
     per_event = [r for r in range(n) if int(rules[r, R_METRIC]) in
                  (MT_PRICE_COLLAR_SIGMA, MT_CROSSED_DATA, MT_STALE_FEED)]
     head[RS_EVENT_LIST] = RS_HEADER + n + 2 * n_instruments
@@ -140,6 +150,13 @@ def new_risk_state(rulebook, n_instruments: int) -> RiskState:  # noqa: ANN001
     rstate = np.concatenate([head] + blocks)
     ks = np.zeros(KS_NF)
     ks[[KS_RULE, KS_TS, KS_OBSERVED, KS_THRESHOLD]] = -1.0, np.nan, np.nan, np.nan
+    metrics = rules[:, R_METRIC].astype(int)
+    stale = rules[metrics == MT_STALE_FEED, R_THRESHOLD]
+    ks[KS_WAKE_AT] = -np.inf if (metrics == MT_PRICE_COLLAR_SIGMA).any() else np.inf
+    ks[KS_WAKE_GAP] = stale.min() if stale.size else np.inf
+    ks[KS_WAKE_CROSSED] = float((metrics == MT_CROSSED_DATA).any())
+    ks[KS_WAKE_ALL] = head[RS_EVERY_EVENT]
+    ks[KS_PREV_TS] = np.nan
     return RiskState(rstate, ks)
 
 
@@ -238,12 +255,22 @@ def ring_push_nb(rs, off, width, ts, value, classed, count_overflow):
 # ------------------------------------------------------------------------- per market event
 @njit(cache=True)
 def monitor_event_nb(now, kind, inst, side, level, mkt, rules, rstate, ks):
-    """Per market event, after the strategy's market view ``mkt`` took it in.
+    """On a local market event, after the strategy's market view ``mkt`` took it in.
 
+    The loop calls it only for CONTROL rows and for events that meet a wake-up condition the
+    rules publish in ``ks`` (KS_WAKE_*); calling it on every other event changes nothing.
     CONTROL rows with ``level == 1``: ``side == -1`` is an external kill (the book's external_kill
     rule, else a halt under PSEUDO_EXTERNAL), ``side == +1`` a reset. ``level == 0`` CONTROL rows
-    are exchange trading halts: not ours, ignored. Otherwise: EWMA sigma of mid log-returns per
-    instrument (price_collar_sigma rules, on quotes whose mid changed), crossed_data and stale_feed.
+    are exchange trading halts: not ours, ignored. The rules:
+
+    - stale_feed: the gap since the previous local event (``ks[KS_PREV_TS]``, kept by the loop).
+    - price_collar_sigma: every ``window`` of local time (at the first event on or after each
+      multiple of it), the mid of each instrument in scope is sampled; ``x = log(mid / previous
+      sample's mid)`` and ``x**2 * window / elapsed`` (one window's worth, when the samples are
+      further apart) feeds the EWMA variance (``var = x1**2``, then ``lam * var + (1 - lam) * x**2``).
+      Sampling on a clock keeps the estimate free of bid-ask bounce and of the quote rate.
+    - crossed_data: a quote leaving bid >= ask starts its instrument's clock, one that uncrosses
+      stops it; while any instrument is crossed every event checks the duration.
     """
     ctl = 0
     if kind & _CONTROL and level == 1:
@@ -256,6 +283,8 @@ def monitor_event_nb(now, kind, inst, side, level, mkt, rules, rstate, ks):
         quote = (kind & _QUOTE) != 0
         n_inst = int(rstate[RS_N_INST])
         first_rule = int(rstate[RS_EVENT_LIST])
+        wake_at = math.inf
+        crossed_any = False
         for e in range(int(rstate[RS_N_EVENT])):  # only the rules with per-event work
             r = int(rstate[first_rule + e])
             m = int(rules[r, R_METRIC])
@@ -263,23 +292,17 @@ def monitor_event_nb(now, kind, inst, side, level, mkt, rules, rstate, ks):
             off = int(rstate[RS_HEADER + r])
             thr = rules[r, R_THRESHOLD]
             if m == MT_STALE_FEED:
-                gap = now - rstate[off]  # NaN before the first event: no trip
-                rstate[off] = now
+                gap = now - ks[KS_PREV_TS]  # NaN before the first event: no trip
                 if armed and gap > thr:
                     tr = max(tr, escalate_nb(now, r, rules[r, R_ACTION], gap, thr, ks))
-            elif m == MT_PRICE_COLLAR_SIGMA and quote and (scope < 0 or scope == inst):
-                mid = mkt[inst, M_MID]
-                o = off + inst * SIG_NF
-                prev = rstate[o + SIG_PREV_MID]
-                if mid > 0.0 and mid != prev:  # NaN or non-positive mids leave the estimate alone
-                    if prev > 0.0:
-                        x = math.log(mid / prev)
-                        lam = rules[r, R_P0]
-                        n = rstate[o + SIG_N]
-                        v = rstate[o + SIG_VAR]
-                        rstate[o + SIG_VAR] = x * x if n == 0.0 else lam * v + (1.0 - lam) * x * x
-                        rstate[o + SIG_N] = n + 1.0
-                    rstate[o + SIG_PREV_MID] = mid
+            elif m == MT_PRICE_COLLAR_SIGMA:
+                nxt = rstate[off + SIG_NEXT]
+                if now >= nxt:
+                    _sample_sigma_nb(now, rules[r, R_WINDOW], rules[r, R_P0], scope, n_inst, mkt,
+                                     rstate, off + SIG_ROWS)
+                    nxt = (math.floor(now / rules[r, R_WINDOW]) + 1.0) * rules[r, R_WINDOW]
+                    rstate[off + SIG_NEXT] = nxt
+                wake_at = min(wake_at, nxt)
             elif m == MT_CROSSED_DATA:
                 if quote and (scope < 0 or scope == inst):
                     crossed = mkt[inst, M_BID] >= mkt[inst, M_ASK]  # False if either is NaN
@@ -290,14 +313,18 @@ def monitor_event_nb(now, kind, inst, side, level, mkt, rules, rstate, ks):
                     elif not crossed and not math.isnan(since):
                         rstate[off + 1 + inst] = math.nan
                         rstate[off + CR_N_CROSSED] -= 1.0
-                if armed and rstate[off + CR_N_CROSSED] > 0.0:  # any event checks the duration
-                    first = float(now)
-                    for k in range(n_inst):
-                        s = rstate[off + 1 + k]
-                        if s < first:  # NaN compares False
-                            first = s
-                    if now - first > thr:
-                        tr = max(tr, escalate_nb(now, r, rules[r, R_ACTION], now - first, thr, ks))
+                if rstate[off + CR_N_CROSSED] > 0.0:  # any event checks the duration
+                    crossed_any = True
+                    if armed:
+                        first = float(now)
+                        for k in range(n_inst):
+                            s = rstate[off + 1 + k]
+                            if s < first:  # NaN compares False
+                                first = s
+                        if now - first > thr:
+                            tr = max(tr, escalate_nb(now, r, rules[r, R_ACTION], now - first, thr, ks))
+        ks[KS_WAKE_AT] = wake_at
+        ks[KS_WAKE_ALL] = rstate[RS_EVERY_EVENT] + (1.0 if crossed_any else 0.0)
     if ctl == -1:
         r = int(rstate[RS_EXTERNAL])
         if r >= 0:
@@ -307,6 +334,27 @@ def monitor_event_nb(now, kind, inst, side, level, mkt, rules, rstate, ks):
     elif ctl == 1:
         tr = reset_nb(now, rules, rstate, ks)
     return tr
+
+
+@njit(cache=True)
+def _sample_sigma_nb(now, window, lam, scope, n_inst, mkt, rstate, rows):
+    """One clock sample of the sigma estimate: each instrument in scope with a usable mid."""
+    for k in range(n_inst):
+        if scope >= 0 and scope != k:
+            continue
+        mid = mkt[k, M_MID]
+        if not (mid > 0.0 and mid < math.inf):  # no quote yet, or a broken one: keep the estimate
+            continue
+        o = rows + k * SIG_NF
+        prev = rstate[o + SIG_PREV_MID]
+        if prev > 0.0:
+            x = math.log(mid / prev)
+            x2 = x * x * window / (now - rstate[o + SIG_PREV_TS])
+            n = rstate[o + SIG_N]
+            rstate[o + SIG_VAR] = x2 if n == 0.0 else lam * rstate[o + SIG_VAR] + (1.0 - lam) * x2
+            rstate[o + SIG_N] = n + 1.0
+        rstate[o + SIG_PREV_MID] = mid
+        rstate[o + SIG_PREV_TS] = now
 
 
 # ------------------------------------------------------------------------- per equity sample

@@ -19,19 +19,21 @@ Arrays
            then the blocks. Block contents per metric:
 
            - message_rate: ``TB_*`` (one token bucket per action type: submit, modify).
-           - repeated_execution, duplicate_order: ring header ``RB_*`` then ``cap`` rows of
-             ``SG_NF`` floats (``SG_*``: the signature of each passed submit).
-           - price_collar_sigma: ``n_instruments`` rows of ``SIG_NF`` (``SIG_*``).
+           - repeated_execution, duplicate_order: ring header ``RB_*``, ``cap`` rows of
+             ``SG_NF`` floats (``SG_*``: the signature of each passed submit), then a hash
+             table counting the signatures in the ring (see :mod:`.signatures`).
+           - price_collar_sigma: ``[next sample time]`` then ``n_instruments`` rows of ``SIG_NF``
+             (``SIG_*``).
            - crossed_data: ``CR_N_CROSSED`` then ``n_instruments`` crossed-since times (NaN: not
              crossed).
-           - stale_feed: ``[last event time]``.
            - loss_over_window: ring header ``RB_*`` then ``cap`` rows ``[ts, pnl]``.
            - drawdown: ``[peak equity]``.
            - ewma_var_breach: ``EV_*``.
            - order_to_trade, reject_rate, message_rate_kill, fill_rate: ring header ``RB_*`` then
              ``cap`` rows ``[ts, class]`` (class 0 numerator, 1 denominator).
 
-Times are int64 ns carried as float64 (exact below 2**53 ns, i.e. until the year 2255).
+Times are int64 ns carried as float64: exact below 2**53 ns (about 104 days), so epoch times
+(~1.7e18 ns) are held to 256 ns; windows and gaps compare at that resolution.
 """
 
 from __future__ import annotations
@@ -105,7 +107,14 @@ KS_THRESHOLD = 6  #: its threshold (same units)
 KS_FLATTEN = 7  #: 1.0 when a halt_flatten trigger latched: the loop should flatten positions
 KS_N_TRANSITIONS = 8
 KS_N_RESETS = 9
-KS_NF = 10
+# wake-up conditions: the loop calls monitor_event_nb only for events that meet one of them (or
+# CONTROL rows), so that the per-event rules cost nothing on the events they would ignore
+KS_WAKE_AT = 10  #: the first event at or after this local time (ns; inf: no timer)
+KS_WAKE_GAP = 11  #: an event more than this many ns after the previous local event (inf: none)
+KS_WAKE_CROSSED = 12  #: 1.0: a quote that leaves its instrument's bid >= ask
+KS_WAKE_ALL = 13  #: > 0: every event (a crossed book is being timed, or RS_EVERY_EVENT)
+KS_PREV_TS = 14  #: set by the loop after each local event: its time (NaN before the first)
+KS_NF = 15
 
 # --- activity codes for monitor_activity_nb ----------------------------------------------------
 AC_SUBMIT = 1  #: a new order left (passed the gate)
@@ -122,6 +131,7 @@ RS_N_SAMPLE = 3  #: rules monitor_sample_nb must visit
 RS_N_ACTIVITY = 4  #: rules monitor_activity_nb must visit
 RS_EXTERNAL = 5  #: index of the external_kill rule, -1 if none
 RS_EVENT_LIST = 6  #: offset of the list of the RS_N_EVENT rule indices monitor_event_nb visits
+RS_EVERY_EVENT = 7  #: 1.0: the loop shows monitor_event_nb every event (tests the wake-ups)
 RS_HEADER = 8  #: rstate[RS_HEADER + r] = offset of rule r's block (-1: no state)
 
 # --- ring buffer header (RB_NF floats, then cap rows) ------------------------------------------
@@ -149,11 +159,14 @@ TB_TOKENS_MODIFY = 2
 TB_LAST_MODIFY = 3
 TB_NF = 4
 
-# --- per-instrument EWMA sigma of mid log-returns (price_collar_sigma) ---------------------------
-SIG_PREV_MID = 0
-SIG_VAR = 1
+# --- EWMA sigma of mid log-returns sampled every `window` (price_collar_sigma) ------------------
+SIG_NEXT = 0  #: block slot 0: local time of the next sample (-inf: at the first event)
+SIG_ROWS = 1  #: then n_instruments rows of SIG_NF floats:
+SIG_PREV_MID = 0  #: mid at the previous sample (NaN: none yet)
+SIG_VAR = 1  #: EWMA variance of log-returns per window (the return's square scaled to one window)
 SIG_N = 2  #: returns folded in
-SIG_NF = 3
+SIG_PREV_TS = 3  #: time of the previous sample
+SIG_NF = 4
 
 # --- crossed_data ------------------------------------------------------------------------------
 CR_N_CROSSED = 0  #: then n_instruments crossed-since times

@@ -24,8 +24,10 @@ position already over its limit can always be reduced. Exposures take the worst 
 every open order: per instrument ``max(|pos + open buys|, |pos - open sells|)`` for gross, and
 ``max(|sum (pos + buys) v|, |sum (pos - sells) v|)`` for net, with ``v = mid * mult``.
 Market orders (NaN price) are not collared; their notional uses the touch they would take.
-Open orders are rows ``orders[:n_orders]`` (LOCAL_ORDER_DTYPE) with status in-flight or open; the
-cost is one pass over them, and only when a position/exposure rule applies or the switch is REDUCING.
+Open orders are the rows of ``orders`` (LOCAL_ORDER_DTYPE) listed in ``working``, the loop's
+ascending list of the strategy's orders in flight or open: the cost is one pass over the working
+orders (not over every order ever sent), and only when a position/exposure rule applies or the
+switch is REDUCING.
 """
 
 from __future__ import annotations
@@ -37,17 +39,16 @@ from numba import njit
 from tickguard.engine.layout import M_ASK, M_BID, M_MID, M_TS_QUOTE
 from tickguard.engine.records import ACTION_CANCEL, ACTION_MODIFY, ST_IN_FLIGHT, ST_OPEN
 
-from .killswitch import ring_expire_nb, ring_push_nb
 from .layout import (
     KS_HALTED, KS_LAST_OBSERVED, KS_LAST_THRESHOLD, KS_OBSERVED, KS_REDUCING, KS_STATE,
-    KS_THRESHOLD, MT_DUPLICATE_ORDER, MT_FIRST_KILL,
-    MT_MAX_GROSS_EXPOSURE, MT_MAX_NET_EXPOSURE, MT_MAX_ORDER_NOTIONAL, MT_MAX_ORDER_QTY,
-    MT_MAX_POSITION, MT_MAX_POSITION_NOTIONAL, MT_MESSAGE_RATE, MT_PRICE_COLLAR_PCT,
-    MT_PRICE_COLLAR_SIGMA, MT_REPEATED_EXECUTION, MT_RESTRICTED, MT_STALE_DATA, PSEUDO_HALTED,
-    PSEUDO_REDUCING, R_METRIC, R_P0, R_P1, R_P2, R_SCOPE, R_THRESHOLD, R_WINDOW, RB_COUNT, RB_HEAD,
-    RB_CAP, RB_NF, RS_HEADER, RS_N_INST, RS_N_RULES, SG_NF, SG_PRICE, SG_QTY, SG_SIDE, SG_TYPE,
-    SIG_N, SIG_NF, SIG_VAR, TB_TOKENS_MODIFY, TB_TOKENS_SUBMIT,
+    KS_THRESHOLD, MT_DUPLICATE_ORDER, MT_FIRST_KILL, MT_MAX_GROSS_EXPOSURE, MT_MAX_NET_EXPOSURE,
+    MT_MAX_ORDER_NOTIONAL, MT_MAX_ORDER_QTY, MT_MAX_POSITION, MT_MAX_POSITION_NOTIONAL,
+    MT_MESSAGE_RATE, MT_PRICE_COLLAR_PCT, MT_PRICE_COLLAR_SIGMA, MT_REPEATED_EXECUTION,
+    MT_RESTRICTED, MT_STALE_DATA, PSEUDO_HALTED, PSEUDO_REDUCING, R_METRIC, R_P0, R_P1, R_P2,
+    R_SCOPE, R_THRESHOLD, R_WINDOW, RS_HEADER, RS_N_INST, RS_N_RULES, SIG_N, SIG_NF, SIG_ROWS,
+    SIG_VAR, TB_TOKENS_MODIFY, TB_TOKENS_SUBMIT,
 )
+from .signatures import signature_count_nb, signature_expire_nb, signature_push_nb
 
 __all__ = ["gate_rule_index", "pretrade_nb"]
 
@@ -58,11 +59,12 @@ def gate_rule_index(code: int) -> int:
 
 
 @njit(cache=True)
-def _open_sums(orders, n_orders, skip, rstate, so, n_inst):
+def _open_sums(orders, working, skip, rstate, so, n_inst):
     """Remaining size of working orders per instrument: buys at ``so + j``, sells at ``so + n + j``."""
     for k in range(2 * n_inst):
         rstate[so + k] = 0.0
-    for i in range(n_orders):
+    for w in range(working.shape[0]):
+        i = working[w]
         o = orders[i]
         st = o["status"]
         j = o["instrument"]
@@ -95,14 +97,6 @@ def _exposure(pos, mkt, mult, rstate, so, n_inst, inst, side, extra, net):
 
 
 @njit(cache=True)
-def _same_sig(rstate, row, inst, side, otype, price, qty, use_type):
-    p = rstate[row + SG_PRICE]
-    return (rstate[row + 1] == inst and rstate[row + SG_SIDE] == side
-            and rstate[row + SG_QTY] == qty and (p == price or (math.isnan(p) and math.isnan(price)))
-            and (not use_type or rstate[row + SG_TYPE] == otype))
-
-
-@njit(cache=True)
 def _deny(ks, observed, threshold, code):
     ks[KS_LAST_OBSERVED] = observed
     ks[KS_LAST_THRESHOLD] = threshold
@@ -110,11 +104,12 @@ def _deny(ks, observed, threshold, code):
 
 
 @njit(cache=True)
-def pretrade_nb(req, now, mkt, pos, orders, n_orders, mult, rules, rstate, ks):
+def pretrade_nb(req, now, mkt, pos, orders, working, mult, rules, rstate, ks):
     """Gate one request (a REQUEST_DTYPE record) at local time ``now`` (ns).
 
     ``mkt``: the strategy's market view float64[n_inst, M_NF]; ``pos``: its positions
-    float64[n_inst]; ``orders``: its LOCAL_ORDER_DTYPE table, ``n_orders`` rows used; ``mult``:
+    float64[n_inst]; ``orders``: its LOCAL_ORDER_DTYPE table; ``working``: int64 ids (ascending)
+    of its orders in flight or open, which are the only ones counted as open; ``mult``:
     contract multipliers float64[n_inst]. A modify takes instrument, side and type from
     ``orders[req.order_id]`` and its new total size and price from ``req``; unknown ids pass (the
     loop rejects them). Returns 0, ``rule index + 1`` or a PSEUDO_* code (see the module doc).
@@ -131,7 +126,7 @@ def pretrade_nb(req, now, mkt, pos, orders, n_orders, mult, rules, rstate, ks):
     old_rem = 0.0
     if action == ACTION_MODIFY:
         skip = req["order_id"]
-        if skip < 0 or skip >= n_orders:
+        if skip < 0 or skip >= orders.shape[0]:
             return 0
         o = orders[skip]
         inst = o["instrument"]
@@ -152,7 +147,7 @@ def pretrade_nb(req, now, mkt, pos, orders, n_orders, mult, rules, rstate, ks):
     sums_done = False
     p = pos[inst]
     if state == KS_REDUCING:
-        _open_sums(orders, n_orders, skip, rstate, so, n_inst)
+        _open_sums(orders, working, skip, rstate, so, n_inst)
         sums_done = True
         same = rstate[so + (inst if side > 0 else n_inst + inst)]
         shrinks = p != 0.0 and side * p < 0.0 and same + rem <= abs(p)
@@ -184,14 +179,14 @@ def pretrade_nb(req, now, mkt, pos, orders, n_orders, mult, rules, rstate, ks):
                 width = thr
             else:
                 obs = abs(math.log(price / mid)) if mid > 0.0 and price > 0.0 else math.inf
-                o = int(rstate[RS_HEADER + r]) + inst * SIG_NF
+                o = int(rstate[RS_HEADER + r]) + SIG_ROWS + inst * SIG_NF
                 sigma = math.sqrt(rstate[o + SIG_VAR]) if rstate[o + SIG_N] > 0.0 else 0.0
                 width = min(max(thr * sigma, rules[r, R_P1]), rules[r, R_P2])
             if not obs <= width:
                 return _deny(ks, obs, width, r + 1)
         elif m >= MT_MAX_POSITION and m <= MT_MAX_NET_EXPOSURE:
             if not sums_done:
-                _open_sums(orders, n_orders, skip, rstate, so, n_inst)
+                _open_sums(orders, working, skip, rstate, so, n_inst)
                 sums_done = True
             if m == MT_MAX_GROSS_EXPOSURE or m == MT_MAX_NET_EXPOSURE:
                 net = m == MT_MAX_NET_EXPOSURE
@@ -222,14 +217,10 @@ def pretrade_nb(req, now, mkt, pos, orders, n_orders, mult, rules, rstate, ks):
             if action == ACTION_MODIFY:
                 continue
             off = int(rstate[RS_HEADER + r])
-            ring_expire_nb(rstate, off, SG_NF, now - rules[r, R_WINDOW], False)
-            cap = int(rstate[off + RB_CAP])
-            head = int(rstate[off + RB_HEAD])
-            count = 1.0  # this order
-            for k in range(int(rstate[off + RB_COUNT])):
-                row = off + RB_NF + ((head + k) % cap) * SG_NF
-                if _same_sig(rstate, row, inst, side, otype, price, qty, m == MT_DUPLICATE_ORDER):
-                    count += 1.0
+            dup = m == MT_DUPLICATE_ORDER  # duplicates also match the order type
+            signature_expire_nb(rstate, off, now - rules[r, R_WINDOW], dup)
+            count = 1.0 + signature_count_nb(rstate, off, float(inst), float(side), float(otype),
+                                             price, qty, dup)  # this order and its twins
             if count > thr:
                 return _deny(ks, count, thr, r + 1)
         elif m == MT_RESTRICTED:
@@ -254,9 +245,6 @@ def pretrade_nb(req, now, mkt, pos, orders, n_orders, mult, rules, rstate, ks):
             rstate[o] = tokens - 1.0
             rstate[o + 1] = now
         elif (m == MT_REPEATED_EXECUTION or m == MT_DUPLICATE_ORDER) and action != ACTION_MODIFY:
-            row = ring_push_nb(rstate, off, SG_NF, now, float(inst), False, True)
-            rstate[row + SG_SIDE] = side
-            rstate[row + SG_TYPE] = otype
-            rstate[row + SG_PRICE] = price
-            rstate[row + SG_QTY] = qty
+            signature_push_nb(rstate, off, now, float(inst), float(side), float(otype), price, qty,
+                              m == MT_DUPLICATE_ORDER)
     return 0

@@ -52,7 +52,7 @@ class MetricSpec:
     unit: str  # unit of the threshold, for messages and reports
     bound: str  # "positive" (> 0), "nonneg" (>= 0), "count" (>= 1), "fraction" (0 < x <= 1)
     scope: str  # "any", "all" (portfolio-wide only) or "instrument" (an instrument is required)
-    window: bool  # True: window required; False: window refused
+    window: bool | str  # True: window required; False: window refused; a str: its default
     params: tuple[tuple[str, float | None], ...] = ()  # (name, default); None: default = threshold
     text: str = ""  # explanation template with {obs} and {thr}
 
@@ -71,10 +71,11 @@ METRICS: dict[str, MetricSpec] = {
                              False, (), "order notional {obs} exceeds the limit {thr}"),
     "price_collar_pct": _m(L.MT_PRICE_COLLAR_PCT, "pretrade", "fraction of mid", "positive", "any",
                            False, (), "limit price is {obs} of mid away, beyond the {thr} collar"),
-    "price_collar_sigma": _m(L.MT_PRICE_COLLAR_SIGMA, "pretrade", "sigmas", "positive", "any", False,
+    # window: the clock on which the mid is sampled for sigma (optional, default 1 s)
+    "price_collar_sigma": _m(L.MT_PRICE_COLLAR_SIGMA, "pretrade", "sigmas", "positive", "any", "1s",
                              (("lambda", 0.94), ("floor", 0.0), ("cap", math.inf)),
                              "limit price is {obs} (log distance) from mid, beyond the collar "
-                             "{thr} (k sigma clamped to [floor, cap])"),
+                             "{thr} (k sigma of returns per window, clamped to [floor, cap])"),
     "max_position": _m(L.MT_MAX_POSITION, "pretrade", "units", "nonneg", "any", False, (),
                        "projected |position| {obs} (open orders as filled) exceeds {thr}"),
     "max_position_notional": _m(L.MT_MAX_POSITION_NOTIONAL, "pretrade", "currency", "nonneg", "any",
@@ -290,10 +291,10 @@ def _compile_rule(k: int, t: dict, instruments) -> tuple[list[float], dict]:  # 
     thr = _threshold(t, spec, metric, fail)
     window = 0
     if spec.window:
-        if "window" not in t:
+        if "window" not in t and spec.window is True:
             raise fail("window", f"{metric} needs a window, e.g. window = \"1s\"")
         try:
-            window = parse_duration(t["window"])
+            window = parse_duration(t.get("window", spec.window))
         except ValueError as exc:
             raise fail("window", str(exc)) from None
     elif "window" in t:

@@ -55,7 +55,10 @@ def test_the_engine_and_the_risk_layer_agree_on_the_interface():
              (EL.G_TR_HALTED, RL.KS_HALTED), (EL.G_TR_RESET, RL.TR_RESET),
              (EL.G_DENIED_HALTED, RL.PSEUDO_HALTED), (EL.G_DENIED_REDUCING, RL.PSEUDO_REDUCING),
              (EL.G_ACT_SUBMIT, RL.AC_SUBMIT), (EL.G_ACT_FILL, RL.AC_FILL), (EL.G_ACT_REJECT, RL.AC_REJECT),
-             (EL.G_ACT_CANCEL, RL.AC_CANCEL), (EL.G_ACT_MODIFY, RL.AC_MODIFY)]
+             (EL.G_ACT_CANCEL, RL.AC_CANCEL), (EL.G_ACT_MODIFY, RL.AC_MODIFY),
+             (EL.G_WAKE_AT, RL.KS_WAKE_AT), (EL.G_WAKE_GAP, RL.KS_WAKE_GAP),
+             (EL.G_WAKE_CROSSED, RL.KS_WAKE_CROSSED), (EL.G_WAKE_ALL, RL.KS_WAKE_ALL),
+             (EL.G_PREV_TS, RL.KS_PREV_TS)]
     assert all(a == b for a, b in pairs)
     assert RL.KS_NF >= EL.G_NF
 

@@ -57,7 +57,9 @@ class Switch:
               bid: float = 99.5, ask: float = 100.5) -> int:
         if kind & Q:
             self.mkt[inst, [M_BID, M_ASK, M_MID, M_TS_QUOTE]] = bid, ask, 0.5 * (bid + ask), now
-        return monitor_event_nb(now, kind, inst, side, level, self.mkt, self.rb.rules, self.rs, self.ks)
+        tr = monitor_event_nb(now, kind, inst, side, level, self.mkt, self.rb.rules, self.rs, self.ks)
+        self.ks[L.KS_PREV_TS] = now  # as the loop does after every local event
+        return tr
 
     def sample(self, now: int, equity: float, pnl: float) -> int:
         return monitor_sample_nb(now, equity, pnl, self.rb.rules, self.rs, self.ks)
@@ -242,7 +244,7 @@ def test_knight_capital_runaway_is_throttled_then_halted() -> None:
     orders = np.zeros(1, dtype=LOCAL_ORDER_DTYPE)
     codes = []
     for t in range(0, S, 100_000):
-        code = pretrade_nb(q[0], t, sw.mkt, np.zeros(1), orders, 0, np.ones(1), sw.rb.rules,
+        code = pretrade_nb(q[0], t, sw.mkt, np.zeros(1), orders, np.arange(0), np.ones(1), sw.rb.rules,
                            sw.rs, sw.ks)
         codes.append((t, code))
         if code == 0:
@@ -398,7 +400,8 @@ def test_state_is_monotone_and_halted_passes_nothing(start_reducing: bool, ops: 
         else:
             action = ACTION_SUBMIT if op == "submit" else ACTION_MODIFY
             q[0] = (action, inst, OT_LIMIT, side, 0, 100.0, float(n), 0)
-            code = pretrade_nb(q[0], t, sw.mkt, pos, orders, 1, np.ones(2), sw.rb.rules, sw.rs, sw.ks)
+            code = pretrade_nb(q[0], t, sw.mkt, pos, orders, np.arange(1), np.ones(2), sw.rb.rules,
+                               sw.rs, sw.ks)
             if state == L.KS_HALTED:
                 assert code == L.PSEUDO_HALTED
             elif state == L.KS_REDUCING and action == ACTION_SUBMIT:

@@ -69,8 +69,9 @@ class Desk:
              qty: float = 1.0, price: float = 100.0, otype: int = OT_LIMIT, oid: int = -1) -> int:
         q = np.zeros(1, dtype=REQUEST_DTYPE)
         q[0] = (action, inst, otype, side, oid, price, qty, 0)
-        return pretrade_nb(q[0], now, self.mkt, self.pos, self.orders, self.n_orders, self.mult,
-                           self.rb.rules, self.rs, self.ks)
+        # every row as "working": the gate must still skip the done ones by their status
+        return pretrade_nb(q[0], now, self.mkt, self.pos, self.orders, np.arange(self.n_orders),
+                           self.mult, self.rb.rules, self.rs, self.ks)
 
     @property
     def last(self) -> tuple[float, float]:
@@ -102,31 +103,43 @@ def test_price_collar_pct_and_fail_closed() -> None:
     assert d.send(0, price=100.0) == 1 and d.last == (math.inf, 0.05)
 
 
-def test_price_collar_sigma_follows_ewma_of_mid_log_returns() -> None:
+def test_price_collar_sigma_follows_ewma_of_mid_returns_sampled_every_window() -> None:
     lam, k, floor, cap = 0.8, 3.0, 0.0005, 0.004
-    d = Desk(deny("sig", "price_collar_sigma", k,
+    d = Desk(deny("sig", "price_collar_sigma", k, window="1s",
                   params=f"{{ lambda = {lam}, floor = {floor}, cap = {cap} }}"), n=1)
     # before any return sigma is 0: the floor is the collar
     assert d.send(0, price=100.0 * math.exp(0.0004)) == 0
     assert d.send(0, price=100.0 * math.exp(-0.0006)) == 1
     assert d.last == (pytest.approx(0.0006, rel=1e-9), floor)
-    mids = [100.0, 100.02, 100.02, 99.98, 100.05, 100.05, 100.01, 100.03]  # repeats: no new return
-    for t, m in enumerate(mids, start=1):
+    S = 1_000_000_000
+    quotes = [(0.2, 100.0), (0.5, 100.02), (1.0, 100.02), (1.7, 99.98), (2.3, 100.05), (3.9, 100.05),
+              (4.1, 100.01), (6.5, 100.03)]  # (seconds, mid)
+    for sec, m in quotes:
+        t = round(sec * S)
         d.quote(0, m - 0.01, m + 0.01, ts=t)
         monitor_event_nb(t, int(KIND_QUOTE), 0, 0, 0, d.mkt, d.rb.rules, d.rs, d.ks)
-    changed = pd.Series(mids)[pd.Series(mids).diff() != 0]  # mid changes only
-    r2 = np.log(changed).diff().dropna() ** 2
-    sigma = math.sqrt(r2.ewm(alpha=1 - lam, adjust=False).mean().iloc[-1])  # oracle: pandas EWMA
+    # worked by hand: the first event, then the first event at or after each whole second
+    # (1.0 itself counts; 3.0 is first reached at 3.9, 4.0 at 4.1, 5.0 and 6.0 only at 6.5)
+    sampled = pd.Series({0.2: 100.0, 1.0: 100.02, 2.3: 100.05, 3.9: 100.05, 4.1: 100.01, 6.5: 100.03})
+    elapsed = pd.Series(sampled.index, index=sampled.index).diff()  # seconds between samples
+    per_window = (np.log(sampled).diff() ** 2 / elapsed).dropna()  # squares scaled to one second
+    sigma = math.sqrt(per_window.ewm(alpha=1 - lam, adjust=False).mean().iloc[-1])  # oracle: pandas
     width = min(max(k * sigma, floor), cap)
     assert floor < width < cap  # this case exercises k sigma itself
-    mid = mids[-1]
-    assert d.send(9, price=mid * math.exp(0.99 * width)) == 0
-    assert d.send(9, price=mid * math.exp(-1.01 * width)) == 1
+    mid = quotes[-1][1]
+    assert d.send(7 * S, price=mid * math.exp(0.99 * width)) == 0
+    assert d.send(7 * S, price=mid * math.exp(-1.01 * width)) == 1
     assert d.last[0] == pytest.approx(1.01 * width, rel=1e-9)
-    assert d.last[1] == pytest.approx(width, rel=1e-12)
-    d.quote(0, 110.0, 110.2, ts=10)  # a 10% jump: k sigma now far above the cap
-    monitor_event_nb(10, int(KIND_QUOTE), 0, 0, 0, d.mkt, d.rb.rules, d.rs, d.ks)
-    assert d.send(10, price=110.1 * math.exp(0.0041)) == 1 and d.last[1] == cap
+    assert d.last[1] == pytest.approx(width, rel=1e-9)
+    assert d.ks[L.KS_WAKE_AT] == 7 * S  # the loop will wake the monitor for the next sample
+    d.quote(0, 110.0, 110.2, ts=7 * S)  # a 10% jump, sampled at 7 s: k sigma now far above the cap
+    monitor_event_nb(7 * S, int(KIND_QUOTE), 0, 0, 0, d.mkt, d.rb.rules, d.rs, d.ks)
+    assert d.send(7 * S, price=110.1 * math.exp(0.0041)) == 1 and d.last[1] == cap
+
+
+def test_price_collar_sigma_window_defaults_to_one_second() -> None:
+    d = Desk(deny("sig", "price_collar_sigma", 3.0), n=1)
+    assert d.rb.rules[0, L.R_WINDOW] == 1e9
 
 
 def test_max_position_counts_open_orders_on_the_same_side() -> None:

@@ -53,7 +53,7 @@ def test_compiled_row_layout() -> None:
         TABLE,
     )
     expected = np.array([
-        [L.MT_PRICE_COLLAR_SIGMA, 0, 3.0, L.ACT_DENY, 0, 0.9, 0.001, math.inf],
+        [L.MT_PRICE_COLLAR_SIGMA, 0, 3.0, L.ACT_DENY, 1e9, 0.9, 0.001, math.inf],  # window: 1 s by default
         [L.MT_MESSAGE_RATE, 3, 100.0, L.ACT_DENY, 250_000_000, 100.0, 0, 0],  # burst = threshold
         [L.MT_STALE_DATA, -1, 1_500_000.0, L.ACT_DENY, 0, 0, 0, 0],
     ])
