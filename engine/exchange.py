@@ -41,7 +41,10 @@ from .layout import (
     K_QUEUE_MODEL, K_QUEUE_POWER, K_SEED, K_TAKER_BPS, K_TAKER_PER_UNIT, M_ASK, M_ASK_SZ, M_BID,
     M_BID_SZ, M_HALTED, M_MID, M_TAKEN_ASK, M_TAKEN_BID, P_POS,
 )
-from .nbtypes import F64_1D, F64_2D, I64_1D, LOCAL_ORDER_ROW, ORDER_EVENTS, ORDER_ROW, ORDERS, RESPONSES
+from .nbtypes import (
+    F64_1D, F64_2D, F64_4D, FILLS, I64_1D, I64_2D, LOCAL_ORDER_ROW, ORDER_EVENTS, ORDER_ROW, ORDERS,
+    RESPONSES,
+)
 from .portfolio import apply_fill_nb
 from .records import (
     ACTION_CANCEL, ACTION_MODIFY, ACTION_SUBMIT, LIQ_MAKER, LIQ_TAKER, OE_ACK, OE_CANCEL_ACK,
@@ -160,7 +163,9 @@ def _remove_open(open_idx, cnt, oid, orders):
             return
 
 
-@njit(cache=True)
+@njit(_t.void(ORDERS, _t.int64, _t.int64, _t.float64, _t.float64, _t.int64, F64_2D, F64_2D, F64_1D,
+              F64_1D, _t.float64, F64_2D, I64_1D, F64_2D, ORDER_EVENTS, FILLS, RESPONSES, I64_1D,
+              I64_1D), cache=True)  # explicit: called with literal liquidity codes (see nbtypes.py)
 def _fill_nb(orders, oid, ts, qty, price, liquidity, mkt_x, pf, acct, cfg, mult, lat, trace_ts,
              trace_lat, rec_oe, rec_fill, resp, cnt, open_idx):
     o = orders[oid]
@@ -243,7 +248,9 @@ def _join_queue(orders, oid, mkt_x, tick, open_idx, cnt, book, meta):
         o["level_size"] = np.nan
 
 
-@njit(cache=True)
+@njit(_t.int64(ORDERS, _t.int64, _t.int64, F64_2D, F64_2D, F64_1D, F64_1D, _t.float64, _t.float64,
+               F64_2D, I64_1D, F64_2D, ORDER_EVENTS, FILLS, RESPONSES, I64_1D, I64_1D, _t.int64,
+               _t.int64, F64_4D, I64_2D), cache=True)  # explicit: literal ack codes (see nbtypes.py)
 def _execute_nb(orders, oid, ts, mkt_x, pf, acct, cfg, tick, mult, lat, trace_ts, trace_lat,
                 rec_oe, rec_fill, resp, cnt, open_idx, ack_event, ack_action, book, meta):
     """Match an order that just arrived (new, or re-priced by a modify); ack, take, rest or expire."""

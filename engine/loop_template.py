@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 
 from numba import njit
+from numba import types as _t
 
 from tickguard.data.schema import KIND_CONTROL, KIND_DEPTH, KIND_QUOTE, KIND_SNAPSHOT, KIND_TRADE
 from tickguard.engine.book import apply_depth_nb
@@ -45,6 +46,9 @@ from tickguard.engine.layout import (
     K_SAMPLE_DT, K_SAMPLE_EVERY, K_SEED, M_ASK, M_BID, P_AVG, P_FEES, P_MARK, P_POS, P_REALIZED,
 )
 from tickguard.engine.market import apply_market_event_nb
+from tickguard.engine.nbtypes import (
+    F64_1D, F64_2D, I64_1D, LOCAL_ORDER_ROW, LOCAL_ORDERS, ORDER_EVENTS, ORDERS, REQUESTS, RISK_EVENTS,
+)
 from tickguard.engine.portfolio import mark_price_nb
 from tickguard.engine.unmanaged import unmanaged
 from tickguard.engine.records import (
@@ -89,14 +93,16 @@ def _on_grid(x, step):
     return abs(r - round(r)) <= 1e-6
 
 
-@njit(cache=True)
+@njit(_t.void(ORDER_EVENTS, I64_1D, _t.int64, _t.int64, _t.int64, _t.int64, LOCAL_ORDER_ROW,
+              _t.float64, _t.float64), cache=True)  # explicit: literal codes (see nbtypes.py)
 def _local_record(rec_oe, cnt, ts, oid, event, reason, lo, price, qty):
     """An order event the strategy's side knows at once (submit, denial, local reject)."""
     if not record_order_event_nb(rec_oe, cnt, ts, ts, oid, event, reason, lo, price, qty):
         cnt[C_STATUS] = KERNEL_OVERFLOW
 
 
-@njit(cache=True)
+@njit(_t.void(RISK_EVENTS, I64_1D, _t.int64, _t.int64, _t.int64, _t.int64, _t.int64, _t.int64,
+              _t.float64, _t.float64), cache=True)  # explicit: literal codes (see nbtypes.py)
 def _risk_record(rec_risk, cnt, ts, oid, rule, kind, inst, state, observed, threshold):
     n = cnt[C_N_RISK]
     if n >= rec_risk.shape[0]:
@@ -122,7 +128,7 @@ def _denied(rec_risk, cnt, now, oid, code, inst, ks):
                  ks[G_DENY_OBSERVED], ks[G_DENY_THRESHOLD])
 
 
-@njit(cache=True)
+@njit(_t.void(_t.int64, _t.int64, _t.int64, RISK_EVENTS, I64_1D, F64_1D), cache=True)
 def _transition(tr, now, inst, rec_risk, cnt, ks):
     """Record a kill-switch transition or reset; on HALTED the loop must cancel and flatten."""
     if tr == G_TR_NONE:
@@ -134,7 +140,10 @@ def _transition(tr, now, inst, rec_risk, cnt, ks):
         cnt[C_KILL] = 1
 
 
-@njit(cache=True)
+@njit(_t.void(_t.int64, _t.int64, REQUESTS, ORDERS, LOCAL_ORDERS, I64_1D, I64_1D, I64_1D, F64_1D,
+              F64_2D, I64_1D, F64_2D, F64_1D, F64_1D, F64_1D, F64_2D, F64_1D, ORDER_EVENTS,
+              RISK_EVENTS, F64_2D, F64_1D, F64_1D, _t.boolean),
+      cache=True)  # explicit: one copy, not one per literal count and flag (see nbtypes.py)
 def _handle_requests(nreq, now, req, orders, lorders, lwork, open_idx, cnt, cfg, lat, trace_ts,
                      trace_lat, tick, lot, mult, mkt_l, pos_local, rec_oe, rec_risk, rules, rstate,
                      ks, from_risk):

@@ -11,18 +11,27 @@ from __future__ import annotations
 
 from numba import from_dtype, types
 
-from .records import LOCAL_ORDER_DTYPE, ORDER_DTYPE, ORDER_EVENT_DTYPE, RESPONSE_DTYPE
+from .records import (
+    FILL_DTYPE, LOCAL_ORDER_DTYPE, ORDER_DTYPE, ORDER_EVENT_DTYPE, REQUEST_DTYPE, RESPONSE_DTYPE,
+    RISK_EVENT_DTYPE,
+)
 
 __all__ = [
-    "F64_1D", "F64_2D", "I64_1D", "LOCAL_ORDER_ROW", "ORDERS", "ORDER_EVENTS", "ORDER_ROW",
-    "RESPONSES",
+    "F64_1D", "F64_2D", "F64_4D", "FILLS", "I64_1D", "I64_2D", "LOCAL_ORDER_ROW", "LOCAL_ORDERS",
+    "ORDERS", "ORDER_EVENTS", "ORDER_ROW", "REQUESTS", "RESPONSES", "RISK_EVENTS",
 ]
 
 F64_1D = types.Array(types.float64, 1, "C")
 F64_2D = types.Array(types.float64, 2, "C")
+F64_4D = types.Array(types.float64, 4, "C")
 I64_1D = types.Array(types.int64, 1, "C")
+I64_2D = types.Array(types.int64, 2, "C")
 ORDER_ROW = from_dtype(ORDER_DTYPE)
 LOCAL_ORDER_ROW = from_dtype(LOCAL_ORDER_DTYPE)
 ORDERS = types.Array(ORDER_ROW, 1, "C")
 ORDER_EVENTS = types.Array(from_dtype(ORDER_EVENT_DTYPE), 1, "C")
 RESPONSES = types.Array(from_dtype(RESPONSE_DTYPE), 1, "C")
+FILLS = types.Array(from_dtype(FILL_DTYPE), 1, "C")
+LOCAL_ORDERS = types.Array(LOCAL_ORDER_ROW, 1, "C")
+REQUESTS = types.Array(from_dtype(REQUEST_DTYPE), 1, "C")
+RISK_EVENTS = types.Array(from_dtype(RISK_EVENT_DTYPE), 1, "C")
