@@ -33,7 +33,7 @@ __all__ = [
 ]
 
 SCHEMA_VERSION = "1"
-DEFAULT_CHUNK_ROWS = 1 << 20  # ~72 MiB of events per chunk
+DEFAULT_CHUNK_ROWS = 1 << 18  # ~18 MiB of events per chunk and row group (memory bound)
 _META_INSTRUMENTS = b"tickguard.instruments"
 _META_VERSION = b"tickguard.schema_version"
 

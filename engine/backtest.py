@@ -355,18 +355,21 @@ class Backtest:
                 raise RuntimeError(f"engine stopped early with status {status}")  # a bug, not bad input
             if self.progress is not None:
                 self.progress(int(cnt[C_EVENTS_DONE]), time.perf_counter() - t0)
-        orders, open_idx = buffers["orders"], buffers["open_idx"]
-        rec_oe, rec_fill, rec_eq, rec_risk = (buffers[k] for k in ("rec_oe", "rec_fill", "rec_eq", "rec_risk"))
         total_s = time.perf_counter() - t0
 
         n_orders = int(cnt[C_N_ORDERS])
-        out = {
-            "order_events": rec_oe[: cnt[C_N_OE]].copy(),
-            "fills": rec_fill[: cnt[C_N_FILLS]].copy(),
-            "equity": rec_eq[: cnt[C_N_EQ]].copy(),
-            "risk_events": rec_risk[: cnt[C_N_RISK]].copy(),
-            "orders": orders[:n_orders].copy(),
-        }
+        # the record buffers become the result's arrays, shrunk in place (realloc, no copy): a
+        # copy would briefly hold every record twice, the run's peak memory on long active runs
+        args = b = orders = open_idx = rec_oe = rec_fill = rec_eq = rec_risk = None  # drop references
+        lorders = lwork = kreq = resp = None
+        for name in ("lorders", "lwork", "open_idx", "kreq", "resp"):
+            del buffers[name]
+        out = {}
+        for name, key, n in (("order_events", "rec_oe", cnt[C_N_OE]), ("fills", "rec_fill", cnt[C_N_FILLS]),
+                             ("equity", "rec_eq", cnt[C_N_EQ]), ("risk_events", "rec_risk", cnt[C_N_RISK]),
+                             ("orders", "orders", n_orders)):
+            out[name] = buffers.pop(key)
+            out[name].resize(int(n), refcheck=False)  # no views of these buffers exist any more
         n_events = int(cnt[C_EVENTS_DONE])
         h = hashlib.sha256()
         described = self.config.describe()

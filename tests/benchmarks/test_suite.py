@@ -189,20 +189,25 @@ def test_gate_hook_runs_strategy_d_with_the_given_run_arguments():
 # --- goals and the whole quick suite -------------------------------------------------------------
 
 
-def _result(engine, ratio, stream, rss6, rss8):
-    scaling = [{"strategy": "ema", "events": 10**6, "stream_events_per_s": 1e6, "peak_rss_bytes": rss6}]
+def _result(engine, ratio, stream, rss6, rss8, ema8=2**30):
+    """idle runs at 10^6 / 10^8 with peak RSS rss6 / rss8; EMA at 10^8 with peak ema8 bytes."""
+    scaling = [{"strategy": "none", "events": 10**6, "stream_events_per_s": 1e6, "peak_rss_bytes": rss6},
+               {"strategy": "ema", "events": 10**6, "stream_events_per_s": 1e6, "peak_rss_bytes": rss6,
+                "fills": 10}]
     if rss8 is not None:
-        scaling.append({"strategy": "ema", "events": 10**8, "stream_events_per_s": stream, "peak_rss_bytes": rss8})
+        scaling += [{"strategy": "none", "events": 10**8, "stream_events_per_s": stream, "peak_rss_bytes": rss8},
+                    {"strategy": "ema", "events": 10**8, "stream_events_per_s": stream, "peak_rss_bytes": ema8,
+                     "fills": 1000}]
     return {"reference": {"engine": {"events_per_s": engine}, "ratio_engine_to_bare": ratio}, "scaling": scaling}
 
 
 def test_goals_pass_at_the_threshold_and_miss_below():
     at = suite.evaluate_goals(_result(100e6, 0.25, 20e6, 100, 120))
-    assert [g["status"] for g in at] == ["PASS"] * 4
-    below = suite.evaluate_goals(_result(99.9e6, 0.2499, 19.9e6, 100, 121))
-    assert [g["status"] for g in below] == ["MISS"] * 4
+    assert [g["status"] for g in at] == ["PASS"] * 5
+    below = suite.evaluate_goals(_result(99.9e6, 0.2499, 19.9e6, 100, 121, 2**30 + 1))
+    assert [g["status"] for g in below] == ["MISS"] * 5
     no_big = suite.evaluate_goals(_result(1e6, 0.1, None, 100, None))
-    assert no_big[3]["status"] == "N/A" and no_big[2]["measured"] == 1e6  # the largest size there is
+    assert [g["status"] for g in no_big[3:]] == ["N/A", "N/A"] and no_big[2]["measured"] == 1e6
 
 
 def test_quick_suite_json_has_every_documented_key(monkeypatch, tmp_path, capsys):
@@ -236,7 +241,7 @@ def test_quick_suite_json_has_every_documented_key(monkeypatch, tmp_path, capsys
     assert set(peers.PEER_ROW_KEYS) <= set(peer) and peer["events"] == 1500
     if peer["status"] == "ok":  # backtrader installed: same decisions, fills at the bar's close
         assert peer["trades_agree"] is True
-    assert [g["status"] in ("PASS", "MISS", "N/A") for g in res["goals"]] == [True] * 4
+    assert [g["status"] in ("PASS", "MISS", "N/A") for g in res["goals"]] == [True] * 5
     for heading in ("## Goals", "## Workloads", "## Reference loops", "## Scaling", "## Compile", "## Peers"):
         assert heading in md
     assert Path(tmp_path / "cache").is_dir()  # the Parquet cache stays where --workdir said
