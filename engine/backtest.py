@@ -355,7 +355,7 @@ class Backtest:
                 raise RuntimeError(f"engine stopped early with status {status}")  # a bug, not bad input
             if self.progress is not None:
                 self.progress(int(cnt[C_EVENTS_DONE]), time.perf_counter() - t0)
-        total_s = time.perf_counter() - t0
+        total_s = time.perf_counter() - t0 + loop_import_s  # total includes all of compile
 
         n_orders = int(cnt[C_N_ORDERS])
         # the record buffers become the result's arrays, shrunk in place (realloc, no copy): a
