@@ -1,8 +1,9 @@
 """Identical orders in a sliding window: the state behind repeated_execution and duplicate_order.
 
 A rule's block in ``rstate`` (offset ``off``): the ring header ``RB_*``, ``cap`` ring rows of
-``SG_NF`` floats (``SG_*``: the orders that passed, oldest at ``RB_HEAD``), one float ``SC_USED``
-(keys in the table), then ``SC_TABLE_ROWS * cap`` table rows of ``SG_NF`` floats: an open-addressing
+``SG_NF`` floats (``SG_*``: the orders that passed, oldest at ``RB_HEAD``), ``SC_USED`` (keys in the
+table) and ``SC_NROWS`` (table rows: ``SC_TABLE_ROWS * cap`` rounded up to a power of two, so a
+hash is reduced with a mask, not a division), then the table rows of ``SG_NF`` floats: an open-addressing
 hash table from an order's signature (instrument, side, price, quantity, and the order type for
 duplicate_order; NaN prices are equal) to the number of ring rows holding it, kept in the row's
 ``SG_TS`` column; ``SG_INST == -1`` marks an empty row.
@@ -15,8 +16,6 @@ order no longer grows with the order rate. Keys whose count fell to 0 stay until
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from numba import njit
 
@@ -28,28 +27,35 @@ from .layout import (
 __all__ = ["SC_TABLE_ROWS", "signature_block", "signature_count_nb", "signature_expire_nb",
            "signature_push_nb"]
 
-SC_TABLE_ROWS = 4  #: table rows per ring row
+SC_TABLE_ROWS = 4  #: table rows per ring row (at least)
+SC_USED = 0  #: after the ring rows: keys in the table
+SC_NROWS = 1  #: table rows, a power of two
+SC_NF = 2
 _EMPTY = -1.0
+_GOLDEN = -7046029254386353131  # 0x9E3779B97F4A7C15 as int64: Fibonacci hashing
 
 
 def signature_block(cap: int) -> np.ndarray:
     """A fresh block for a ring of ``cap`` orders (``cap >= 1``)."""
-    table = np.zeros((SC_TABLE_ROWS * cap, SG_NF))
+    n_rows = 1 << (SC_TABLE_ROWS * cap - 1).bit_length()
+    table = np.zeros((n_rows, SG_NF))
     table[:, SG_INST] = _EMPTY
     head = np.zeros(RB_NF)
     head[RB_CAP] = cap
-    return np.concatenate([head, np.zeros(cap * SG_NF), [0.0], table.ravel()])
+    return np.concatenate([head, np.zeros(cap * SG_NF), [0.0, float(n_rows)], table.ravel()])
 
 
 @njit(cache=True)
 def _row(rs, off, inst, side, otype, price, qty):
     """Table row (offset) holding this key, or the empty row where it would go."""
     cap = int(rs[off + RB_CAP])
-    n_rows = SC_TABLE_ROWS * cap
-    table = off + RB_NF + cap * SG_NF + 1
+    sc = off + RB_NF + cap * SG_NF
+    n_rows = int(rs[sc + SC_NROWS])
+    table = sc + SC_NF
     x = abs(inst * 7919.0 + side * 104729.0 + otype * 1299709.0 + qty * 15485863.0
             + (price * 179424673.0 if price == price else 0.0))
-    h = int(x % n_rows) if x < math.inf else 0
+    k = int(x * 1024.0) if x < 4.0e15 else 0  # keeps ~3 decimals of the price in the key
+    h = ((k * _GOLDEN) >> 29) & (n_rows - 1)  # wraps in int64 (jitted); same counts either way
     for _ in range(n_rows):
         row = table + h * SG_NF
         if rs[row + SG_INST] == _EMPTY:
@@ -61,7 +67,7 @@ def _row(rs, off, inst, side, otype, price, qty):
         h += 1
         if h == n_rows:
             h = 0
-    return -1  # unreachable: the table is rebuilt before it holds 2 * cap of its 4 * cap rows
+    return -1  # unreachable: the table is rebuilt before it holds 2 * cap of its >= 4 * cap rows
 
 
 @njit(cache=True)
@@ -74,7 +80,7 @@ def _add(rs, off, inst, side, otype, price, qty, delta):
         rs[row + SG_PRICE] = price
         rs[row + SG_QTY] = qty
         rs[row + SG_TS] = 0.0
-        rs[off + RB_NF + int(rs[off + RB_CAP]) * SG_NF] += 1.0  # SC_USED
+        rs[off + RB_NF + int(rs[off + RB_CAP]) * SG_NF + SC_USED] += 1.0
     rs[row + SG_TS] += delta
 
 
@@ -129,7 +135,7 @@ def signature_push_nb(rs, off, now, inst, side, otype, price, qty, use_type):
     rs[row + SG_QTY] = qty
     rs[off + RB_HEAD] = head
     rs[off + RB_COUNT] = n + 1
-    if rs[off + RB_NF + cap * SG_NF] >= 2 * cap:  # SC_USED: too many stale keys, rebuild
+    if rs[off + RB_NF + cap * SG_NF + SC_USED] >= 2 * cap:  # too many stale keys: rebuild
         _rebuild(rs, off, use_type)
     _add_ring_row(rs, off, row, 1.0, use_type)
 
@@ -138,10 +144,10 @@ def signature_push_nb(rs, off, now, inst, side, otype, price, qty, use_type):
 def _rebuild(rs, off, use_type):
     """Empty the table and count the live ring rows again (all but the newest, added after)."""
     cap = int(rs[off + RB_CAP])
-    table = off + RB_NF + cap * SG_NF + 1
-    for k in range(SC_TABLE_ROWS * cap):
-        rs[table + k * SG_NF + SG_INST] = _EMPTY
-    rs[table - 1] = 0.0
+    sc = off + RB_NF + cap * SG_NF
+    for k in range(int(rs[sc + SC_NROWS])):
+        rs[sc + SC_NF + k * SG_NF + SG_INST] = _EMPTY
+    rs[sc + SC_USED] = 0.0
     head = int(rs[off + RB_HEAD])
     for k in range(int(rs[off + RB_COUNT]) - 1):
         slot = head + k
