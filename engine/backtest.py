@@ -359,17 +359,14 @@ class Backtest:
 
         n_orders = int(cnt[C_N_ORDERS])
         # the record buffers become the result's arrays, shrunk in place (realloc, no copy): a
-        # copy would briefly hold every record twice, the run's peak memory on long active runs
-        args = b = orders = open_idx = rec_oe = rec_fill = rec_eq = rec_risk = None  # drop references
-        lorders = lwork = kreq = resp = None
-        for name in ("lorders", "lwork", "open_idx", "kreq", "resp"):
-            del buffers[name]
+        # copy would briefly hold every record twice, the run's peak memory on long active runs.
+        # refcheck=False is safe: other names hold these same array objects, never views of them
         out = {}
         for name, key, n in (("order_events", "rec_oe", cnt[C_N_OE]), ("fills", "rec_fill", cnt[C_N_FILLS]),
                              ("equity", "rec_eq", cnt[C_N_EQ]), ("risk_events", "rec_risk", cnt[C_N_RISK]),
                              ("orders", "orders", n_orders)):
-            out[name] = buffers.pop(key)
-            out[name].resize(int(n), refcheck=False)  # no views of these buffers exist any more
+            out[name] = buffers[key]
+            out[name].resize(int(n), refcheck=False)
         n_events = int(cnt[C_EVENTS_DONE])
         h = hashlib.sha256()
         described = self.config.describe()
