@@ -12,6 +12,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 import pandas as pd
+import xxhash
 
 from tickguard.data.schema import EVENT_DTYPE, InstrumentTable
 
@@ -41,7 +42,12 @@ class StrategyError(RuntimeError):
 
 @dataclass
 class Result:
-    """Records of one run, as arrays and DataFrames, with a summary and a deterministic hash."""
+    """Records of one run, as arrays and DataFrames, with a summary and a deterministic hash.
+
+    ``result_hash`` is the SHA-256 of the config, rulebook, instruments and strategy, and of the
+    XXH3-128 digests of the input events (streamed, so independent of chunking) and of each
+    record array. XXH3 reads ~30 GB/s, SHA-256 ~1.8: on 10^7 events SHA-256 of the input alone
+    took as long as the loop. It identifies runs; it is not meant to resist forgery."""
 
     order_events: np.ndarray
     fills: np.ndarray
@@ -125,6 +131,35 @@ def _grow(buffers: dict[str, np.ndarray], cnt: np.ndarray, n_inst: int, n_req: i
             buffers["kreq"] = np.zeros(size + n_inst, dtype=buffers["kreq"].dtype)
     if not grew:
         raise RuntimeError("the loop asked for room that every buffer already has")  # a bug
+
+
+def _bytes(a: np.ndarray) -> memoryview:
+    """The array's bytes without a copy when it is contiguous (hashing reads them once)."""
+    return memoryview(np.ascontiguousarray(a).reshape(-1).view(np.uint8))
+
+
+class _Joiner:
+    """``np.concatenate([carry, chunk])`` for the streaming loop, which hands back a few
+    unconsumed rows before every chunk. One byte copy into one of two reused buffers: numpy
+    copies structured rows field by field (~10x slower: 9.8 vs 0.85 ms per 2^18-row chunk) and a
+    fresh array per chunk pays its page faults again. Two, because the carry is a view of the
+    buffer the previous join filled."""
+
+    def __init__(self) -> None:
+        self._bufs = [np.empty(0, dtype=EVENT_DTYPE), np.empty(0, dtype=EVENT_DTYPE)]
+        self._next = 0
+
+    def __call__(self, head: np.ndarray, tail: np.ndarray) -> np.ndarray:
+        n = len(head) + len(tail)
+        k = self._next
+        self._next = 1 - k
+        if len(self._bufs[k]) < n:
+            self._bufs[k] = np.empty(n, dtype=EVENT_DTYPE)
+        out = self._bufs[k][:n]
+        raw = out.view(np.uint8)
+        raw[: head.nbytes] = np.ascontiguousarray(head).view(np.uint8)
+        raw[head.nbytes :] = np.ascontiguousarray(tail).view(np.uint8)
+        return out
 
 
 def _with_last(chunks: Iterable[np.ndarray]) -> Iterator[tuple[np.ndarray, bool]]:
@@ -299,21 +334,22 @@ class Backtest:
         loop = compile_loop(strat.on_event, risk_module)
         loop_import_s = time.perf_counter() - tl
 
-        data_hash = hashlib.sha256()
+        data_hash = xxhash.xxh3_128()
         carry: np.ndarray | None = None
+        join = _Joiner()
         compile_s = 0.0
         t0 = time.perf_counter()
         run_s = 0.0
         first = True
         def hash_chunk(chunk: np.ndarray) -> None:  # runs in the reader thread
-            data_hash.update(np.ascontiguousarray(chunk).view(np.uint8))
+            data_hash.update(_bytes(chunk))
 
         buffers = {"orders": orders, "lorders": lorders, "lwork": lwork, "open_idx": open_idx,
                    "kreq": kreq, "resp": resp, "rec_oe": rec_oe, "rec_fill": rec_fill, "rec_eq": rec_eq,
                    "rec_risk": rec_risk}
         grows = 0
         for chunk, final in _with_last(prefetch(self._chunks(), on_item=hash_chunk)):
-            ev = chunk if carry is None else np.concatenate([carry, chunk])
+            ev = chunk if carry is None else join(carry, chunk)
             while True:  # once per chunk, plus once per buffer growth inside it
                 g0 = int(cnt[C_EVENTS_DONE])
                 if strat.aux is None:
@@ -379,10 +415,10 @@ class Backtest:
         h.update(strat.params.tobytes())
         h.update(strat.state.tobytes())
         if strat.aux is not None:
-            h.update(strat.aux.tobytes())
+            h.update(xxhash.xxh3_128(_bytes(strat.aux)).digest())
         h.update(data_hash.digest())
         for name in ("order_events", "fills", "equity", "risk_events", "orders"):
-            h.update(out[name].tobytes())
+            h.update(xxhash.xxh3_128(_bytes(out[name])).digest())
         timings = {"compile": compile_s, "run": run_s, "total": total_s, "buffer_grows": float(grows)}
         return Result(**out, instruments=table, config=self.config, strategy_name=strat.name,
                       n_events=n_events, result_hash=h.hexdigest(), timings=timings, risk=self.risk)

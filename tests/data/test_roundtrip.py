@@ -176,3 +176,30 @@ def test_generated_events_survive_csv_text(tmp_path, rows, style, data):
     got = np.concatenate([c.events for c in chunks])
     assert np.concatenate([c.rows for c in chunks]).tolist() == list(range(1, len(rows) + 1))
     assert_same(got, expected)
+
+
+@pytest.mark.parametrize("compression", ["lz4", "zstd", "none"])
+def test_parquet_layout_delta_timestamps_dictionary_elsewhere(tmp_path, compression):
+    # The writer's layout (parquet_io.py says why): timestamps delta-encoded with no dictionary,
+    # every other column dictionary-encoded; any compression reads back bit-exact, including
+    # timestamps that go backwards, jump by 2^62 and repeat (the delta encoding's hard cases).
+    import pyarrow.parquet as pq
+
+    ev = empty_events(2000)
+    rng = np.random.default_rng(11)
+    ev["ts_exch"] = np.cumsum(rng.integers(-5, 10**6, 2000))
+    ev["ts_exch"][[5, 6, 7]] = [2**62, -(2**62), 2**62]
+    ev["ts_local"] = ev["ts_exch"] + 50
+    ev["kind"] = KIND_QUOTE
+    ev["bid_px"] = np.round(100 + np.cumsum(rng.choice([-0.01, 0.01], 2000)), 2)
+    ev["ask_px"] = ev["bid_px"] + 0.01
+    path = write_parquet(tmp_path / "l.parquet", ev, compression=compression)
+    assert_same(read_parquet(path), ev)
+    meta = pq.ParquetFile(path).metadata.row_group(0)
+    for c in range(meta.num_columns):
+        col = meta.column(c)
+        if col.path_in_schema in ("ts_exch", "ts_local"):
+            assert "DELTA_BINARY_PACKED" in col.encodings and not col.has_dictionary_page
+        else:
+            assert col.has_dictionary_page, col.path_in_schema
+        assert col.compression == ("UNCOMPRESSED" if compression == "none" else compression.upper())

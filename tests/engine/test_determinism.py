@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tickguard.data.schema import KIND_QUOTE, KIND_TRADE, Instrument, InstrumentTable, empty_events
 from tickguard.engine.backtest import run
@@ -107,3 +109,37 @@ def test_seed_is_irrelevant_with_constant_latency():
     # Nothing random happens with constant latency: the records must not depend on the seed.
     const = LatencyConfig(submit=Latency(entry_ns=2000, response_ns=1500))
     assert_same_records(go(seed=5, latency=const), go(seed=77, latency=const))
+
+
+def test_the_hash_covers_every_input_byte():
+    # An ask size the engine never acts on (the strategy sends nothing) changes no record, but
+    # it is other data: the hash must differ, and be the same again for the same bytes.
+    ev = make_events()
+    quiet = scripted([])
+    base = run(ev, quiet, instruments=INST)
+    q = np.flatnonzero(ev["kind"] == KIND_QUOTE)[200]
+    ev2 = ev.copy()
+    ev2["ask_sz"][q] += 1.0
+    other = run(ev2, scripted([]), instruments=INST)
+    assert_same_records(base, other)
+    assert other.result_hash != base.result_hash
+    assert run(ev2.copy(), scripted([]), instruments=INST).result_hash == other.result_hash
+
+
+@given(st.lists(st.integers(0, 40), min_size=1, max_size=12), st.data())
+@settings(max_examples=200, deadline=None)
+def test_joiner_equals_concatenate_when_the_carry_is_a_view_of_its_last_join(sizes, data):
+    # The streaming loop's pattern: carry = the tail of the array the previous join returned.
+    from tickguard.engine.backtest import _Joiner
+
+    ev = make_events()
+    join = _Joiner()
+    carry = ev[:0]
+    start = 0
+    for size in sizes:
+        chunk = ev[start : start + size]
+        start += size
+        got = join(carry, chunk)
+        want = np.concatenate([np.array(carry), chunk])
+        assert got.dtype == want.dtype and got.tobytes() == want.tobytes()
+        carry = got[data.draw(st.integers(0, len(got)), label="consumed") :]
