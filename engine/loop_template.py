@@ -370,7 +370,8 @@ def _has_room(cnt, cap_oe, cap_fill, cap_resp, cap_orders, cap_risk, cap_eq, n_r
 
 
 @njit(cache=True)
-def _store_clocks(cnt, acct, j, last_xts, done, since, next_t, dt):
+def _store_clocks(cnt, acct, j, last_xts, done, since, next_t, dt, ks, prev_ts):
+    ks[G_PREV_TS] = prev_ts
     cnt[C_XCURSOR] = j
     cnt[C_LAST_XTS] = last_xts
     cnt[C_EVENTS_DONE] = done
@@ -547,6 +548,10 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
     last_xts = cnt[C_LAST_XTS]
     done = cnt[C_EVENTS_DONE]
     since = cnt[C_SINCE_SAMPLE]
+    # the previous local event's time, which the risk hooks read as ks[G_PREV_TS]: kept here and
+    # written there before each hook call and on return. A store into ks on every event cost
+    # more than the wake-up compares (ks may alias any array, so every later load is redone).
+    prev_ts = ks[G_PREV_TS]
     cnt[C_STATUS] = KERNEL_DONE
     every = cfg[K_SAMPLE_EVERY]
     dt = cfg[K_SAMPLE_DT]
@@ -566,7 +571,7 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
         if cnt[C_N_OE] != checked_oe or cnt[C_N_EQ] + 4 > cap_eq:
             if not _has_room(cnt, cap_oe, cap_fill, cap_resp, cap_orders, cap_risk, cap_eq, n_req,
                              n_levels, n_inst):
-                _store_clocks(cnt, acct, j, last_xts, done, since, next_t, dt)
+                _store_clocks(cnt, acct, j, last_xts, done, since, next_t, dt, ks, prev_ts)
                 cnt[C_STATUS] = KERNEL_NEED_SPACE
                 return i
             checked_oe = cnt[C_N_OE]
@@ -578,7 +583,7 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
             elif final:
                 tx = INT64_MAX
             else:
-                _store_clocks(cnt, acct, j, last_xts, done, since, next_t, dt)
+                _store_clocks(cnt, acct, j, last_xts, done, since, next_t, dt, ks, prev_ts)
                 cnt[C_STATUS] = KERNEL_NEED_MORE
                 return i
             ta = cnt[C_NEXT_ARRIVAL]
@@ -589,7 +594,7 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
                 if cnt[C_N_OPEN] > 0 and cnt[C_N_OE] != checked_oe:
                     if not _has_room(cnt, cap_oe, cap_fill, cap_resp, cap_orders, cap_risk, cap_eq,
                                      n_req, n_levels, n_inst):
-                        _store_clocks(cnt, acct, j, last_xts, done, since, next_t, dt)
+                        _store_clocks(cnt, acct, j, last_xts, done, since, next_t, dt, ks, prev_ts)
                         cnt[C_STATUS] = KERNEL_NEED_SPACE
                         return i
                     checked_oe = cnt[C_N_OE]
@@ -616,7 +621,7 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
                 if cnt[C_N_OE] != checked_oe:
                     if not _has_room(cnt, cap_oe, cap_fill, cap_resp, cap_orders, cap_risk, cap_eq,
                                      n_req, n_levels, n_inst):
-                        _store_clocks(cnt, acct, j, last_xts, done, since, next_t, dt)
+                        _store_clocks(cnt, acct, j, last_xts, done, since, next_t, dt, ks, prev_ts)
                         cnt[C_STATUS] = KERNEL_NEED_SPACE
                         return i
                     checked_oe = cnt[C_N_OE]
@@ -627,11 +632,12 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
                     continue
                 # 2. a response reaches the strategy at its own local time tr (<= t): the exchange
                 # has not run past tr, so whatever the callback sends is matched in time order
+                ks[G_PREV_TS] = prev_ts
                 _deliver(tr, blank, resp, orders, lorders, pos_local, cnt, mkt_l, params, state,
                          aux_blank, req, lwork, open_idx, cfg, lat, trace_ts, trace_lat, tick, lot,
                          mult, rec_oe, rec_risk, rules, rstate, ks, kreq)
                 if cnt[C_STATUS] != KERNEL_DONE:
-                    _store_clocks(cnt, acct, j, last_xts, done, since, next_t, dt)
+                    _store_clocks(cnt, acct, j, last_xts, done, since, next_t, dt, ks, prev_ts)
                     return i
         # 3. the strategy's view takes the event, the kill switch looks at it, the strategy sees it
         inst = ev["instrument"]
@@ -640,12 +646,13 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
                               ev["bid_sz"], ev["ask_px"], ev["ask_sz"], t, False)
         if n_rules > 0:
             # the monitor sees only the events its rules asked for (wake-ups, gate.py)
-            if (kind & _CONTROL) != 0 or t >= ks[G_WAKE_AT] or t - ks[G_PREV_TS] > ks[G_WAKE_GAP] \
+            if (kind & _CONTROL) != 0 or t >= ks[G_WAKE_AT] or t - prev_ts > ks[G_WAKE_GAP] \
                     or ks[G_WAKE_ALL] != 0.0 or (ks[G_WAKE_CROSSED] != 0.0 and (kind & _QUOTE) != 0
                                                 and mkt_l[inst, M_BID] >= mkt_l[inst, M_ASK]):
+                ks[G_PREV_TS] = prev_ts
                 _transition(risk.monitor_event_nb(t, kind, inst, ev["side"], ev["level"], mkt_l, rules,
                                                   rstate, ks), t, inst, rec_risk, cnt, ks)
-            ks[G_PREV_TS] = t
+            prev_ts = float(t)
             if cnt[C_KILL] != 0:
                 _kill_switch_actions(t, kreq, orders, lorders, lwork, open_idx, cnt, cfg, lat,
                                      trace_ts, trace_lat, tick, lot, mult, mkt_l, pos_local, rec_oe,
@@ -661,12 +668,13 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
         # 4. its requests leave through the gate
         if nreq != 0:
             if nreq < 0 or nreq > req.shape[0]:
-                _store_clocks(cnt, acct, j, last_xts, done, since, next_t, dt)
+                _store_clocks(cnt, acct, j, last_xts, done, since, next_t, dt, ks, prev_ts)
                 cnt[C_STATUS] = KERNEL_STRATEGY_ERROR
                 cnt[C_ERR_TS] = t
                 cnt[C_ERR_ORDER] = -1
                 cnt[C_ERR_VALUE] = nreq
                 return i
+            ks[G_PREV_TS] = prev_ts
             _handle_requests(nreq, t, req, orders, lorders, lwork, open_idx, cnt, cfg, lat,
                              trace_ts, trace_lat, tick, lot, mult, mkt_l, pos_local, rec_oe,
                              rec_risk, rules, rstate, ks, False)
@@ -677,6 +685,7 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
         if since >= every_n or t >= next_t:
             if dt > 0.0 and t >= next_t:
                 next_t = (math.floor(t / dt) + 1.0) * dt
+            ks[G_PREV_TS] = prev_ts
             _sample_equity(t, gidx, mkt_l, pf, acct, cfg, mult, rec_eq, cnt, rec_risk, rules, rstate, ks)
             since = 0
         if cnt[C_KILL] != 0:  # the gate's activity monitors or the equity clock tripped it
@@ -684,12 +693,13 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
                                  trace_lat, tick, lot, mult, mkt_l, pos_local, rec_oe, rec_risk,
                                  rules, rstate, ks)
         if cnt[C_STATUS] != KERNEL_DONE:
-            _store_clocks(cnt, acct, j, last_xts, done, since, next_t, dt)
+            _store_clocks(cnt, acct, j, last_xts, done, since, next_t, dt, ks, prev_ts)
             return i + 1
         i += 1
     if final and n > 0:
+        ks[G_PREV_TS] = prev_ts
         _sample_equity(events[n - 1]["ts_local"], done - 1, mkt_l, pf, acct, cfg, mult, rec_eq, cnt,
                        rec_risk, rules, rstate, ks)
         since = 0
-    _store_clocks(cnt, acct, j, last_xts, done, since, next_t, dt)
+    _store_clocks(cnt, acct, j, last_xts, done, since, next_t, dt, ks, prev_ts)
     return n

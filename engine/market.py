@@ -19,7 +19,11 @@ _TRADE = int(KIND_TRADE)
 _CONTROL = int(KIND_CONTROL)
 
 
-@njit(cache=True)
+# inline="always": numba inlines it into each caller's IR. Left to LLVM, inlining happens only
+# when this function is compiled in the same process as its caller; loaded from numba's cache it
+# is a call (a dozen arguments, every event, twice), so the loop's speed depended on what the
+# cache held when the loop was compiled: 31-32 vs 25.5 ns/event.
+@njit(cache=True, inline="always")
 def apply_market_event_nb(mkt, inst, kind, side, level, price, bid_px, bid_sz, ask_px, ask_sz, ts,
                           exchange_view):
     """Update ``mkt[inst]`` from one event; returns True when the quote changed.
@@ -33,13 +37,15 @@ def apply_market_event_nb(mkt, inst, kind, side, level, price, bid_px, bid_sz, a
     # Indexed as mkt[inst, col]: a row view would cost a refcount round trip per event.
     quoted = False
     if kind & _QUOTE:
-        if exchange_view:
-            # selects, not branches: whether the touch moved is a coin flip per quote
-            same_bid = (bid_px == mkt[inst, M_BID]) & (bid_sz == mkt[inst, M_BID_SZ])
-            same_ask = (ask_px == mkt[inst, M_ASK]) & (ask_sz == mkt[inst, M_ASK_SZ])
-            # a new touch: our earlier takes are in the data from now on
-            mkt[inst, M_TAKEN_BID] = mkt[inst, M_TAKEN_BID] if same_bid else 0.0
-            mkt[inst, M_TAKEN_ASK] = mkt[inst, M_TAKEN_ASK] if same_ask else 0.0
+        # a new touch: our earlier takes are in the data from now on. The old touch is read only
+        # when we took from it (rare): reading it on every quote, and storing both sizes back,
+        # cost ~5 ns per event on the canonical workload (25.5 vs 20-21.5 ns, best of 7).
+        if exchange_view and mkt[inst, M_TAKEN_BID] != 0.0:
+            if bid_px != mkt[inst, M_BID] or bid_sz != mkt[inst, M_BID_SZ]:
+                mkt[inst, M_TAKEN_BID] = 0.0
+        if exchange_view and mkt[inst, M_TAKEN_ASK] != 0.0:
+            if ask_px != mkt[inst, M_ASK] or ask_sz != mkt[inst, M_ASK_SZ]:
+                mkt[inst, M_TAKEN_ASK] = 0.0
         mkt[inst, M_BID] = bid_px
         mkt[inst, M_ASK] = ask_px
         mkt[inst, M_BID_SZ] = bid_sz
