@@ -209,7 +209,7 @@ def reset_nb(now, rules, rstate, ks):
 
 
 # ------------------------------------------------------------------------- ring buffers
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def ring_expire_nb(rs, off, width, cutoff, classed):
     """Drop entries stamped before ``cutoff`` (column 0 is the time); keep the class counts."""
     cap = int(rs[off + RB_CAP])
@@ -225,7 +225,7 @@ def ring_expire_nb(rs, off, width, cutoff, classed):
     rs[off + RB_COUNT] = n
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def ring_push_nb(rs, off, width, ts, value, classed, count_overflow):
     """Append ``(ts, value)``; when full, drop the oldest (counted in RB_OVERFLOW if asked).
 
@@ -411,7 +411,7 @@ def monitor_sample_nb(now, equity, pnl, rules, rstate, ks):
 
 
 # ------------------------------------------------------------------------- per order activity
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _activity_class(m, what):
     """0: numerator, 1: denominator, -1: the rule does not count this activity."""
     message = what == AC_SUBMIT or what == AC_MODIFY or what == AC_CANCEL

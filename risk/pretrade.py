@@ -58,7 +58,7 @@ def gate_rule_index(code: int) -> int:
     return code - 1 if code > 0 else code
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _open_sums(orders, working, skip, rstate, so, n_inst):
     """Remaining size of working orders per instrument: buys at ``so + j``, sells at ``so + n + j``."""
     for k in range(2 * n_inst):
@@ -74,7 +74,7 @@ def _open_sums(orders, working, skip, rstate, so, n_inst):
         rstate[so + (j if o["side"] > 0 else n_inst + j)] += rem
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _exposure(pos, mkt, mult, rstate, so, n_inst, inst, side, extra, net):
     """Worst-case gross (``net=False``) or |net| exposure with ``extra`` more on (inst, side)."""
     gross = 0.0
@@ -96,7 +96,7 @@ def _exposure(pos, mkt, mult, rstate, so, n_inst, inst, side, extra, net):
     return max(abs(hi_sum), abs(lo_sum)) if net else gross
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _deny(ks, observed, threshold, code):
     ks[KS_LAST_OBSERVED] = observed
     ks[KS_LAST_THRESHOLD] = threshold

@@ -45,7 +45,7 @@ def signature_block(cap: int) -> np.ndarray:
     return np.concatenate([head, np.zeros(cap * SG_NF), [0.0, float(n_rows)], table.ravel()])
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _row(rs, off, inst, side, otype, price, qty):
     """Table row (offset) holding this key, or the empty row where it would go."""
     cap = int(rs[off + RB_CAP])
@@ -70,7 +70,7 @@ def _row(rs, off, inst, side, otype, price, qty):
     return -1  # unreachable: the table is rebuilt before it holds 2 * cap of its >= 4 * cap rows
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _add(rs, off, inst, side, otype, price, qty, delta):
     row = _row(rs, off, inst, side, otype, price, qty)
     if rs[row + SG_INST] == _EMPTY:
@@ -84,21 +84,21 @@ def _add(rs, off, inst, side, otype, price, qty, delta):
     rs[row + SG_TS] += delta
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _add_ring_row(rs, off, ring_row, delta, use_type):
     _add(rs, off, rs[ring_row + SG_INST], rs[ring_row + SG_SIDE],
          rs[ring_row + SG_TYPE] if use_type else 0.0, rs[ring_row + SG_PRICE], rs[ring_row + SG_QTY],
          delta)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def signature_count_nb(rs, off, inst, side, otype, price, qty, use_type):
     """Ring rows with this signature (``otype`` counts only when ``use_type``)."""
     row = _row(rs, off, float(inst), float(side), float(otype) if use_type else 0.0, price, qty)
     return 0.0 if rs[row + SG_INST] == _EMPTY else rs[row + SG_TS]
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def signature_expire_nb(rs, off, cutoff, use_type):
     """Drop ring rows stamped before ``cutoff``, oldest first, uncounting each."""
     cap = int(rs[off + RB_CAP])
@@ -114,7 +114,7 @@ def signature_expire_nb(rs, off, cutoff, use_type):
     rs[off + RB_COUNT] = n
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def signature_push_nb(rs, off, now, inst, side, otype, price, qty, use_type):
     """Append an order that passed; a full ring drops (and uncounts) its oldest, in RB_OVERFLOW."""
     cap = int(rs[off + RB_CAP])
