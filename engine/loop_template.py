@@ -355,6 +355,25 @@ def _flatten(now, kreq, orders, lorders, lwork, open_idx, cnt, cfg, lat, trace_t
                          rstate, ks, True)
 
 
+@njit(_t.void(_t.int64, _t.int64, _t.int64, _t.int64, _t.int64, REQUESTS, ORDERS, LOCAL_ORDERS,
+              I64_1D, I64_1D, I64_1D, F64_1D, F64_2D, I64_1D, F64_2D, F64_1D, F64_1D, F64_1D, F64_2D,
+              F64_1D, ORDER_EVENTS, RISK_EVENTS, F64_2D, F64_1D, F64_1D), cache=True)
+def _risk_on_event(t, kind, inst, side, level, kreq, orders, lorders, lwork, open_idx, cnt, cfg, lat,
+                   trace_ts, trace_lat, tick, lot, mult, mkt_l, pos_local, rec_oe, rec_risk, rules,
+                   rstate, ks):
+    """Step 3's risk work on a woken event: the monitor, then the kill switch's cancels and
+    flattening (HALTED now), or another try at flattening what the exchange refused."""
+    _transition(risk.monitor_event_nb(t, kind, inst, side, level, mkt_l, rules, rstate, ks), t, inst,
+                rec_risk, cnt, ks)
+    if cnt[C_KILL] != 0:
+        _kill_switch_actions(t, kreq, orders, lorders, lwork, open_idx, cnt, cfg, lat, trace_ts,
+                             trace_lat, tick, lot, mult, mkt_l, pos_local, rec_oe, rec_risk, rules,
+                             rstate, ks)
+    elif ks[G_FLATTEN] != 0.0:  # still flattening: retry what the exchange refused
+        _flatten(t, kreq, orders, lorders, lwork, open_idx, cnt, cfg, lat, trace_ts, trace_lat, tick,
+                 lot, mult, mkt_l, pos_local, rec_oe, rec_risk, rules, rstate, ks)
+
+
 @njit(cache=True)
 def _has_room(cnt, cap_oe, cap_fill, cap_resp, cap_orders, cap_risk, cap_eq, n_req, n_levels, n_inst):
     """Room for the worst case of one step: every working order filled on every book level,
@@ -645,22 +664,18 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
         apply_market_event_nb(mkt_l, inst, kind, ev["side"], ev["level"], ev["price"], ev["bid_px"],
                               ev["bid_sz"], ev["ask_px"], ev["ask_sz"], t, False)
         if n_rules > 0:
-            # the monitor sees only the events its rules asked for (wake-ups, gate.py)
+            # the monitor sees only the events its rules asked for (wake-ups, gate.py), and every
+            # event while the kill switch has positions left to flatten; one call site, so the
+            # common path is a few compares (each rare call site costs the hot loop registers)
             if (kind & _CONTROL) != 0 or t >= ks[G_WAKE_AT] or t - prev_ts > ks[G_WAKE_GAP] \
-                    or ks[G_WAKE_ALL] != 0.0 or (ks[G_WAKE_CROSSED] != 0.0 and (kind & _QUOTE) != 0
-                                                and mkt_l[inst, M_BID] >= mkt_l[inst, M_ASK]):
+                    or ks[G_WAKE_ALL] != 0.0 or ks[G_FLATTEN] != 0.0 \
+                    or (ks[G_WAKE_CROSSED] != 0.0 and (kind & _QUOTE) != 0
+                        and mkt_l[inst, M_BID] >= mkt_l[inst, M_ASK]):
                 ks[G_PREV_TS] = prev_ts
-                _transition(risk.monitor_event_nb(t, kind, inst, ev["side"], ev["level"], mkt_l, rules,
-                                                  rstate, ks), t, inst, rec_risk, cnt, ks)
+                _risk_on_event(t, kind, inst, ev["side"], ev["level"], kreq, orders, lorders, lwork,
+                               open_idx, cnt, cfg, lat, trace_ts, trace_lat, tick, lot, mult, mkt_l,
+                               pos_local, rec_oe, rec_risk, rules, rstate, ks)
             prev_ts = float(t)
-            if cnt[C_KILL] != 0:
-                _kill_switch_actions(t, kreq, orders, lorders, lwork, open_idx, cnt, cfg, lat,
-                                     trace_ts, trace_lat, tick, lot, mult, mkt_l, pos_local, rec_oe,
-                                     rec_risk, rules, rstate, ks)
-            elif ks[G_FLATTEN] != 0.0:  # still flattening: retry what the exchange refused
-                _flatten(t, kreq, orders, lorders, lwork, open_idx, cnt, cfg, lat, trace_ts,
-                         trace_lat, tick, lot, mult, mkt_l, pos_local, rec_oe, rec_risk, rules,
-                         rstate, ks)
         cnt[C_ERR_TS] = t  # where the callback runs, should it raise (Backtest reports it)
         cnt[C_ERR_ORDER] = -1
         nreq = on_event(REASON_MARKET, ev, -1, t, mkt_l, pos_local, lorders, cnt[C_N_ORDERS],
