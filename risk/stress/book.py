@@ -8,6 +8,8 @@ Every price and liquidity transform reduces to one per-row map, applied here:
   ask); rows without a side move by the mean of the two shifts.
 * ``k_size``: displayed sizes (``bid_sz``, ``ask_sz``, depth sizes; not trade sizes) times ``k``,
   rounded down to whole lots but never below one lot while the level exists (0 still deletes).
+  A level always displays ``scale(its raw size, k of the latest row)``, the same rule as the quote
+  sizes of that row, so the depth top and the quote agree for every ``k`` and window.
 * ``max_level``: depth levels whose ``level`` field exceeds it are hidden.
 
 Why shifts and not a multiplication of every price: a shift by whole ticks keeps every spread,
@@ -20,7 +22,10 @@ by 20 % and stay distinct). The transforms choose the shift so the *mid* follows
 L2 data are deltas: a level keeps the price it was last sent at. When the map changes, the
 levels already in the book would be left at prices of the old map, so before the first row with
 the new map :func:`remap_nb` re-sends the book: a deletion at the old displayed price and the
-level at the new one, for every level whose display changed. The book is replayed by price
+level at the new one, for every level whose display changed. The L1 quote is part of the book:
+when that row's batch is closed and carries no quote of the instrument from there on (e.g. a
+halt's control row alone in its batch), the last quote is re-sent under the new map too, after the
+depth rows, so the depth top and the quote agree at every batch end. The book is replayed by price
 (``KIND_SNAPSHOT`` streams are refused: their clearing semantics are not replayed here).
 :func:`remap_py` is plain Python and :data:`remap_nb` its numba twin (tests assert they agree).
 """
@@ -32,7 +37,7 @@ from numba import njit, types
 from numba.extending import register_jitable
 from numba.typed import Dict
 
-from tickguard.data.schema import EVENT_DTYPE, KIND_DEPTH, KIND_SNAPSHOT, KIND_TRADE
+from tickguard.data.schema import EVENT_DTYPE, KIND_DEPTH, KIND_QUOTE, KIND_SNAPSHOT, KIND_TRADE
 
 from .core import StressContext, batch_keys, reflag
 
@@ -90,7 +95,8 @@ def remap_py(is_depth, side, key, price, size, level, off_b, off_a, k_size, max_
     number of re-sent rows is returned; with ``fill`` True ``out_keep``/``out_size`` (per row) and
     the ``ins_*`` arrays (re-sent rows; ``ins_pos`` = the row they precede, ``ins_off`` = the shift
     to add to ``ins_key``) are written. A row is dropped when the level limit hides it, or when
-    its size change vanishes in the rounding to lots (it would repeat the level's last row).
+    its size change vanishes in the rounding to lots (it would repeat what the level displays; on
+    the first row of a new map that is its old size under the *old* map, as it was not re-sent).
     """
     cb, ca, ck, cm = 0, 0, 1.0, NO_LEVEL_LIMIT
     c = 0
@@ -117,23 +123,29 @@ def remap_py(is_depth, side, key, price, size, level, off_b, off_a, k_size, max_
                             ins_pos[c], ins_side[c], ins_key[c], ins_off[c] = i, s, k, off
                             ins_price[c], ins_size[c], ins_level[c] = px, z, int(lv)
                         c += 1
+        same_off = (nb == cb) if side[i] > 0 else (na == ca)
+        pk, pm = ck, cm  # the map this row's level was last displayed under
         cb, ca, ck, cm = nb, na, nk, nm
         if is_depth[i]:
             book = bids if side[i] > 0 else asks
             k = key[i]
-            vis_before = False
-            old_size = 0.0
+            vis_before = False  # shown downstream just before this row (after any re-send)
+            old_size, old_level = 0.0, -1.0
             if k in book:
-                vis_before = book[k][1] <= cm
-                old_size = book[k][0]
+                old_size, old_level = book[k][0], book[k][1]
+                # the re-send skips this row's level: it stays as displayed under the old map
+                # unless hidden by the new one or deleted at its old price by the re-send
+                vis_before = old_level <= pm and old_level <= cm and same_off
                 if size[i] == 0.0:
                     book.pop(k)
             if size[i] != 0.0:
                 book[k] = (size[i], float(level[i]), price[i])
             vis_after = size[i] > 0.0 and level[i] <= cm
-            # a size change that rounding to lots erased would repeat the row before: drop it
-            erased = (ck != 1.0 and vis_before and vis_after and size[i] != old_size
-                      and _size_one(size[i], ck, lot) == _size_one(old_size, ck, lot))
+            # a size change that rounding to lots erased would repeat the displayed row: drop it.
+            # The displayed size is the old size under the *old* map (pk): on the first row of a
+            # new map the level was not re-sent, so comparing under the new k would be wrong.
+            erased = (vis_before and vis_after and size[i] != old_size and float(level[i]) == old_level
+                      and _size_one(size[i], ck, lot) == _size_one(old_size, pk, lot))
             if fill:
                 out_keep[i] = (vis_before or level[i] <= cm) and not erased  # else hidden by the limit
                 out_size[i] = _size_one(size[i], ck, lot) if vis_after else 0.0
@@ -162,6 +174,54 @@ def _run_kernel(args: tuple, use_numba: bool) -> tuple:
     return out_keep, out_size, ins
 
 
+def _quote_resends(ev: np.ndarray, o: np.ndarray, ob: np.ndarray, oa: np.ndarray, kz: np.ndarray,
+                   bkey: np.ndarray, closed: np.ndarray, tick: float, lot: float) -> tuple[np.ndarray, np.ndarray]:
+    """One instrument's rows: (rows before which the last quote is re-sent, the re-sent quotes).
+
+    A re-send goes where the quote map (shifts, ``k``) changes at a row of a *closed* batch with no
+    quote at or after it (same batch, same ``ts_local``): nothing else would move the quote to the
+    new map before the batch ends. An open batch (unflagged stream, truncated tail) promises no
+    consistent state, so gets none. ``o`` is the mapped stream; a re-send repeating the quote
+    shown is left out.
+    """
+    n = len(ev)
+    qpos = np.flatnonzero((ev["kind"] & KIND_QUOTE) != 0)
+    none = np.zeros(0, np.int64), np.zeros(0, dtype=EVENT_DTYPE)
+    if not len(qpos):
+        return none
+    change = np.r_[(ob[0] != 0) | (oa[0] != 0) | (kz[0] != 1.0),
+                   (ob[1:] != ob[:-1]) | (oa[1:] != oa[:-1]) | (kz[1:] != kz[:-1])]
+    idx = np.arange(n)
+    nxt = np.searchsorted(qpos, idx, side="left")  # first quote at or after the row
+    prev = nxt - 1  # last quote before it
+    nq = qpos[np.minimum(nxt, len(qpos) - 1)]
+    own = (nxt < len(qpos)) & (bkey[nq] == bkey) & (ev["ts_local"][nq] == ev["ts_local"])
+    cand = np.flatnonzero(change & closed & (prev >= 0) & ~own)
+    if not len(cand):
+        return none
+    q = qpos[prev[cand]]
+    new = np.zeros(len(cand), dtype=EVENT_DTYPE)
+    new["ts_exch"], new["ts_local"] = ev["ts_exch"][cand], ev["ts_local"][cand]
+    new["instrument"], new["kind"] = ev["instrument"][cand], KIND_QUOTE
+    new["price"], new["size"] = np.nan, np.nan
+    for field, off in (("bid_px", ob[cand]), ("ask_px", oa[cand])):
+        x = ev[field][q]
+        new[field] = x
+        move = (off != 0) & np.isfinite(x)
+        if move.any():
+            new[field][move] = from_half_ticks(to_half_ticks(x[move], tick) + off[move], tick)
+    new["bid_sz"] = scale_sizes(ev["bid_sz"][q], kz[cand], lot)
+    new["ask_sz"] = scale_sizes(ev["ask_sz"][q], kz[cand], lot)
+    # the quote shown before each: the previous re-send if it followed the same quote, else o[q]
+    same_q = np.r_[False, q[1:] == q[:-1]]
+    differs = np.zeros(len(cand), dtype=bool)
+    for f in ("bid_px", "bid_sz", "ask_px", "ask_sz"):
+        a, b = new[f], o[f][q]
+        b[same_q] = a[np.flatnonzero(same_q) - 1]
+        differs |= ~((a == b) | (np.isnan(a) & np.isnan(b)))
+    return cand[differs], new[differs]
+
+
 def remap_book(events: np.ndarray, ctx: StressContext, who: str, off_bid: np.ndarray, off_ask: np.ndarray,
                k_size: np.ndarray, max_level: np.ndarray, *, use_numba: bool = True) -> np.ndarray:
     """A new stream with the per-row map applied (see the module docstring); ``events`` is untouched.
@@ -171,6 +231,7 @@ def remap_book(events: np.ndarray, ctx: StressContext, who: str, off_bid: np.nda
     out = events.copy()
     n = len(events)
     inst_all = events["instrument"]
+    bkey, closed = batch_keys(events)
     keep = np.ones(n, dtype=bool)
     inserts: list[tuple[np.ndarray, np.ndarray]] = []  # (rows they precede, re-sent rows)
     for j in np.unique(inst_all):
@@ -234,13 +295,20 @@ def remap_book(events: np.ndarray, ctx: StressContext, who: str, off_bid: np.nda
                 for f in ("bid_px", "bid_sz", "ask_px", "ask_sz"):
                     extra[f] = np.nan
                 inserts.append((g, extra))
+        qg, qrows = _quote_resends(ev, o, ob, oa, kz, bkey[rows], closed[rows], tick, lot)
+        if len(qg):  # after this instrument's re-sent depth rows (the merge sort is stable)
+            for f in ("bid_px", "ask_px"):
+                moved = np.isfinite(qrows[f]) & ((ob if f == "bid_px" else oa)[qg] != 0)
+                if moved.any():
+                    lowest.append(to_half_ticks(qrows[f][moved], tick).min())
+            inserts.append((rows[qg], qrows))
         if lowest and min(lowest) < 1:
             raise ValueError(f"{who}: the move pushes prices of instrument {j} to or below zero (lowest "
                              f"{from_half_ticks(np.array([min(lowest)]), tick)[0]:g}); use a smaller move")
         out[rows] = o
     if keep.all() and not inserts:
         return out
-    key, closed = batch_keys(events)
+    key = bkey
     pos = [np.flatnonzero(keep)] + [g for g, _ in inserts]
     rank = np.concatenate([2 * pos[0] + 1] + [2 * g for g in pos[1:]])
     merged = np.concatenate([out[keep]] + [e for _, e in inserts])

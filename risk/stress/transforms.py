@@ -253,8 +253,9 @@ class LiquidityDrought(Transform):
     Sizes are floored to whole lots but a shown level keeps at least one lot (a level with no size
     would not be shown at all); size 0 (a deletion) stays 0. Depth is ``1 + max(level)`` of the
     instrument's depth rows; levels ``>= depth - levels_removed`` are hidden in the window (the book
-    is re-sent at both window ends). ``0 < k <= 1``. Magnitude: ``ln k``; ``scaled(s)``: ``k**s`` and
-    ``round(s * levels_removed)`` levels.
+    is re-sent at both window ends). Depth and quote sizes follow the same rule row by row, so the
+    book's top and the quote agree, also for a level the window's first row updates.
+    ``0 < k <= 1``. Magnitude: ``ln k``; ``scaled(s)``: ``k**s`` and ``round(s * levels_removed)`` levels.
     """
 
     start: TimePoint | str | int

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from tickguard.data.lobster import read_lobster
@@ -61,6 +61,27 @@ def quotes(rows: list[tuple[float, float, float, float, float]]) -> np.ndarray:
         ev[i]["ts_exch"] = ev[i]["ts_local"] = T0 + int(t * S)
         ev[i]["kind"] = KIND_QUOTE | KIND_LAST_IN_BATCH
         ev[i]["bid_px"], ev[i]["bid_sz"], ev[i]["ask_px"], ev[i]["ask_sz"] = b, bs, a, az
+    return ev
+
+
+def l2(rows: list[tuple[float, int, float, float]]) -> np.ndarray:
+    """Depth rows (t seconds after T0, side, price, size), instrument 0, level 0; ``side`` 0 is the
+    quote closing the batch, carrying the top of the depth book so far (the input is consistent)."""
+    ev = empty_events(len(rows))
+    book: dict[int, dict[float, float]] = {1: {}, -1: {}}
+    for i, (t, side, px, sz) in enumerate(rows):
+        ev[i]["ts_exch"] = ev[i]["ts_local"] = T0 + int(t * S)
+        for f in ("price", "size", "bid_px", "bid_sz", "ask_px", "ask_sz"):
+            ev[i][f] = np.nan
+        if side == 0:
+            ev[i]["kind"] = KIND_QUOTE | KIND_LAST_IN_BATCH
+            bb, aa = max(book[1]), min(book[-1])
+            ev[i]["bid_px"], ev[i]["bid_sz"], ev[i]["ask_px"], ev[i]["ask_sz"] = bb, book[1][bb], aa, book[-1][aa]
+        else:
+            ev[i]["kind"], ev[i]["side"], ev[i]["price"], ev[i]["size"] = KIND_DEPTH, side, px, sz
+            book[side][px] = sz
+            if sz == 0:
+                del book[side][px]
     return ev
 
 
@@ -253,6 +274,39 @@ def test_liquidity_drought_sizes_hand_worked():
     assert out["ask_sz"].tolist() == [300, 100, 300]
 
 
+def test_liquidity_drought_first_row_of_the_window_updates_its_level():
+    # Regression: the window's first row updates a level (314 -> 305); the re-send at the window
+    # start skips that level (the row sets it), and both sizes scale to 19 lots, so the row was
+    # dropped as a change erased by rounding, comparing both under the new k. The book then kept
+    # 314 while the quote said 19: the displayed size is 314 (the old map), so the row must stay.
+    ev = l2([(0, 1, 100.00, 314), (0, -1, 100.01, 146), (0, 0, 0, 0), (1, 1, 100.00, 305), (1, 0, 0, 0),
+             (2, 1, 100.00, 300), (2, -1, 100.01, 150), (2, 0, 0, 0)])
+    assert book_top_mismatches(ev) == (3, 0)
+    out = apply(ev, LiquidityDrought("+1s", "+2s", 0.0625), seed=0, instruments=TABLE1)
+    assert_valid(out, TABLE1)
+    assert book_top_mismatches(out) == (3, 0)
+    q = out[(out["kind"] & KIND_QUOTE) != 0]
+    assert q["bid_sz"].tolist() == [314, 19, 300] and q["ask_sz"].tolist() == [146, 9, 150]
+
+
+def test_price_gap_at_a_halt_resends_the_quote_with_the_book():
+    # Regression: the halt's control row sits alone in its batch at the gap's start, so the gap's
+    # map changed on a batch with no quote. The depth book was re-sent at the gapped prices but the
+    # last quote was not: at the halt's batch ends the depth top and the quote disagreed.
+    ev = l2([(0, 1, 100.00, 5), (0, -1, 100.01, 7), (0, 0, 0, 0), (2, 1, 100.00, 4), (2, 0, 0, 0),
+             (3, -1, 100.01, 6), (3, 0, 0, 0)])
+    assert book_top_mismatches(ev) == (3, 0)
+    out = apply(ev, Scenario([TradingHalt("+1s", "500ms"), PriceGap("+1s", 0.1)]), seed=0, instruments=TABLE1)
+    assert_valid(out, TABLE1)
+    assert book_top_mismatches(out) == (5, 0)  # 3 data batches and the 2 halt batches
+    q = out[(out["kind"] & KIND_QUOTE) != 0]
+    # pre-shock mid 100.005 x 0.1 = 10.0005 -> +10.00; re-sent at 1 s, before the control row
+    assert q["ts_local"].tolist() == [T0, T0 + S, T0 + 2 * S, T0 + 3 * S]
+    assert q["bid_px"].tolist() == [100.00, 110.00, 110.00, 110.00]
+    assert q["ask_px"].tolist() == [100.01, 110.01, 110.01, 110.01]
+    assert q["bid_sz"].tolist() == [5, 5, 4, 4] and q["ask_sz"].tolist() == [7, 7, 7, 6]
+
+
 def test_liquidity_drought_hides_deep_levels():
     ev, table = synth_l2()
     ld = LiquidityDrought("30%", "60%", 0.5, levels_removed=2)
@@ -398,6 +452,11 @@ def small() -> tuple[np.ndarray, InstrumentTable]:
 
 @PROPS
 @given(steps=st.lists(TRANSFORMS, min_size=1, max_size=3), seed=st.integers(0, 2**31))
+# caught a level updated by the window's first row that lots-rounding dropped, leaving it at its
+# pre-window size while the quote showed the scaled one (see test_liquidity_drought_first_row_...)
+@example(steps=[LiquidityDrought("15.039%", "100.000%", 0.0625, 0)], seed=0)
+# caught a map change on a batch with no quote (a halt's control row): book re-sent, quote not
+@example(steps=[TradingHalt("100.000%", "50.000%", None), PriceGap("100.000%", 0.5)], seed=0)
 def test_property_valid_unmutated_deterministic(steps, seed):
     ev, table = small()
     before = ev.tobytes()
