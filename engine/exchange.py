@@ -37,7 +37,7 @@ from .book import (
 from .latency import latency_nb
 from .layout import (
     A_CASH, C_N_ACTIONS, C_N_FILLS, C_N_OE, C_N_OPEN, C_N_PEND, C_NEXT_ARRIVAL, C_NEXT_RESP,
-    C_RESP_SEQ, C_STATUS, INT64_MAX, K_IMPACT_TICKS, K_MAKER_BPS, K_MAKER_PER_UNIT,
+    C_RESP_SEQ, C_STATUS, INT64_MAX, KERNEL_OVERFLOW, K_IMPACT_TICKS, K_MAKER_BPS, K_MAKER_PER_UNIT,
     K_QUEUE_MODEL, K_QUEUE_POWER, K_SEED, K_TAKER_BPS, K_TAKER_PER_UNIT, M_ASK, M_ASK_SZ, M_BID,
     M_BID_SZ, M_HALTED, M_MID, M_TAKEN_ASK, M_TAKEN_BID, P_POS,
 )
@@ -67,7 +67,6 @@ __all__ = [
     "same_price_nb",
 ]
 
-KERNEL_OVERFLOW = 2  # a record buffer is full: the front door reruns with larger buffers
 
 
 @njit(cache=True)

@@ -40,7 +40,7 @@ A_NEXT_SAMPLE_T = 3  #: next local time at which to sample equity (time clock)
 A_NF = 4
 
 # --- counters and cursors, int64[C_NF] -------------------------------------------------------
-C_STATUS = 0  #: kernel status, see ST_KERNEL_* in loop_template
+C_STATUS = 0  #: kernel status, KERNEL_* below
 C_N_ORDERS = 1  #: rows used in the order table
 C_N_OE = 2  #: order-event records written
 C_N_FILLS = 3
@@ -124,5 +124,16 @@ G_ACT_MODIFY = 5
 # --- the strategy's view of its own orders: LOCAL_ORDER columns are in records.py -------------
 
 INT64_MAX = 9223372036854775807
+
+# --- kernel status (cnt[C_STATUS]) and callback reasons ----------------------------------------
+# Here, not in loop_template.py: importing the template compiles its explicit-signature kernels
+# (seconds, cold) for a loop nobody runs; the front door needs only these numbers.
+KERNEL_DONE = 0
+KERNEL_NEED_MORE = 1  #: the exchange clock needs the next chunk; the caller carries the tail over
+KERNEL_OVERFLOW = 2  #: a record buffer is full: the front door reruns with larger buffers
+KERNEL_STRATEGY_ERROR = 3  #: the strategy returned a bad request count
+KERNEL_NEED_SPACE = 4  #: a record buffer is nearly full: the caller grows it and resumes
+REASON_MARKET = 0
+REASON_RESPONSE = 1
 
 __all__ = sorted(name for name in dir() if name.isupper())

@@ -28,22 +28,22 @@ from numba import types as _t
 from tickguard.data.schema import KIND_CONTROL, KIND_DEPTH, KIND_QUOTE, KIND_SNAPSHOT, KIND_TRADE
 from tickguard.engine.book import apply_depth_nb
 from tickguard.engine.exchange import (
-    KERNEL_OVERFLOW, insert_open_nb, next_arrival_nb, on_market_nb, process_arrivals_nb,
-    record_order_event_nb,
+    insert_open_nb, on_market_nb, process_arrivals_nb, record_order_event_nb,
 )
 import tickguard.engine.gate as risk  # @@GATE@@
 from tickguard.engine.idle import idle_strategy_nb as on_response  # @@STRATEGY@@
 on_event = on_response  # @@STRATEGY_INLINE@@
 from tickguard.engine.latency import latency_nb
 from tickguard.engine.layout import (
-    A_CASH, A_EQUITY, A_INITIAL, A_NEXT_SAMPLE_T, C_CUR_DONE, C_ERR_ORDER, C_ERR_TS, C_ERR_VALUE,
-    C_EVENTS_DONE, C_FLAT_TS, C_KILL, C_LAST_XTS, C_N_ACTIONS, C_N_EQ, C_N_FILLS, C_N_OE, C_N_OPEN,
-    C_N_ORDERS, C_N_WORK,
-    C_N_PEND, C_N_RISK, C_NEXT_ARRIVAL, C_NEXT_RESP, C_SINCE_SAMPLE, C_STATUS, C_XCURSOR,
-    G_ACT_CANCEL, G_ACT_FILL, G_ACT_MODIFY, G_ACT_REJECT, G_ACT_SUBMIT, G_DENY_OBSERVED,
-    G_DENY_THRESHOLD, G_FLATTEN, G_OBSERVED, G_PREV_TS, G_RULE, G_STATE, G_THRESHOLD, G_TR_HALTED,
-    G_TR_NONE, G_TR_RESET, G_WAKE_ALL, G_WAKE_AT, G_WAKE_CROSSED, G_WAKE_GAP, INT64_MAX, K_MARK,
-    K_SAMPLE_DT, K_SAMPLE_EVERY, K_SEED, M_ASK, M_BID, P_AVG, P_FEES, P_MARK, P_POS, P_REALIZED,
+    A_CASH, A_EQUITY, A_INITIAL, A_NEXT_SAMPLE_T, C_CUR_DONE, C_ERR_ORDER, C_ERR_TS,
+    C_ERR_VALUE, C_EVENTS_DONE, C_FLAT_TS, C_KILL, C_LAST_XTS, C_NEXT_ARRIVAL, C_NEXT_RESP,
+    C_N_ACTIONS, C_N_EQ, C_N_FILLS, C_N_OE, C_N_OPEN, C_N_ORDERS, C_N_PEND, C_N_RISK, C_N_WORK,
+    C_SINCE_SAMPLE, C_STATUS, C_XCURSOR, G_ACT_CANCEL, G_ACT_FILL, G_ACT_MODIFY, G_ACT_REJECT,
+    G_ACT_SUBMIT, G_DENY_OBSERVED, G_DENY_THRESHOLD, G_FLATTEN, G_OBSERVED, G_PREV_TS, G_RULE,
+    G_STATE, G_THRESHOLD, G_TR_HALTED, G_TR_NONE, G_TR_RESET, G_WAKE_ALL, G_WAKE_AT,
+    G_WAKE_CROSSED, G_WAKE_GAP, INT64_MAX, KERNEL_DONE, KERNEL_NEED_MORE, KERNEL_NEED_SPACE,
+    KERNEL_OVERFLOW, KERNEL_STRATEGY_ERROR, K_MARK, K_SAMPLE_DT, K_SAMPLE_EVERY, K_SEED, M_ASK,
+    M_BID, P_AVG, P_FEES, P_MARK, P_POS, P_REALIZED, REASON_MARKET, REASON_RESPONSE,
 )
 from tickguard.engine.market import apply_market_event_nb
 from tickguard.engine.nbtypes import (
@@ -70,12 +70,6 @@ __all__ = [
     "run_chunk_nb",
 ]
 
-KERNEL_DONE = 0
-KERNEL_NEED_MORE = 1
-KERNEL_STRATEGY_ERROR = 3
-KERNEL_NEED_SPACE = 4  # a record buffer is nearly full: the caller grows it and resumes
-REASON_MARKET = 0
-REASON_RESPONSE = 1
 
 _TRADE = int(KIND_TRADE)
 _QUOTE = int(KIND_QUOTE)
