@@ -244,9 +244,18 @@ def _child_compile() -> dict[str, Any]:
     return {"compile_s": res.timings["compile"], "wall_s": wall}
 
 
+def _child_compile_other() -> dict[str, Any]:
+    """A second strategy once the engine's kernels are cached: only its own loop compiles."""
+    from tickguard.strategies.microprice import microprice
+
+    res, wall = engine_once(l1_quotes(1000), microprice(), WORKLOADS["l1_quotes"].instruments())
+    return {"compile_s": res.timings["compile"], "wall_s": wall}
+
+
 _SETUP = "import sys\nfrom tickguard.benchmarks.suite import _child_stream\n"
 _STREAM_BODY = "result = _child_stream(sys.argv[1], sys.argv[2], int(sys.argv[3]))\n"
 _COMPILE_BODY = "from tickguard.benchmarks.suite import _child_compile\nresult = _child_compile()\n"
+_COMPILE_OTHER_BODY = "from tickguard.benchmarks.suite import _child_compile_other\nresult = _child_compile_other()\n"
 
 
 def _scaling(p: SuiteParams, workdir: Path, say: Callable[[str], None]) -> list[dict[str, Any]]:
@@ -272,15 +281,17 @@ def _scaling(p: SuiteParams, workdir: Path, say: Callable[[str], None]) -> list[
 
 
 def _compile(p: SuiteParams, say: Callable[[str], None]) -> dict[str, Any]:
-    out: dict[str, Any] = {"strategy": "ema", "cold_s": None, "cold_start_to_result_s": None}
+    out: dict[str, Any] = {"strategy": "ema", "cold_s": None, "cold_start_to_result_s": None,
+                           "new_strategy_s": None}
     if p.compile_cold:
         say("compile: cold and cached, empty caches (fresh processes)")
         with tempfile.TemporaryDirectory(prefix="tickguard-cache-") as cache:
             env = {**os.environ, "NUMBA_CACHE_DIR": cache, "TICKGUARD_CACHE_DIR": os.path.join(cache, "loops")}
             cold = child_peak_rss(_COMPILE_BODY, env=env)
             warm = child_peak_rss(_COMPILE_BODY, env=env)
+            other = child_peak_rss(_COMPILE_OTHER_BODY, env=env)
         out.update(cold_s=cold.result["compile_s"], cold_start_to_result_s=cold.seconds,
-                   cache="fresh temporary cache")
+                   new_strategy_s=other.result["compile_s"], cache="fresh temporary cache")
     else:
         say("compile: cached (fresh process, the caches this run already filled)")
         warm = child_peak_rss(_COMPILE_BODY)
