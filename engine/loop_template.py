@@ -114,7 +114,7 @@ def _risk_record(rec_risk, cnt, ts, oid, rule, kind, inst, state, observed, thre
     cnt[C_N_RISK] = n + 1
 
 
-@njit(cache=True)
+@njit(_t.void(RISK_EVENTS, I64_1D, _t.int64, _t.int64, _t.int64, _t.int64, F64_1D), cache=True)
 def _denied(rec_risk, cnt, now, oid, code, inst, ks):
     """Record a pre-trade denial: ``code`` is rule index + 1, or a negative kill-switch code."""
     rule = code - 1 if code > 0 else code
