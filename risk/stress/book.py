@@ -22,8 +22,10 @@ by 20 % and stay distinct). The transforms choose the shift so the *mid* follows
 L2 data are deltas: a level keeps the price it was last sent at. When the map changes, the
 levels already in the book would be left at prices of the old map, so before the first row with
 the new map :func:`remap_nb` re-sends the book: a deletion at the old displayed price and the
-level at the new one, for every level whose display changed. The L1 quote is part of the book:
-when that row's batch is closed and carries no quote of the instrument from there on (e.g. a
+level at the new one, for every level whose display changed. A level that the rest of that
+(closed) batch deletes is neither re-sent nor sent in it: batches are atomic, so those rows would
+only show the old book at new-map prices (after a gap, possibly <= 0). The L1 quote is part of
+the book: when that row's batch is closed and carries no quote of the instrument from there on (e.g. a
 halt's control row alone in its batch), the last quote is re-sent under the new map too, after the
 depth rows, so the depth top and the quote agree at every batch end. The book is replayed by price
 (``KIND_SNAPSHOT`` streams are refused: their clearing semantics are not replayed here).
@@ -37,7 +39,7 @@ from numba import njit, types
 from numba.extending import register_jitable
 from numba.typed import Dict
 
-from tickguard.data.schema import EVENT_DTYPE, KIND_DEPTH, KIND_QUOTE, KIND_SNAPSHOT, KIND_TRADE
+from tickguard.data.schema import EVENT_DTYPE, KIND_DEPTH, KIND_QUOTE, KIND_SNAPSHOT, KIND_TRADE, KIND_TYPE_MASK
 
 from .core import StressContext, batch_keys, reflag
 
@@ -86,23 +88,77 @@ def _size_one(z, k, lot):
     return z * k
 
 
-def remap_py(is_depth, side, key, price, size, level, off_b, off_a, k_size, max_level, lot, bids, asks,
-             fill, out_keep, out_size, ins_pos, ins_side, ins_key, ins_off, ins_price, ins_size, ins_level):
+@register_jitable
+def _gone_in_batch(i, stop, is_depth, side, key, size, off_b, off_a, max_level, nxt, pure, cb, ca, cm,
+                   bids, asks, visited, gone):
+    """At a map change at row ``i`` of a closed batch: mark (``gone``) the rows in ``[i, stop)``
+    (to the batch end or the next map change) of every level that those rows leave deleted and that
+    the re-send does not keep displayed. Returns how many rows were marked.
+
+    Such a level is absent when the batch ends, so its rows under the new map are transient: the
+    batch is atomic, nobody sees them. Sending them (and re-adding the level before them) would
+    put the old book at new-map prices, e.g. the pre-gap book of a price gap's own batch shifted by
+    a later transform's post-gap move, which can be <= 0 although every price shown is positive.
+    """
+    marked = 0
+    for j in range(i, stop):
+        if not is_depth[j] or visited[j]:
+            continue
+        t, ok = j, pure[j]  # follow the level through the rows in range; a row that is also a
+        visited[j] = True  # quote or trade must stay, so its level is left alone
+        while nxt[t] >= 0 and nxt[t] < stop:
+            t = nxt[t]
+            visited[t] = True
+            ok = ok and pure[t]
+        if not ok or size[t] != 0.0:
+            continue
+        book = bids if side[j] > 0 else asks
+        if key[j] in book:  # still displayed after the re-send's deletions: its rows must stay
+            lv = book[key[j]][1]
+            same = (off_b[i] == cb) if side[j] > 0 else (off_a[i] == ca)
+            if lv <= cm and lv <= max_level[i] and same:
+                continue
+        t = j
+        while t >= 0 and t < stop:
+            gone[t] = True
+            marked += 1
+            t = nxt[t]
+    return marked
+
+
+def remap_py(is_depth, side, key, price, size, level, off_b, off_a, k_size, max_level, nxt, bend, pure, lot,
+             bids, asks, fill, out_keep, out_size, ins_pos, ins_side, ins_key, ins_off, ins_price, ins_size,
+             ins_level):
     """One instrument's rows in order: map depth rows, re-send the book where the map changes.
 
     ``key`` identifies a price level (half ticks; any exact int id when nothing is shifted);
-    ``bids``/``asks`` are empty dicts key -> (size, level, price). With ``fill`` False only the
-    number of re-sent rows is returned; with ``fill`` True ``out_keep``/``out_size`` (per row) and
-    the ``ins_*`` arrays (re-sent rows; ``ins_pos`` = the row they precede, ``ins_off`` = the shift
-    to add to ``ins_key``) are written. A row is dropped when the level limit hides it, or when
-    its size change vanishes in the rounding to lots (it would repeat what the level displays; on
-    the first row of a new map that is its old size under the *old* map, as it was not re-sent).
+    ``bids``/``asks`` are empty dicts key -> (size, level, price). ``nxt``: the next row of the
+    same batch touching the same level (-1: none); ``bend``: one past the last row of the row's
+    batch when that batch is closed, else 0; ``pure``: a depth row that is nothing else. With
+    ``fill`` False only the number of re-sent rows is returned; with ``fill`` True
+    ``out_keep``/``out_size`` (per row) and the ``ins_*`` arrays (re-sent rows; ``ins_pos`` = the
+    row they precede, ``ins_off`` = the shift to add to ``ins_key``) are written. A row is dropped
+    when the level limit hides it, when its size change vanishes in the rounding to lots (it would
+    repeat what the level displays; on the first row of a new map that is its old size under the
+    *old* map, as it was not re-sent), or when it is a transient row of a map change's batch (see
+    :func:`_gone_in_batch`; such a level is not re-sent either).
     """
     cb, ca, ck, cm = 0, 0, 1.0, NO_LEVEL_LIMIT
     c = 0
-    for i in range(len(is_depth)):
+    n = len(is_depth)
+    visited, gone = np.zeros(n, dtype=np.bool_), np.zeros(n, dtype=np.bool_)
+    for i in range(n):
         nb, na, nk, nm = off_b[i], off_a[i], k_size[i], max_level[i]
-        if (nb != cb or na != ca or nk != ck or nm != cm) and len(bids) + len(asks) > 0:
+        changed = nb != cb or na != ca or nk != ck or nm != cm
+        n_gone, stop = 0, i
+        if changed and bend[i] > i:
+            stop = i + 1
+            while stop < bend[i] and off_b[stop] == nb and off_a[stop] == na and k_size[stop] == nk and \
+                    max_level[stop] == nm:
+                stop += 1
+            n_gone = _gone_in_batch(i, stop, is_depth, side, key, size, off_b, off_a, max_level, nxt, pure,
+                                    cb, ca, cm, bids, asks, visited, gone)
+        if changed and len(bids) + len(asks) > 0:
             for phase in range(4):  # bid and ask deletions first: a new price may be another's old one
                 s = 1 if phase % 2 == 0 else -1
                 book = bids if s > 0 else asks
@@ -117,6 +173,11 @@ def remap_py(is_depth, side, key, price, size, level, off_b, off_a, k_size, max_
                     else:  # (no add for the level row i itself sets: it would be sent twice)
                         emit = vis_n and not (vis_o and off_n == off_o and sz_n == sz_o) and not (
                             is_depth[i] and key[i] == k and (side[i] > 0) == (s > 0))
+                        if emit and n_gone > 0:  # nor for a level the batch deletes (transient)
+                            for j in range(i, stop):
+                                if gone[j] and key[j] == k and (side[j] > 0) == (s > 0):
+                                    emit = False
+                                    break
                         off, z = off_n, sz_n
                     if emit:
                         if fill:
@@ -147,13 +208,31 @@ def remap_py(is_depth, side, key, price, size, level, off_b, off_a, k_size, max_
             erased = (vis_before and vis_after and size[i] != old_size and float(level[i]) == old_level
                       and _size_one(size[i], ck, lot) == _size_one(old_size, pk, lot))
             if fill:
-                out_keep[i] = (vis_before or level[i] <= cm) and not erased  # else hidden by the limit
+                # else hidden by the limit, erased by rounding, or transient in its batch
+                out_keep[i] = (vis_before or level[i] <= cm) and not erased and not gone[i]
                 out_size[i] = _size_one(size[i], ck, lot) if vis_after else 0.0
     return c
 
 
 remap_nb = njit(cache=True)(remap_py)
 _BOOK_VALUE = types.UniTuple(types.float64, 3)
+
+
+def _batch_links(ev: np.ndarray, bkey: np.ndarray, closed: np.ndarray, key: np.ndarray) -> tuple:
+    """One instrument's rows: ``(nxt, bend, pure)`` for :func:`remap_py` (batches are runs of rows)."""
+    n = len(ev)
+    depth = (ev["kind"] & KIND_DEPTH) != 0
+    last = np.flatnonzero(np.r_[bkey[1:] != bkey[:-1], True]) if n else np.zeros(0, np.int64)
+    bend = np.where(closed, np.repeat(last + 1, np.diff(np.r_[-1, last])), 0).astype(np.int64)
+    d = np.flatnonzero(depth)
+    sd = np.sign(ev["side"][d]).astype(np.int64)
+    order = np.lexsort((d, key[d], sd, bkey[d]))
+    s, ss = d[order], sd[order]
+    same = (bkey[s[1:]] == bkey[s[:-1]]) & (ss[1:] == ss[:-1]) & (key[s[1:]] == key[s[:-1]])
+    nxt = np.full(n, -1, dtype=np.int64)
+    nxt[s[:-1][same]] = s[1:][same]
+    pure = depth & ((ev["kind"] & KIND_TYPE_MASK) == KIND_DEPTH)
+    return nxt, bend, pure
 
 
 def _run_kernel(args: tuple, use_numba: bool) -> tuple:
@@ -269,7 +348,8 @@ def remap_book(events: np.ndarray, ctx: StressContext, who: str, off_bid: np.nda
             key = to_half_ticks(dprice, tick) if known_tick else dprice.view(np.int64)
             args = (depth, ev["side"].astype(np.int64), key, dprice, np.where(depth, ev["size"], 0.0),
                     ev["level"].astype(np.int64), ob.astype(np.int64), oa.astype(np.int64),
-                    kz.astype(np.float64), ml.astype(np.int64), float(lot))
+                    kz.astype(np.float64), ml.astype(np.int64), *_batch_links(ev, bkey[rows], closed[rows], key),
+                    float(lot))
             out_keep, out_size, (ipos, iside, ikey, ioff, iprice, isize, ilevel) = _run_kernel(args, use_numba)
             side_off = np.where(ev["side"] > 0, ob, oa)
             moved = depth & (side_off != 0)
@@ -277,8 +357,8 @@ def remap_book(events: np.ndarray, ctx: StressContext, who: str, off_bid: np.nda
             resized = depth & out_keep & (out_size != ev["size"])
             o["size"][resized] = out_size[resized]
             keep[rows[depth & ~out_keep]] = False
-            if moved.any():
-                lowest.append((key[moved] + side_off[moved]).min())
+            if (moved & out_keep).any():  # prices actually sent (not dropped rows)
+                lowest.append((key[moved & out_keep] + side_off[moved & out_keep]).min())
             if len(ipos):
                 shifted = ioff != 0
                 if shifted.any():

@@ -82,8 +82,12 @@ class StaleFeed(Transform):
     first quote in the window if there is none); trade fields keep printing. Depth updates in the
     window are held and delivered at ``end`` in order (like an outage), followed by one quote row
     (a copy of the last true quote of the window, ``ts_local = end``) that closes the burst: the
-    book is the old one during the window and right again after it. Magnitude: the window length (``end - start``
-    in the unit of its ends, which must share one form); ``scaled(s)`` shrinks the window from ``start``.
+    book is the old one during the window and right again after it. That row is left out when it
+    would only repeat the quote shown (the last true quote equals the frozen one) and no depth row
+    was held: it would correct nothing and close no burst, and it is a copy of the window's last
+    quote row but for ``ts_local`` (a later outage moving both to one time made two identical rows).
+    Magnitude: the window length (``end - start`` in the unit of its ends, which must share one
+    form); ``scaled(s)`` shrinks the window from ``start``.
     """
 
     start: TimePoint | str | int
@@ -113,8 +117,15 @@ class StaleFeed(Transform):
             src = before[-1] if len(before) else frozen[0]
             for f in _QUOTE_FIELDS:
                 out[f][frozen] = events[f][src]
-            held |= mine & inside & ((kind & KIND_DEPTH) != 0)
-            fresh = events[frozen[-1]].copy()  # the true quote, re-sent when the feed is live again
+            held_j = mine & inside & ((kind & KIND_DEPTH) != 0)
+            held |= held_j
+            # nothing to correct or close: the frozen quote already is the true one (e.g. a second
+            # stale window over the first, whose "true" quotes are the frozen ones)
+            last = frozen[-1]
+            if not held_j.any() and all(np.array_equal(out[f][last], events[f][last], equal_nan=True)
+                                        for f in _QUOTE_FIELDS):
+                continue
+            fresh = events[last].copy()  # the true quote, re-sent when the feed is live again
             fresh["ts_local"], fresh["kind"], fresh["side"], fresh["level"] = b, KIND_QUOTE | KIND_LAST_IN_BATCH, 0, 0
             fresh["price"] = fresh["size"] = np.nan
             refresh.append(fresh)

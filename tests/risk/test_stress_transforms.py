@@ -307,6 +307,44 @@ def test_price_gap_at_a_halt_resends_the_quote_with_the_book():
     assert q["bid_sz"].tolist() == [5, 5, 4, 4] and q["ask_sz"].tolist() == [7, 7, 7, 6]
 
 
+def test_stale_feed_sends_no_refresh_that_changes_nothing():
+    # Regression: the window's last true quote (t=2) equals the frozen one, and no depth row was
+    # held, yet a "refresh" copy of it (same ts_exch, same quote) was sent at the window end. An
+    # outage over both moved them to one ts_local: two identical rows (the validator's duplicate).
+    # A second stale window over the first did the same: its "true" quotes are the frozen ones.
+    ev = quotes([(0, 100.00, 5, 100.02, 7), (1, 100.01, 5, 100.03, 7), (2, 100.00, 5, 100.02, 7),
+                 (3, 100.01, 5, 100.03, 7)])
+    sf = StaleFeed("+1s", "+2500ms")
+    once = apply(ev, sf, seed=0, instruments=TABLE1)
+    assert once["bid_px"].tolist() == [100.00, 100.00, 100.00, 100.01] and len(once) == 4
+    assert apply(ev, Scenario([sf, sf]), seed=0, instruments=TABLE1).tobytes() == once.tobytes()
+    out = apply(ev, Scenario([sf, FeedOutage("+1500ms", "1s")]), seed=0, instruments=TABLE1)
+    assert_valid(out, TABLE1)
+    assert ((out["ts_local"] - T0) / S).tolist() == [0, 1, 2.5, 3]
+    # a window whose last true quote differs from the frozen one still ends with the refresh
+    short = apply(ev, StaleFeed("+1s", "+1500ms"), seed=0, instruments=TABLE1)
+    assert ((short["ts_local"] - T0) / S).tolist() == [0, 1, 1.5, 2, 3]
+    assert short["bid_px"].tolist() == [100.00, 100.00, 100.01, 100.00, 100.01]
+
+
+def test_vol_scale_after_a_gap_sends_no_transient_book():
+    # Regression: the gap's batch deletes the pre-gap levels (its re-send) and adds the gapped ones.
+    # A vol scale from the gap on moves that whole batch by the post-gap shift (-100 here, k = 0
+    # undoes the gap), so re-sending the pre-gap book before it, and the batch's own deletions of
+    # it, put levels at 0.00 and 0.01: refused as "to or below zero", though every price the batch
+    # leaves is ~100. Levels a batch deletes after a map change are now neither re-sent nor sent.
+    ev = l2([(0, 1, 100.00, 5), (0, -1, 100.01, 7), (0, 0, 0, 0), (1, 1, 100.00, 4), (1, 0, 0, 0),
+             (2, -1, 100.01, 6), (2, 0, 0, 0)])
+    out = apply(ev, Scenario([PriceGap("+1s", 1.0), VolScale("+1s", "+3s", 0.0)]), seed=0, instruments=TABLE1)
+    assert_valid(out, TABLE1)
+    assert book_top_mismatches(out) == (3, 0)
+    depth = out[(out["kind"] & KIND_DEPTH) != 0]
+    assert depth["price"].min() == 100.00  # no transient level at a shifted pre-gap price
+    q = out[(out["kind"] & KIND_QUOTE) != 0]
+    assert q["bid_px"].tolist() == [100.00, 100.00, 100.00] and q["ask_px"].tolist() == [100.01] * 3
+    assert q["bid_sz"].tolist() == [5, 4, 4] and q["ask_sz"].tolist() == [7, 7, 6]
+
+
 def test_liquidity_drought_hides_deep_levels():
     ev, table = synth_l2()
     ld = LiquidityDrought("30%", "60%", 0.5, levels_removed=2)
@@ -457,6 +495,14 @@ def small() -> tuple[np.ndarray, InstrumentTable]:
 @example(steps=[LiquidityDrought("15.039%", "100.000%", 0.0625, 0)], seed=0)
 # caught a map change on a batch with no quote (a halt's control row): book re-sent, quote not
 @example(steps=[TradingHalt("100.000%", "50.000%", None), PriceGap("100.000%", 0.5)], seed=0)
+# caught a stale window's closing quote that repeated the frozen one: after an outage moved both to
+# one time, two identical rows (see test_stale_feed_sends_no_refresh_that_changes_nothing)
+@example(steps=[StaleFeed("31.491%", "31.878%"), StaleFeed("31.491%", "31.878%"), FeedOutage("0%", "33.895%")],
+         seed=0)
+# caught a valid composition refused: the vol scale re-sent the pre-gap book inside the gaps'
+# batch at the post-gap shift, <= 0 (see test_vol_scale_after_a_gap_sends_no_transient_book)
+@example(steps=[PriceGap("2.581%", 0.584), PriceGap("2.581%", 0.584), VolScale("2.581%", "26.274%", 0.144)],
+         seed=0)
 def test_property_valid_unmutated_deterministic(steps, seed):
     ev, table = small()
     before = ev.tobytes()
