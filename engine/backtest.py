@@ -138,6 +138,13 @@ def _bytes(a: np.ndarray) -> memoryview:
     return memoryview(np.ascontiguousarray(a).reshape(-1).view(np.uint8))
 
 
+_BRIDGE_ROWS = 4096  # rows of a new chunk run with the previous chunk's leftover (see _run_once)
+
+
+class _Overflow(Exception):
+    """A record buffer overflowed inside the loop: the run restarts with larger buffers."""
+
+
 class _Joiner:
     """``np.concatenate([carry, chunk])`` for the streaming loop, which hands back a few
     unconsumed rows before every chunk. One byte copy into one of two reused buffers: numpy
@@ -348,9 +355,10 @@ class Backtest:
                    "kreq": kreq, "resp": resp, "rec_oe": rec_oe, "rec_fill": rec_fill, "rec_eq": rec_eq,
                    "rec_risk": rec_risk}
         grows = 0
-        for chunk, final in _with_last(prefetch(self._chunks(), on_item=hash_chunk)):
-            ev = chunk if carry is None else join(carry, chunk)
-            while True:  # once per chunk, plus once per buffer growth inside it
+        def feed(ev: np.ndarray, final: bool) -> tuple[np.ndarray, int]:
+            """Run the loop over ``ev`` (growing buffers as it asks); returns the unconsumed tail."""
+            nonlocal first, compile_s, run_s, grows
+            while True:  # once, plus once per buffer growth
                 g0 = int(cnt[C_EVENTS_DONE])
                 if strat.aux is None:
                     aux = np.zeros((len(ev), 0))
@@ -377,20 +385,38 @@ class Backtest:
                 run_s += time.perf_counter() - tr
                 status = int(cnt[C_STATUS])
                 if status == KERNEL_OVERFLOW:  # the room check's worst case was not enough
-                    return None
+                    raise _Overflow
                 if status == KERNEL_STRATEGY_ERROR:
                     self._bad_request_count(cnt)
                 cnt[C_XCURSOR] -= consumed
                 ev = ev[consumed:]
                 if status != KERNEL_NEED_SPACE:
-                    break
+                    if status != KERNEL_NEED_MORE and len(ev):
+                        raise RuntimeError(f"engine stopped early with status {status}")  # a bug
+                    return ev, status
                 _grow(buffers, cnt, n_inst, len(req), book.shape[2])  # keeps the records
                 grows += 1
-            carry = ev if len(ev) else None
-            if status != KERNEL_NEED_MORE and carry is not None:
-                raise RuntimeError(f"engine stopped early with status {status}")  # a bug, not bad input
-            if self.progress is not None:
-                self.progress(int(cnt[C_EVENTS_DONE]), time.perf_counter() - t0)
+
+        try:
+            for chunk, final in _with_last(prefetch(self._chunks(), on_item=hash_chunk)):
+                ev = chunk
+                if carry is not None:
+                    # The loop handed back a few rows (the exchange clock needed this chunk). Rather
+                    # than copy the whole chunk behind them, run them with a short head of it: what
+                    # is left over then is a suffix of that head, so the rest of the chunk goes on
+                    # as a view (results never depend on where chunks end: tests/engine).
+                    head = max(_BRIDGE_ROWS, 2 * len(carry))
+                    if head < len(chunk):
+                        tail, _ = feed(join(carry, chunk[:head]), False)
+                        ev = chunk[head - len(tail):] if len(tail) <= head else join(tail, chunk[head:])
+                    else:
+                        ev = join(carry, chunk)
+                tail, _ = feed(ev, final)
+                carry = tail if len(tail) else None
+                if self.progress is not None:
+                    self.progress(int(cnt[C_EVENTS_DONE]), time.perf_counter() - t0)
+        except _Overflow:
+            return None
         total_s = time.perf_counter() - t0 + loop_import_s  # total includes all of compile
 
         n_orders = int(cnt[C_N_ORDERS])
