@@ -123,10 +123,10 @@ def _grow(buffers: dict[str, np.ndarray], cnt: np.ndarray, n_inst: int, n_req: i
             size *= 2
         grew = True
         for key in (("orders", "lorders", "lwork", "open_idx") if name == "orders" else (name,)):
-            old = buffers[key]
-            new = np.zeros(size, dtype=old.dtype)
-            new[: len(old)] = old
-            buffers[key] = new
+            # in place (realloc; the new rows are zeroed): a new array filled by assignment copies
+            # structured rows field by field, 0.45 s of the 26 grows of 10^8 events with EMA.
+            # refcheck=False is safe: other names hold these array objects, never views of them
+            buffers[key].resize(size, refcheck=False)
         if name == "orders":
             buffers["kreq"] = np.zeros(size + n_inst, dtype=buffers["kreq"].dtype)
     if not grew:
