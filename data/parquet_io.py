@@ -41,8 +41,8 @@ _META_VERSION = b"tickguard.schema_version"
 # Timestamps are distinct and increasing: a dictionary never pays for them, and delta encoding
 # stores them in a few bits each (the bundled LOBSTER day: 20.8 -> 11.0 bytes per event with
 # zstd). Every other field repeats a lot and keeps its dictionary. LZ4 decodes ~40 % faster than
-# zstd for ~15 % more bytes on these files, and the engine streams them faster than it computes
-# (benchmarks/suite.py, `_scaling`), so decode speed is the default's side.
+# zstd for ~15 % more bytes on these files, and decoding is on streaming's critical path (the loop
+# waits for the reader thread at 10^8 events: benchmarks/suite.py, `_scaling`).
 _DELTA_FIELDS = ("ts_exch", "ts_local")
 DEFAULT_COMPRESSION = "lz4"
 
