@@ -11,11 +11,15 @@ A *risk module* is an importable module holding four jitted functions, called by
 * ``monitor_event_nb(now, kind, inst, side, level, mkt, rules, rstate, ks) -> int`` on a local
   market event, after the strategy's market view took it and before the strategy sees it: on
   CONTROL rows, and on the events that meet a wake-up condition the module keeps in ``ks``:
-  ``t >= ks[G_WAKE_AT]`` (a timer), ``t - ks[G_PREV_TS] > ks[G_WAKE_GAP]`` (a feed gap; the loop
-  writes every local event's time into ``ks[G_PREV_TS]`` after it), ``ks[G_WAKE_ALL] != 0``
-  (every event), or ``ks[G_WAKE_CROSSED] != 0`` and a quote that leaves its instrument's
-  ``bid >= ask``. A module that wants every event sets ``ks[G_WAKE_ALL]``; one that needs none
-  sets the timer and gap to inf. This keeps the kill switch's per-event cost at a few compares;
+  ``t >= ks[G_WAKE_AT]`` (a timer), ``t - ks[G_PREV_TS] > ks[G_WAKE_GAP]`` (a feed gap;
+  ``ks[G_PREV_TS]`` holds the time of the last local event past this step, so inside
+  ``monitor_event_nb`` the one before the current event; the loop keeps it in a register and
+  writes it there before calling any hook), ``ks[G_WAKE_ALL] != 0``
+  (every event), ``ks[G_WAKE_CROSSED] != 0`` and a quote that leaves its instrument's
+  ``bid >= ask``, or ``ks[G_FLATTEN] != 0`` (the kill switch still has positions to flatten: the
+  loop retries them on every event). A module that wants every event sets ``ks[G_WAKE_ALL]``; one
+  that needs none sets the timer and gap to inf. Extra calls must change nothing (the tests run
+  the rulebook on every event and compare). This keeps the per-event cost at a few compares;
 * ``monitor_sample_nb(now, equity, pnl, rules, rstate, ks) -> int`` on every equity sample;
 * ``monitor_activity_nb(now, what, inst, rules, rstate, ks) -> int`` when a request leaves the
   gate (G_ACT_SUBMIT / G_ACT_CANCEL / G_ACT_MODIFY) and when a fill or an exchange reject reaches
