@@ -355,7 +355,7 @@ class Backtest:
                    "kreq": kreq, "resp": resp, "rec_oe": rec_oe, "rec_fill": rec_fill, "rec_eq": rec_eq,
                    "rec_risk": rec_risk}
         grows = 0
-        def feed(ev: np.ndarray, final: bool) -> tuple[np.ndarray, int]:
+        def feed(ev: np.ndarray, final: bool) -> np.ndarray:
             """Run the loop over ``ev`` (growing buffers as it asks); returns the unconsumed tail."""
             nonlocal first, compile_s, run_s, grows
             while True:  # once, plus once per buffer growth
@@ -393,7 +393,7 @@ class Backtest:
                 if status != KERNEL_NEED_SPACE:
                     if status != KERNEL_NEED_MORE and len(ev):
                         raise RuntimeError(f"engine stopped early with status {status}")  # a bug
-                    return ev, status
+                    return ev
                 _grow(buffers, cnt, n_inst, len(req), book.shape[2])  # keeps the records
                 grows += 1
 
@@ -407,11 +407,11 @@ class Backtest:
                     # as a view (results never depend on where chunks end: tests/engine).
                     head = max(_BRIDGE_ROWS, 2 * len(carry))
                     if head < len(chunk):
-                        tail, _ = feed(join(carry, chunk[:head]), False)
+                        tail = feed(join(carry, chunk[:head]), False)
                         ev = chunk[head - len(tail):] if len(tail) <= head else join(tail, chunk[head:])
                     else:
                         ev = join(carry, chunk)
-                tail, _ = feed(ev, final)
+                tail = feed(ev, final)
                 carry = tail if len(tail) else None
                 if self.progress is not None:
                     self.progress(int(cnt[C_EVENTS_DONE]), time.perf_counter() - t0)
