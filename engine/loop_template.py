@@ -70,7 +70,6 @@ __all__ = [
     "run_chunk_nb",
 ]
 
-
 _TRADE = int(KIND_TRADE)
 _QUOTE = int(KIND_QUOTE)
 _CONTROL = int(KIND_CONTROL)
@@ -562,8 +561,8 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
     done = cnt[C_EVENTS_DONE]
     since = cnt[C_SINCE_SAMPLE]
     # the previous local event's time, which the risk hooks read as ks[G_PREV_TS]: kept here and
-    # written there before each hook call and on return. A store into ks on every event cost
-    # more than the wake-up compares (ks may alias any array, so every later load is redone).
+    # written there before each hook call and on return, so the common path stores nothing into
+    # ks (an array the compiler must assume aliases every other one)
     prev_ts = ks[G_PREV_TS]
     cnt[C_STATUS] = KERNEL_DONE
     every = cfg[K_SAMPLE_EVERY]
