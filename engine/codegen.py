@@ -30,6 +30,8 @@ _DEPENDENCIES = (
     "records.py", "rng.py", "gate.py", "idle.py", "unmanaged.py", "book.py", "nbtypes.py",
 )
 _GATE_LINE = "import tickguard.engine.gate as risk  # @@GATE@@"
+_RISK_LINE = "_RISK = True  # @@RISK@@"
+_PASS_THROUGH = "tickguard.engine.gate"
 _RISK_HOOKS = ("pretrade_nb", "monitor_event_nb", "monitor_sample_nb", "monitor_activity_nb")
 _STRATEGY_LINE = (
     "from tickguard.engine.idle import idle_strategy_nb as on_response  # @@STRATEGY@@\n"
@@ -134,11 +136,13 @@ def compile_loop(strategy_fn: Any, risk_module: ModuleType | str = "tickguard.en
     s_mod, s_name, s_src = _import_path(strategy_fn, "strategy callback")
     g_mod, g_src = _risk_module(risk_module)
     template = (_ENGINE_DIR / "loop_template.py").read_text()
-    if _GATE_LINE not in template or _STRATEGY_LINE not in template:
-        raise RuntimeError("loop_template.py lost its @@GATE@@/@@STRATEGY@@ marker lines")
+    if _GATE_LINE not in template or _STRATEGY_LINE not in template or _RISK_LINE not in template:
+        raise RuntimeError("loop_template.py lost its @@GATE@@/@@STRATEGY@@/@@RISK@@ marker lines")
     source = template.replace(_GATE_LINE, f"import {g_mod} as risk").replace(
         _STRATEGY_LINE, _strategy_import(s_mod, s_name)
     )
+    if g_mod == _PASS_THROUGH:  # its hooks never trip: the loop carries no kill-switch code
+        source = source.replace(_RISK_LINE, "_RISK = False  # @@RISK@@")
     digest = hashlib.sha256(source.encode())
     for dep in _DEPENDENCIES:
         digest.update((_ENGINE_DIR / dep).read_bytes())

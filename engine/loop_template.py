@@ -33,6 +33,7 @@ from tickguard.engine.exchange import (
 import tickguard.engine.gate as risk  # @@GATE@@
 from tickguard.engine.idle import idle_strategy_nb as on_response  # @@STRATEGY@@
 on_event = on_response  # @@STRATEGY_INLINE@@
+_RISK = True  # @@RISK@@: False in loops with the pass-through gate (no kill switch to run)
 from tickguard.engine.latency import latency_nb
 from tickguard.engine.layout import (
     A_CASH, A_EQUITY, A_INITIAL, A_NEXT_SAMPLE_T, C_CUR_DONE, C_ERR_ORDER, C_ERR_TS,
@@ -348,9 +349,6 @@ def _flatten(now, kreq, orders, lorders, lwork, open_idx, cnt, cfg, lat, trace_t
                          rstate, ks, True)
 
 
-@njit(_t.void(_t.int64, _t.int64, _t.int64, _t.int64, _t.int64, REQUESTS, ORDERS, LOCAL_ORDERS,
-              I64_1D, I64_1D, I64_1D, F64_1D, F64_2D, I64_1D, F64_2D, F64_1D, F64_1D, F64_1D, F64_2D,
-              F64_1D, ORDER_EVENTS, RISK_EVENTS, F64_2D, F64_1D, F64_1D), cache=True)
 def _risk_on_event(t, kind, inst, side, level, kreq, orders, lorders, lwork, open_idx, cnt, cfg, lat,
                    trace_ts, trace_lat, tick, lot, mult, mkt_l, pos_local, rec_oe, rec_risk, rules,
                    rstate, ks):
@@ -365,6 +363,16 @@ def _risk_on_event(t, kind, inst, side, level, kreq, orders, lorders, lwork, ope
     elif ks[G_FLATTEN] != 0.0:  # still flattening: retry what the exchange refused
         _flatten(t, kreq, orders, lorders, lwork, open_idx, cnt, cfg, lat, trace_ts, trace_lat, tick,
                  lot, mult, mkt_l, pos_local, rec_oe, rec_risk, rules, rstate, ks)
+
+
+# A separate function (explicit signature) keeps step 3's rare risk work out of the hot loop. A
+# loop with the pass-through gate never calls it, nor the kill switch's actions: there it stays
+# lazy, and the `if _RISK` guards below drop the calls before typing, so none of it compiles
+# (~1.4 s of a cold compile).
+_risk_on_event = (njit(_t.void(
+    _t.int64, _t.int64, _t.int64, _t.int64, _t.int64, REQUESTS, ORDERS, LOCAL_ORDERS, I64_1D, I64_1D,
+    I64_1D, F64_1D, F64_2D, I64_1D, F64_2D, F64_1D, F64_1D, F64_1D, F64_2D, F64_1D, ORDER_EVENTS,
+    RISK_EVENTS, F64_2D, F64_1D, F64_1D), cache=True) if _RISK else njit(cache=True))(_risk_on_event)
 
 
 @njit(cache=True)
@@ -487,14 +495,15 @@ def _deliver(t, blank, resp, orders, lorders, pos_local, cnt, mkt_l, params, sta
             _handle_requests(nreq, now, req, orders, lorders, lwork, open_idx, cnt, cfg, lat,
                              trace_ts, trace_lat, tick, lot, mult, mkt_l, pos_local, rec_oe,
                              rec_risk, rules, rstate, ks, False)
-        if cnt[C_KILL] != 0:
-            _kill_switch_actions(now, kreq, orders, lorders, lwork, open_idx, cnt, cfg, lat,
-                                 trace_ts, trace_lat, tick, lot, mult, mkt_l, pos_local, rec_oe,
-                                 rec_risk, rules, rstate, ks)
-        elif ks[G_FLATTEN] != 0.0:
-            _flatten(now, kreq, orders, lorders, lwork, open_idx, cnt, cfg, lat, trace_ts,
-                     trace_lat, tick, lot, mult, mkt_l, pos_local, rec_oe, rec_risk, rules, rstate,
-                     ks)
+        if _RISK:
+            if cnt[C_KILL] != 0:
+                _kill_switch_actions(now, kreq, orders, lorders, lwork, open_idx, cnt, cfg, lat,
+                                     trace_ts, trace_lat, tick, lot, mult, mkt_l, pos_local, rec_oe,
+                                     rec_risk, rules, rstate, ks)
+            elif ks[G_FLATTEN] != 0.0:
+                _flatten(now, kreq, orders, lorders, lwork, open_idx, cnt, cfg, lat, trace_ts,
+                         trace_lat, tick, lot, mult, mkt_l, pos_local, rec_oe, rec_risk, rules,
+                         rstate, ks)
     nxt = INT64_MAX
     for k in range(cnt[C_N_PEND]):
         if resp[k]["ts_local"] < nxt:
@@ -656,7 +665,7 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
         kind = ev["kind"]
         apply_market_event_nb(mkt_l, inst, kind, ev["side"], ev["level"], ev["price"], ev["bid_px"],
                               ev["bid_sz"], ev["ask_px"], ev["ask_sz"], t, False)
-        if n_rules > 0:
+        if _RISK and n_rules > 0:
             # the monitor sees only the events its rules asked for (wake-ups, gate.py), and every
             # event while the kill switch has positions left to flatten; one call site, so the
             # common path is a few compares (each rare call site costs the hot loop registers)
@@ -696,7 +705,7 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
             ks[G_PREV_TS] = prev_ts
             _sample_equity(t, gidx, mkt_l, pf, acct, cfg, mult, rec_eq, cnt, rec_risk, rules, rstate, ks)
             since = 0
-        if cnt[C_KILL] != 0:  # the gate's activity monitors or the equity clock tripped it
+        if _RISK and cnt[C_KILL] != 0:  # the gate's activity monitors or the equity clock tripped it
             _kill_switch_actions(t, kreq, orders, lorders, lwork, open_idx, cnt, cfg, lat, trace_ts,
                                  trace_lat, tick, lot, mult, mkt_l, pos_local, rec_oe, rec_risk,
                                  rules, rstate, ks)
