@@ -349,26 +349,34 @@ def _flatten(now, kreq, orders, lorders, lwork, open_idx, cnt, cfg, lat, trace_t
                          rstate, ks, True)
 
 
+@njit(cache=True)
+def _kill_or_flatten(now, kreq, orders, lorders, lwork, open_idx, cnt, cfg, lat, trace_ts, trace_lat,
+                     tick, lot, mult, mkt_l, pos_local, rec_oe, rec_risk, rules, rstate, ks):
+    """After a risk hook ran: the kill switch's cancels and flattening if it just went HALTED,
+    else another try at flattening what the exchange refused."""
+    if cnt[C_KILL] != 0:
+        _kill_switch_actions(now, kreq, orders, lorders, lwork, open_idx, cnt, cfg, lat, trace_ts,
+                             trace_lat, tick, lot, mult, mkt_l, pos_local, rec_oe, rec_risk, rules,
+                             rstate, ks)
+    elif ks[G_FLATTEN] != 0.0:
+        _flatten(now, kreq, orders, lorders, lwork, open_idx, cnt, cfg, lat, trace_ts, trace_lat, tick,
+                 lot, mult, mkt_l, pos_local, rec_oe, rec_risk, rules, rstate, ks)
+
+
 def _risk_on_event(t, kind, inst, side, level, kreq, orders, lorders, lwork, open_idx, cnt, cfg, lat,
                    trace_ts, trace_lat, tick, lot, mult, mkt_l, pos_local, rec_oe, rec_risk, rules,
                    rstate, ks):
-    """Step 3's risk work on a woken event: the monitor, then the kill switch's cancels and
-    flattening (HALTED now), or another try at flattening what the exchange refused."""
+    """Step 3's risk work on a woken event: the monitor, then what the kill switch must do."""
     _transition(risk.monitor_event_nb(t, kind, inst, side, level, mkt_l, rules, rstate, ks), t, inst,
                 rec_risk, cnt, ks)
-    if cnt[C_KILL] != 0:
-        _kill_switch_actions(t, kreq, orders, lorders, lwork, open_idx, cnt, cfg, lat, trace_ts,
-                             trace_lat, tick, lot, mult, mkt_l, pos_local, rec_oe, rec_risk, rules,
-                             rstate, ks)
-    elif ks[G_FLATTEN] != 0.0:  # still flattening: retry what the exchange refused
-        _flatten(t, kreq, orders, lorders, lwork, open_idx, cnt, cfg, lat, trace_ts, trace_lat, tick,
-                 lot, mult, mkt_l, pos_local, rec_oe, rec_risk, rules, rstate, ks)
+    _kill_or_flatten(t, kreq, orders, lorders, lwork, open_idx, cnt, cfg, lat, trace_ts, trace_lat,
+                     tick, lot, mult, mkt_l, pos_local, rec_oe, rec_risk, rules, rstate, ks)
 
 
 # A separate function (explicit signature) keeps step 3's rare risk work out of the hot loop. A
 # loop with the pass-through gate never calls it, nor the kill switch's actions: there it stays
 # lazy, and the `if _RISK` guards below drop the calls before typing, so none of it compiles
-# (~1.4 s of a cold compile).
+# (with the rest of the kill switch's code: ~4 s of a cold compile, benchmarks/engine.py).
 _risk_on_event = (njit(_t.void(
     _t.int64, _t.int64, _t.int64, _t.int64, _t.int64, REQUESTS, ORDERS, LOCAL_ORDERS, I64_1D, I64_1D,
     I64_1D, F64_1D, F64_2D, I64_1D, F64_2D, F64_1D, F64_1D, F64_1D, F64_2D, F64_1D, ORDER_EVENTS,
@@ -496,14 +504,9 @@ def _deliver(t, blank, resp, orders, lorders, pos_local, cnt, mkt_l, params, sta
                              trace_ts, trace_lat, tick, lot, mult, mkt_l, pos_local, rec_oe,
                              rec_risk, rules, rstate, ks, False)
         if _RISK:
-            if cnt[C_KILL] != 0:
-                _kill_switch_actions(now, kreq, orders, lorders, lwork, open_idx, cnt, cfg, lat,
-                                     trace_ts, trace_lat, tick, lot, mult, mkt_l, pos_local, rec_oe,
-                                     rec_risk, rules, rstate, ks)
-            elif ks[G_FLATTEN] != 0.0:
-                _flatten(now, kreq, orders, lorders, lwork, open_idx, cnt, cfg, lat, trace_ts,
-                         trace_lat, tick, lot, mult, mkt_l, pos_local, rec_oe, rec_risk, rules,
-                         rstate, ks)
+            _kill_or_flatten(now, kreq, orders, lorders, lwork, open_idx, cnt, cfg, lat, trace_ts,
+                             trace_lat, tick, lot, mult, mkt_l, pos_local, rec_oe, rec_risk, rules,
+                             rstate, ks)
     nxt = INT64_MAX
     for k in range(cnt[C_N_PEND]):
         if resp[k]["ts_local"] < nxt:
