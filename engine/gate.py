@@ -38,6 +38,9 @@ the simulated latency) and, when ``ks[G_FLATTEN]`` is set, flatten the known pos
 from __future__ import annotations
 
 from numba import njit
+from numba import types as _t
+
+from .nbtypes import F64_1D, F64_2D
 
 __all__ = ["monitor_activity_nb", "monitor_event_nb", "monitor_sample_nb", "pretrade_nb"]
 
@@ -60,7 +63,7 @@ def monitor_sample_nb(now, equity, pnl, rules, rstate, ks):
     return 0
 
 
-@njit(cache=True)
+@njit(_t.int64(_t.int64, _t.int64, _t.int64, F64_2D, F64_1D, F64_1D), cache=True)  # see risk.killswitch
 def monitor_activity_nb(now, what, inst, rules, rstate, ks):
     """Never trip."""
     return 0

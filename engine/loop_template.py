@@ -195,7 +195,7 @@ def _handle_requests(nreq, now, req, orders, lorders, lwork, open_idx, cnt, cfg,
                 _local_record(rec_oe, cnt, now, oid, OE_REJECT, reason, lo, o["price"], o["qty"])
                 continue
             code = 0
-            if not from_risk:  # the new order is row oid: the gate sees the ones before it
+            if _RISK and not from_risk:  # the new order is row oid: the gate sees the ones before it
                 code = risk.pretrade_nb(q, now, mkt_l, pos_local, lorders, lwork[:cnt[C_N_WORK]],
                                         mult, rules, rstate, ks)
             if code != 0:
@@ -216,9 +216,10 @@ def _handle_requests(nreq, now, req, orders, lorders, lwork, open_idx, cnt, cfg,
             insert_open_nb(open_idx, cnt, oid)
             if o["ts_arrive"] < cnt[C_NEXT_ARRIVAL]:
                 cnt[C_NEXT_ARRIVAL] = o["ts_arrive"]
-            if not from_risk:
-                _transition(risk.monitor_activity_nb(now, G_ACT_SUBMIT, inst, rules, rstate, ks),
-                            now, inst, rec_risk, cnt, ks)
+            if _RISK and not from_risk:
+                tr = risk.monitor_activity_nb(now, G_ACT_SUBMIT, inst, rules, rstate, ks)
+                if tr != G_TR_NONE:
+                    _transition(tr, now, inst, rec_risk, cnt, ks)
         elif action == ACTION_CANCEL or action == ACTION_MODIFY:
             oid = q["order_id"]
             if oid < 0 or oid >= cnt[C_N_ORDERS]:
@@ -240,7 +241,7 @@ def _handle_requests(nreq, now, req, orders, lorders, lwork, open_idx, cnt, cfg,
                 not (q["price"] > 0.0) or not _on_grid(q["price"], tick[o["instrument"]])
             ):
                 reason = RJ_BAD_PRICE
-            if reason == 0 and action == ACTION_MODIFY and not from_risk:
+            if _RISK and reason == 0 and action == ACTION_MODIFY and not from_risk:
                 code = risk.pretrade_nb(q, now, mkt_l, pos_local, lorders, lwork[:cnt[C_N_WORK]],
                                         mult, rules, rstate, ks)
                 if code != 0:
@@ -263,10 +264,11 @@ def _handle_requests(nreq, now, req, orders, lorders, lwork, open_idx, cnt, cfg,
             insert_open_nb(open_idx, cnt, oid)
             if o["ts_pending"] < cnt[C_NEXT_ARRIVAL]:
                 cnt[C_NEXT_ARRIVAL] = o["ts_pending"]
-            if not from_risk:
+            if _RISK and not from_risk:
                 what = G_ACT_CANCEL if action == ACTION_CANCEL else G_ACT_MODIFY
-                _transition(risk.monitor_activity_nb(now, what, o["instrument"], rules, rstate, ks),
-                            now, o["instrument"], rec_risk, cnt, ks)
+                tr = risk.monitor_activity_nb(now, what, o["instrument"], rules, rstate, ks)
+                if tr != G_TR_NONE:
+                    _transition(tr, now, o["instrument"], rec_risk, cnt, ks)
 
 
 @njit(cache=True)
@@ -383,6 +385,14 @@ _risk_on_event = (njit(_t.void(
     RISK_EVENTS, F64_2D, F64_1D, F64_1D), cache=True) if _RISK else njit(cache=True))(_risk_on_event)
 
 
+@njit(cache=True, inline="always")
+def _wake_conditions(ks):
+    """The wake-up conditions of gate.py folded for the per-event check: (the time from which every
+    event wakes the monitor, the feed gap that does, whether a crossed quote does)."""
+    every = ks[G_WAKE_ALL] != 0.0 or ks[G_FLATTEN] != 0.0
+    return -math.inf if every else ks[G_WAKE_AT], ks[G_WAKE_GAP], ks[G_WAKE_CROSSED] != 0.0
+
+
 @njit(cache=True)
 def _has_room(cnt, cap_oe, cap_fill, cap_resp, cap_orders, cap_risk, cap_eq, n_req, n_levels, n_inst):
     """Room for the worst case of one step: every working order filled on every book level,
@@ -485,10 +495,11 @@ def _deliver(t, blank, resp, orders, lorders, pos_local, cnt, mkt_l, params, sta
         last = cnt[C_N_PEND] - 1
         resp[best] = resp[last]
         cnt[C_N_PEND] = last
-        if ev == OE_FILL or ev == OE_REJECT:  # the kill switch counts fills and exchange rejects
+        if _RISK and (ev == OE_FILL or ev == OE_REJECT):  # the kill switch counts fills and rejects
             what = G_ACT_FILL if ev == OE_FILL else G_ACT_REJECT
-            _transition(risk.monitor_activity_nb(now, what, lo["instrument"], rules, rstate, ks), now,
-                        lo["instrument"], rec_risk, cnt, ks)
+            tr = risk.monitor_activity_nb(now, what, lo["instrument"], rules, rstate, ks)
+            if tr != G_TR_NONE:
+                _transition(tr, now, lo["instrument"], rec_risk, cnt, ks)
         cnt[C_ERR_TS] = now  # where the callback runs, should it raise (Backtest reports it)
         cnt[C_ERR_ORDER] = oid
         nreq = on_response(REASON_RESPONSE, blank[0], oid, now, mkt_l, pos_local, lorders,
@@ -503,7 +514,7 @@ def _deliver(t, blank, resp, orders, lorders, pos_local, cnt, mkt_l, params, sta
             _handle_requests(nreq, now, req, orders, lorders, lwork, open_idx, cnt, cfg, lat,
                              trace_ts, trace_lat, tick, lot, mult, mkt_l, pos_local, rec_oe,
                              rec_risk, rules, rstate, ks, False)
-        if _RISK:
+        if _RISK and (cnt[C_KILL] != 0 or ks[G_FLATTEN] != 0.0):  # checked here: a call costs
             _kill_or_flatten(now, kreq, orders, lorders, lwork, open_idx, cnt, cfg, lat, trace_ts,
                              trace_lat, tick, lot, mult, mkt_l, pos_local, rec_oe, rec_risk, rules,
                              rstate, ks)
@@ -576,6 +587,9 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
     # written there before each hook call and on return, so the common path stores nothing into
     # ks (an array the compiler must assume aliases every other one)
     prev_ts = ks[G_PREV_TS]
+    # likewise the wake-up conditions: read again only after a hook ran (only hooks change them)
+    wake_from, wake_gap, wake_crossed = _wake_conditions(ks)
+    hooks_ran = False
     cnt[C_STATUS] = KERNEL_DONE
     every = cfg[K_SAMPLE_EVERY]
     dt = cfg[K_SAMPLE_DT]
@@ -657,6 +671,7 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
                 # 2. a response reaches the strategy at its own local time tr (<= t): the exchange
                 # has not run past tr, so whatever the callback sends is matched in time order
                 ks[G_PREV_TS] = prev_ts
+                hooks_ran = True
                 _deliver(tr, blank, resp, orders, lorders, pos_local, cnt, mkt_l, params, state,
                          aux_blank, req, lwork, open_idx, cfg, lat, trace_ts, trace_lat, tick, lot,
                          mult, rec_oe, rec_risk, rules, rstate, ks, kreq)
@@ -672,11 +687,14 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
             # the monitor sees only the events its rules asked for (wake-ups, gate.py), and every
             # event while the kill switch has positions left to flatten; one call site, so the
             # common path is a few compares (each rare call site costs the hot loop registers)
-            if (kind & _CONTROL) != 0 or t >= ks[G_WAKE_AT] or t - prev_ts > ks[G_WAKE_GAP] \
-                    or ks[G_WAKE_ALL] != 0.0 or ks[G_FLATTEN] != 0.0 \
-                    or (ks[G_WAKE_CROSSED] != 0.0 and (kind & _QUOTE) != 0
+            if hooks_ran:
+                wake_from, wake_gap, wake_crossed = _wake_conditions(ks)
+                hooks_ran = False
+            if (kind & _CONTROL) != 0 or t >= wake_from or t - prev_ts > wake_gap \
+                    or (wake_crossed and (kind & _QUOTE) != 0
                         and mkt_l[inst, M_BID] >= mkt_l[inst, M_ASK]):
                 ks[G_PREV_TS] = prev_ts
+                hooks_ran = True
                 _risk_on_event(t, kind, inst, ev["side"], ev["level"], kreq, orders, lorders, lwork,
                                open_idx, cnt, cfg, lat, trace_ts, trace_lat, tick, lot, mult, mkt_l,
                                pos_local, rec_oe, rec_risk, rules, rstate, ks)
@@ -695,6 +713,7 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
                 cnt[C_ERR_VALUE] = nreq
                 return i
             ks[G_PREV_TS] = prev_ts
+            hooks_ran = True
             _handle_requests(nreq, t, req, orders, lorders, lwork, open_idx, cnt, cfg, lat,
                              trace_ts, trace_lat, tick, lot, mult, mkt_l, pos_local, rec_oe,
                              rec_risk, rules, rstate, ks, False)
@@ -706,9 +725,11 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
             if dt > 0.0 and t >= next_t:
                 next_t = (math.floor(t / dt) + 1.0) * dt
             ks[G_PREV_TS] = prev_ts
+            hooks_ran = True
             _sample_equity(t, gidx, mkt_l, pf, acct, cfg, mult, rec_eq, cnt, rec_risk, rules, rstate, ks)
             since = 0
         if _RISK and cnt[C_KILL] != 0:  # the gate's activity monitors or the equity clock tripped it
+            hooks_ran = True
             _kill_switch_actions(t, kreq, orders, lorders, lwork, open_idx, cnt, cfg, lat, trace_ts,
                                  trace_lat, tick, lot, mult, mkt_l, pos_local, rec_oe, rec_risk,
                                  rules, rstate, ks)

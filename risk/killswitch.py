@@ -35,13 +35,15 @@ from typing import NamedTuple
 
 import numpy as np
 from numba import njit
+from numba import types as _t
 from scipy.stats import norm
 
 from tickguard.data.schema import KIND_CONTROL, KIND_QUOTE
 from tickguard.engine.layout import M_ASK, M_BID, M_MID
+from tickguard.engine.nbtypes import F64_1D, F64_2D
 
 from .layout import (
-    ACT_HALT, ACT_HALT_FLATTEN, ACT_REDUCE, AC_CANCEL, AC_FILL, AC_MODIFY, AC_REJECT, AC_SUBMIT,
+    AC_NCODES, ACT_HALT, ACT_HALT_FLATTEN, ACT_REDUCE, AC_CANCEL, AC_FILL, AC_MODIFY, AC_REJECT, AC_SUBMIT,
     CR_N_CROSSED, EV_N, EV_NF, EV_PREV_PNL, EV_VAR, EV_Z, KS_ACTIVE, KS_FLATTEN, KS_HALTED, KS_NF,
     KS_N_RESETS, KS_N_TRANSITIONS, KS_OBSERVED, KS_PREV_TS, KS_REDUCING, KS_RULE, KS_STATE,
     KS_THRESHOLD, KS_TS, KS_WAKE_ALL, KS_WAKE_AT, KS_WAKE_CROSSED, KS_WAKE_GAP, MT_CROSSED_DATA,
@@ -49,7 +51,8 @@ from .layout import (
     MT_LOSS_OVER_WINDOW, MT_MESSAGE_RATE, MT_MESSAGE_RATE_KILL, MT_ORDER_TO_TRADE,
     MT_PRICE_COLLAR_SIGMA, MT_REJECT_RATE, MT_REPEATED_EXECUTION, MT_STALE_FEED, PSEUDO_EXTERNAL,
     PSEUDO_RESET, RB_CAP, RB_COUNT, RB_DEN, RB_HEAD, RB_NF, RB_NUM, RB_OVERFLOW, RS_EVENT_LIST,
-    RS_EVERY_EVENT, RS_EXTERNAL, RS_HEADER, RS_N_ACTIVITY, RS_N_EVENT, RS_N_INST, RS_N_RULES,
+    RS_ACT_TABLE, RS_CHARGE_LIST, RS_EVERY_EVENT, RS_EXTERNAL, RS_HEADER, RS_N_ACTIVITY, RS_N_CHARGE,
+    RS_N_EVENT, RS_N_INST, RS_N_RULES,
     RS_N_SAMPLE, R_ACTION, R_METRIC, R_P0, R_P1, R_P2, R_SCOPE, R_THRESHOLD, R_WINDOW, SIG_N,
     SIG_NEXT, SIG_NF, SIG_PREV_MID, SIG_PREV_TS, SIG_ROWS, SIG_VAR, TB_NF, TB_TOKENS_MODIFY,
     TB_TOKENS_SUBMIT, TR_RESET,
@@ -110,6 +113,20 @@ def _block(metric: int, row: np.ndarray, n_inst: int) -> np.ndarray:
     return np.zeros(0)
 
 
+def _activity_class(m: int, what: int) -> int:
+    """0: numerator, 1: denominator, -1: the rule does not count this activity (AC_*)."""
+    message = what in (AC_SUBMIT, AC_MODIFY, AC_CANCEL)
+    if m == MT_ORDER_TO_TRADE:
+        return 0 if message else (1 if what == AC_FILL else -1)
+    if m == MT_REJECT_RATE:
+        return 0 if what == AC_REJECT else (1 if what == AC_SUBMIT else -1)
+    if m == MT_MESSAGE_RATE_KILL:
+        return 0 if message else -1
+    if m == MT_FILL_RATE:
+        return 0 if what == AC_FILL else -1
+    return -1
+
+
 def new_risk_state(rulebook, n_instruments: int, every_event: bool = False) -> RiskState:  # noqa: ANN001
     """Allocate and initialise ``rstate`` and ``ks`` for a Rulebook (or its rules array).
 
@@ -126,12 +143,26 @@ def new_risk_state(rulebook, n_instruments: int, every_event: bool = False) -> R
     head = np.zeros(RS_HEADER + n)
     head[RS_N_RULES], head[RS_N_INST], head[RS_EXTERNAL] = n, n_instruments, -1
     head[RS_EVERY_EVENT] = 1.0 if every_event else 0.0
-    per_event = [r for r in range(n) if int(rules[r, R_METRIC]) in
-                 (MT_PRICE_COLLAR_SIGMA, MT_CROSSED_DATA, MT_STALE_FEED)]
-    head[RS_EVENT_LIST] = RS_HEADER + n + 2 * n_instruments
-    blocks = [np.zeros(2 * n_instruments),  # pretrade's scratch for open-order sums
-              np.array(per_event, dtype=np.float64)]  # the rules monitor_event_nb visits
-    pos = RS_HEADER + n + 2 * n_instruments + len(per_event)
+    metrics = rules[:, R_METRIC].astype(int)
+    per_event = [r for r in range(n) if metrics[r] in (MT_PRICE_COLLAR_SIGMA, MT_CROSSED_DATA, MT_STALE_FEED)]
+    charge = [r for r in range(n) if metrics[r] in (MT_MESSAGE_RATE, MT_REPEATED_EXECUTION, MT_DUPLICATE_ORDER)]
+    per_code = [[(r, c) for r in range(n) for c in [_activity_class(metrics[r], what)] if c >= 0]
+                for what in range(1, AC_NCODES + 1)]
+    blocks = [np.zeros(2 * n_instruments)]  # pretrade's scratch for open-order sums
+    pos = RS_HEADER + n + 2 * n_instruments
+
+    def add(block: list[float]) -> int:
+        nonlocal pos
+        blocks.append(np.array(block, dtype=np.float64))
+        pos += len(block)
+        return pos - len(block)
+
+    head[RS_EVENT_LIST] = add(per_event)  # the rules each hook visits, so it skips the rest
+    head[RS_CHARGE_LIST], head[RS_N_CHARGE] = add(charge), len(charge)
+    head[RS_ACT_TABLE] = add([0.0] * (2 * AC_NCODES))
+    table = blocks[-1]  # per activity code: (start, count) of its (rule, class) pairs
+    for k, pairs in enumerate(per_code):
+        table[2 * k : 2 * k + 2] = add([float(v) for pair in pairs for v in pair]), len(pairs)
     for r in range(n):
         m, scope = int(rules[r, R_METRIC]), int(rules[r, R_SCOPE])
         if scope >= n_instruments:
@@ -150,7 +181,6 @@ def new_risk_state(rulebook, n_instruments: int, every_event: bool = False) -> R
     rstate = np.concatenate([head] + blocks)
     ks = np.zeros(KS_NF)
     ks[[KS_RULE, KS_TS, KS_OBSERVED, KS_THRESHOLD]] = -1.0, np.nan, np.nan, np.nan
-    metrics = rules[:, R_METRIC].astype(int)
     stale = rules[metrics == MT_STALE_FEED, R_THRESHOLD]
     ks[KS_WAKE_AT] = -np.inf if (metrics == MT_PRICE_COLLAR_SIGMA).any() else np.inf
     ks[KS_WAKE_GAP] = stale.min() if stale.size else np.inf
@@ -219,7 +249,7 @@ def ring_expire_nb(rs, off, width, cutoff, classed):
     while n > 0 and rs[base + head * width] < cutoff:
         if classed:
             rs[off + (RB_NUM if rs[base + head * width + 1] == 0.0 else RB_DEN)] -= 1.0
-        head = (head + 1) % cap
+        head = head + 1 if head + 1 < cap else 0  # not %: an integer division costs ~10 ns
         n -= 1
     rs[off + RB_HEAD] = head
     rs[off + RB_COUNT] = n
@@ -240,9 +270,10 @@ def ring_push_nb(rs, off, width, ts, value, classed, count_overflow):
             rs[off + (RB_NUM if rs[base + head * width + 1] == 0.0 else RB_DEN)] -= 1.0
         if count_overflow:
             rs[off + RB_OVERFLOW] += 1.0
-        head = (head + 1) % cap
+        head = head + 1 if head + 1 < cap else 0
         n -= 1
-    row = base + ((head + n) % cap) * width
+    slot = head + n  # < 2 * cap
+    row = base + (slot - cap if slot >= cap else slot) * width
     rs[row] = ts
     rs[row + 1] = value
     if classed:
@@ -411,22 +442,8 @@ def monitor_sample_nb(now, equity, pnl, rules, rstate, ks):
 
 
 # ------------------------------------------------------------------------- per order activity
-@njit(cache=True, inline="always")
-def _activity_class(m, what):
-    """0: numerator, 1: denominator, -1: the rule does not count this activity."""
-    message = what == AC_SUBMIT or what == AC_MODIFY or what == AC_CANCEL
-    if m == MT_ORDER_TO_TRADE:
-        return 0 if message else (1 if what == AC_FILL else -1)
-    if m == MT_REJECT_RATE:
-        return 0 if what == AC_REJECT else (1 if what == AC_SUBMIT else -1)
-    if m == MT_MESSAGE_RATE_KILL:
-        return 0 if message else -1
-    if m == MT_FILL_RATE:
-        return 0 if what == AC_FILL else -1
-    return -1
-
-
-@njit(cache=True)
+# explicit: one copy, not one per literal activity code the loop passes (see engine/nbtypes.py)
+@njit(_t.int64(_t.int64, _t.int64, _t.int64, F64_2D, F64_1D, F64_1D), cache=True)
 def monitor_activity_nb(now, what, inst, rules, rstate, ks):
     """Per order activity ``what`` (AC_*) on instrument ``inst`` at local time ``now``.
 
@@ -435,20 +452,23 @@ def monitor_activity_nb(now, what, inst, rules, rstate, ks):
     per submit, ``rejects / max(submits, 1)``, once ``submits >= min_orders``; message_rate_kill:
     messages in the window; fill_rate: fills in the window.
     """
-    if rstate[RS_N_ACTIVITY] == 0.0:
+    if rstate[RS_N_ACTIVITY] == 0.0 or what < 1 or what > AC_NCODES:
         return 0
     tr = 0
-    for r in range(rules.shape[0]):
+    entry = int(rstate[RS_ACT_TABLE]) + 2 * (what - 1)
+    first = int(rstate[entry])
+    for e in range(int(rstate[entry + 1])):  # the rules that count this activity, and as what
+        r = int(rstate[first + 2 * e])
+        cls = rstate[first + 2 * e + 1]
         m = int(rules[r, R_METRIC])
-        cls = _activity_class(m, what)
         scope = int(rules[r, R_SCOPE])
-        if cls < 0 or (scope >= 0 and scope != inst):
+        if scope >= 0 and scope != inst:
             continue
         off = int(rstate[RS_HEADER + r])
         thr = rules[r, R_THRESHOLD]
         ratio = m == MT_ORDER_TO_TRADE or m == MT_REJECT_RATE
         ring_expire_nb(rstate, off, 2, now - rules[r, R_WINDOW], True)
-        ring_push_nb(rstate, off, 2, now, float(cls), True, ratio)
+        ring_push_nb(rstate, off, 2, now, cls, True, ratio)
         num = rstate[off + RB_NUM]
         den = rstate[off + RB_DEN]
         if m == MT_ORDER_TO_TRADE:

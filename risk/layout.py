@@ -122,6 +122,7 @@ AC_FILL = 2  #: a fill report (partial or full) reached the strategy
 AC_REJECT = 3  #: an exchange reject reached the strategy (gate denials are not sent: not counted)
 AC_CANCEL = 4  #: a cancel request left
 AC_MODIFY = 5  #: a modify request left
+AC_NCODES = 5
 
 # --- rstate header ---------------------------------------------------------------------------
 RS_N_RULES = 0
@@ -132,7 +133,11 @@ RS_N_ACTIVITY = 4  #: rules monitor_activity_nb must visit
 RS_EXTERNAL = 5  #: index of the external_kill rule, -1 if none
 RS_EVENT_LIST = 6  #: offset of the list of the RS_N_EVENT rule indices monitor_event_nb visits
 RS_EVERY_EVENT = 7  #: 1.0: the loop shows monitor_event_nb every event (tests the wake-ups)
-RS_HEADER = 8  #: rstate[RS_HEADER + r] = offset of rule r's block (-1: no state)
+RS_CHARGE_LIST = 8  #: offset of the list of the RS_N_CHARGE rules a passed request charges
+RS_N_CHARGE = 9  #: (message_rate, repeated_execution, duplicate_order)
+RS_ACT_TABLE = 10  #: offset of AC_NCODES (start, count) pairs: per activity code, where its list
+#: of (rule index, class) pairs starts (class 0 numerator, 1 denominator) and how many it holds
+RS_HEADER = 11  #: rstate[RS_HEADER + r] = offset of rule r's block (-1: no state)
 
 # --- ring buffer header (RB_NF floats, then cap rows) ------------------------------------------
 RB_HEAD = 0  #: slot of the oldest entry

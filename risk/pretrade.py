@@ -45,7 +45,8 @@ from .layout import (
     MT_MAX_ORDER_NOTIONAL, MT_MAX_ORDER_QTY, MT_MAX_POSITION, MT_MAX_POSITION_NOTIONAL,
     MT_MESSAGE_RATE, MT_PRICE_COLLAR_PCT, MT_PRICE_COLLAR_SIGMA, MT_REPEATED_EXECUTION,
     MT_RESTRICTED, MT_STALE_DATA, PSEUDO_HALTED, PSEUDO_REDUCING, R_METRIC, R_P0, R_P1, R_P2,
-    R_SCOPE, R_THRESHOLD, R_WINDOW, RS_HEADER, RS_N_INST, RS_N_RULES, SIG_N, SIG_NF, SIG_ROWS,
+    R_SCOPE, R_THRESHOLD, R_WINDOW, RS_CHARGE_LIST, RS_HEADER, RS_N_CHARGE, RS_N_INST,
+    RS_N_RULES, SIG_N, SIG_NF, SIG_ROWS,
     SIG_VAR, TB_TOKENS_MODIFY, TB_TOKENS_SUBMIT,
 )
 from .signatures import signature_count_nb, signature_expire_nb, signature_push_nb
@@ -230,7 +231,9 @@ def pretrade_nb(req, now, mkt, pos, orders, working, mult, rules, rstate, ks):
             if not age <= thr:  # never quoted: NaN age, refused
                 return _deny(ks, math.inf if age != age else age, thr, r + 1)
     # passed: charge the throttles and remember the order
-    for r in range(rules.shape[0]):
+    first = int(rstate[RS_CHARGE_LIST])
+    for e in range(int(rstate[RS_N_CHARGE])):
+        r = int(rstate[first + e])
         m = int(rules[r, R_METRIC])
         scope = int(rules[r, R_SCOPE])
         if scope >= 0 and scope != inst:

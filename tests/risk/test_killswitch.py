@@ -412,3 +412,36 @@ def test_state_is_monotone_and_halted_passes_nothing(start_reducing: bool, ops: 
         assert tr in (0, L.KS_REDUCING, L.KS_HALTED)
         assert sw.ks[L.KS_STATE] >= state  # never down without a reset
         assert tr == 0 or sw.ks[L.KS_STATE] == tr
+
+
+def test_each_hook_visits_exactly_the_rules_that_concern_it():
+    """The lists new_risk_state writes, against the default rulebook read by hand: which rules
+    a passed order charges, and which count each activity and as what
+    (order_to_trade counts messages over fills, as MiFID II RTS 9; reject_rate rejects over
+    submits; message_rate_kill messages; fill_rate fills)."""
+    from tickguard.risk.inloop import DEFAULT_RULEBOOK
+
+    rb = load_rulebook(DEFAULT_RULEBOOK)
+    rs, _ = new_risk_state(rb, 1)
+
+    def ids(list_slot: int, count_slot: int) -> list[str]:
+        first = int(rs[list_slot])
+        return [rb.ids[int(rs[first + e])] for e in range(int(rs[count_slot]))]
+
+    assert ids(L.RS_CHARGE_LIST, L.RS_N_CHARGE) == ["throttle", "repeat-throttle", "no-duplicates"]
+    num, den = 0, 1
+    expected = {
+        SUB: [("order-to-trade", num), ("reject-storm", den), ("runaway-messages", num)],
+        FILL: [("order-to-trade", den), ("runaway-fills", num)],
+        REJ: [("reject-storm", num)],
+        CXL: [("order-to-trade", num), ("runaway-messages", num)],
+        MOD: [("order-to-trade", num), ("runaway-messages", num)],
+    }
+    for what, pairs in expected.items():
+        entry = int(rs[L.RS_ACT_TABLE]) + 2 * (what - 1)
+        first, count = int(rs[entry]), int(rs[entry + 1])
+        got = [(rb.ids[int(rs[first + 2 * e])], int(rs[first + 2 * e + 1])) for e in range(count)]
+        assert got == pairs, what
+    # an activity code outside AC_* counts nowhere (and reads no list)
+    assert monitor_activity_nb(0, 0, 0, rb.rules, rs, np.zeros(L.KS_NF)) == 0
+    assert monitor_activity_nb(0, L.AC_NCODES + 1, 0, rb.rules, rs, np.zeros(L.KS_NF)) == 0
