@@ -329,3 +329,47 @@ def test_flatten_refused_by_the_exchange_is_retried_as_time_moves_not_in_a_loop(
     # (but the last: sent at the final event, it never reaches the exchange)
     assert n_orders == n_times == 120 - (t_halt - 1000) // 1000
     assert n_no_quote == n_orders - 1
+
+
+@njit(cache=True)
+def buy_then_bid_nb(reason, ev, order, now, mkt, pos, orders, n_orders, params, state, aux, req):
+    """A market buy of params[0] at the first quote, a limit buy of params[0] at params[1] at the
+    second, then nothing."""
+    if reason != 0 or n_orders >= 2:
+        return 0
+    r = req[0]
+    r["action"] = ACTION_SUBMIT
+    r["instrument"] = 0
+    r["order_type"] = OT_MARKET if n_orders == 0 else OT_LIMIT
+    r["side"] = 1
+    r["price"] = np.nan if n_orders == 0 else params[1]
+    r["qty"] = params[0]
+    r["tag"] = 0
+    return 1
+
+
+def test_a_trip_while_a_fill_is_delivered_retries_flattening_on_every_later_event():
+    # The resting bid's fill, long after the strategy's last request, trips fill_rate
+    # (halt_flatten) inside response delivery, and there are no bids: the flattening sell is
+    # refused at once (zero latency), so it must be retried on each later quote. No equity clock
+    # and no strategy requests then: nothing else wakes the monitor, so this fails if the loop
+    # keeps stale wake-up conditions after delivery.
+    from tickguard.engine.strategy import NumbaStrategy
+
+    ev = quotes(40)
+    ev["bid_px"][:] = np.nan
+    ev["bid_sz"][:] = 0.0
+    ev["ask_px"][10:] = 99.95  # the ask comes down to the resting bid at the 11th quote
+    rb = gate('[[rule]]\nid = "fills"\nmetric = "fill_rate"\nthreshold = 1\nwindow = "1s"\n'
+              'action = "halt_flatten"\n')
+    r = run(ev, NumbaStrategy(buy_then_bid_nb, params=np.array([5.0, 99.95]), max_requests=1),
+            instruments=INST, risk=rb, config=EngineConfig(sample_every=0, sample_dt_ns=0))
+    trips = risk_rows(r, RK_TRANSITION)
+    assert len(trips) == 1 and rb.rule_name(int(trips["rule"][0])) == "fills"
+    oe = r.order_events
+    ours = oe[(oe["event"] == OE_SUBMIT) & (oe["tag"] == RISK_TAG)]
+    assert r.fills["qty"].sum() == 10.0  # only the buys: nobody to sell to
+    # the resting bid fills when the 11th quote (t = 11000) reaches the exchange; its fill
+    # reaches the strategy at once: one flattening attempt then and one on every later quote
+    assert int(trips["ts"][0]) == 11_000
+    assert ours["ts"].tolist() == list(range(11_000, 41_000, 1000))
