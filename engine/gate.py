@@ -19,7 +19,9 @@ A *risk module* is an importable module holding four jitted functions, called by
   ``bid >= ask``, or ``ks[G_FLATTEN] != 0`` (the kill switch still has positions to flatten: the
   loop retries them on every event). A module that wants every event sets ``ks[G_WAKE_ALL]``; one
   that needs none sets the timer and gap to inf. Extra calls must change nothing (the tests run
-  the rulebook on every event and compare). This keeps the per-event cost at a few compares;
+  the rulebook on every event and compare). The loop reads these slots again only after one of
+  the four hooks ran, so only the hooks may change them. This keeps the per-event cost at a few
+  compares;
 * ``monitor_sample_nb(now, equity, pnl, rules, rstate, ks) -> int`` on every equity sample;
 * ``monitor_activity_nb(now, what, inst, rules, rstate, ks) -> int`` when a request leaves the
   gate (G_ACT_SUBMIT / G_ACT_CANCEL / G_ACT_MODIFY) and when a fill or an exchange reject reaches
