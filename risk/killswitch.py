@@ -157,7 +157,9 @@ def new_risk_state(rulebook, n_instruments: int, every_event: bool = False) -> R
         pos += len(block)
         return pos - len(block)
 
-    head[RS_EVENT_LIST] = add(per_event)  # the rules each hook visits, so it skips the rest
+    # the rules each hook visits (it skips the rest), and their counts
+    head[RS_EVENT_LIST], head[RS_N_EVENT] = add(per_event), len(per_event)
+    head[RS_N_ACTIVITY] = len({r for pairs in per_code for r, _ in pairs})
     head[RS_CHARGE_LIST], head[RS_N_CHARGE] = add(charge), len(charge)
     head[RS_ACT_TABLE] = add([0.0] * (2 * AC_NCODES))
     table = blocks[-1]  # per activity code: (start, count) of its (rule, class) pairs
@@ -168,10 +170,7 @@ def new_risk_state(rulebook, n_instruments: int, every_event: bool = False) -> R
         if scope >= n_instruments:
             raise ValueError(f"new_risk_state: rule {r} is scoped to instrument {scope} but there "
                              f"are only {n_instruments} instruments")
-        head[RS_N_EVENT] += m in (MT_PRICE_COLLAR_SIGMA, MT_CROSSED_DATA, MT_STALE_FEED)
         head[RS_N_SAMPLE] += m in (MT_LOSS_OVER_WINDOW, MT_DRAWDOWN, MT_EWMA_VAR_BREACH)
-        head[RS_N_ACTIVITY] += m in (MT_ORDER_TO_TRADE, MT_REJECT_RATE, MT_MESSAGE_RATE_KILL,
-                                     MT_FILL_RATE)
         if m == MT_EXTERNAL_KILL:
             head[RS_EXTERNAL] = r
         b = _block(m, rules[r], n_instruments)
