@@ -386,6 +386,21 @@ _risk_on_event = (njit(_t.void(
 
 
 @njit(cache=True, inline="always")
+def _exchange_takes_row(xe, tx, mkt_x, book, book_meta, tick):
+    """The exchange's market view, and its book for depth rows, take the row ``xe`` at exchange
+    time ``tx``: (the quote changed, the book applied the row; book_levels = 0 ignores them)."""
+    inst = xe["instrument"]
+    kind = xe["kind"]
+    quoted = apply_market_event_nb(mkt_x, inst, kind, xe["side"], xe["level"], xe["price"],
+                                   xe["bid_px"], xe["bid_sz"], xe["ask_px"], xe["ask_sz"], tx, True)
+    is_book = False
+    if kind & _BOOK_ROW:
+        is_book = apply_depth_nb(book, book_meta, inst, xe["side"], xe["price"], xe["size"], tx,
+                                 (kind & _SNAPSHOT) != 0, tick[inst])
+    return quoted, is_book
+
+
+@njit(cache=True, inline="always")
 def _wake_conditions(ks):
     """The wake-up conditions of gate.py folded for the per-event check: (the time from which every
     event wakes the monitor, the feed gap that does, whether a crossed quote does)."""
@@ -627,13 +642,7 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
                 tx = max(xe["ts_exch"], last_xts)
                 if tx > t:
                     break
-                inst = xe["instrument"]
-                kind = xe["kind"]
-                apply_market_event_nb(mkt_x, inst, kind, xe["side"], xe["level"], xe["price"],
-                                      xe["bid_px"], xe["bid_sz"], xe["ask_px"], xe["ask_sz"], tx, True)
-                if kind & _BOOK_ROW:
-                    apply_depth_nb(book, book_meta, inst, xe["side"], xe["price"], xe["size"], tx,
-                                   (kind & _SNAPSHOT) != 0, tick[inst])
+                _exchange_takes_row(xe, tx, mkt_x, book, book_meta, tick)
                 last_xts = tx
                 j += 1
         # the general merge: unless the idle exchange is done (out of rows only at the last chunk)
@@ -657,18 +666,11 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
                         return i
                     checked_oe = cnt[C_N_OE]
                 xe = events[j]
-                inst = xe["instrument"]
-                kind = xe["kind"]
-                quoted = apply_market_event_nb(mkt_x, inst, kind, xe["side"], xe["level"], xe["price"],
-                                               xe["bid_px"], xe["bid_sz"], xe["ask_px"], xe["ask_sz"],
-                                               tx, True)
+                quoted, is_book = _exchange_takes_row(xe, tx, mkt_x, book, book_meta, tick)
                 last_xts = tx
-                is_book = False  # a depth row the book applied (book_levels = 0 ignores them)
-                if kind & _BOOK_ROW:
-                    is_book = apply_depth_nb(book, book_meta, inst, xe["side"], xe["price"], xe["size"],
-                                             tx, (kind & _SNAPSHOT) != 0, tick[inst])
                 if cnt[C_N_OPEN] > 0:  # only then is there anything to match
-                    on_market_nb(inst, (kind & _TRADE) != 0, quoted, is_book, xe["price"], xe["size"],
+                    inst = xe["instrument"]
+                    on_market_nb(inst, (xe["kind"] & _TRADE) != 0, quoted, is_book, xe["price"], xe["size"],
                                  xe["side"], tx, orders, open_idx, mkt_x, pf, acct, cfg,
                                  tick[inst], lot[inst], mult[inst], lat, trace_ts, trace_lat, rec_oe,
                                  rec_fill, resp, cnt)
