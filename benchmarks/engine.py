@@ -26,6 +26,7 @@ import numpy as np
 from numba import njit
 
 from tickguard.benchmarks._measure import best_of, child_peak_rss, format_table, machine_info
+from tickguard.benchmarks.noop_risk import NoOpHooksGate
 from tickguard.data.schema import KIND_QUOTE, InstrumentTable, empty_events
 from tickguard.risk.pretrade import pretrade_nb
 
@@ -171,19 +172,23 @@ def run(events: int = 10**7, repeat: int = 3) -> dict[str, Any]:
     _engine_once(ev[:1000], table)
     gate = full_rulebook_gate(table)
     _engine_once(ev[:1000], table, gate)
+    noop = NoOpHooksGate(gate.rulebook, source="full rulebook, no-op hooks")
+    _engine_once(ev[:1000], table, noop)
     # Interleaved rounds: this box's speed drifts by tens of percent within a minute, so timing
     # all bare runs, then all engine runs, then all rulebook runs biased the ratios by the drift.
     bare_times: list[float] = []
-    engine_runs, risk_runs = [], []
+    engine_runs, risk_runs, noop_runs = [], [], []
     for _ in range(repeat):
         bare = best_of(lambda: bare_ema_loop_nb(ev, 50.0, 200.0, 1.0), 1)
         bare_times.append(bare.best)
         engine_runs.append(_engine_once(ev, table))
         risk_runs.append(_engine_once(ev, table, gate))
+        noop_runs.append(_engine_once(ev, table, noop))
     bare_s = min(bare_times)
     engine_times = [r.timings["run"] for r in engine_runs]
     risk_times = [r.timings["run"] for r in risk_runs]
-    engine_s, risk_s = min(engine_times), min(risk_times)
+    noop_times = [r.timings["run"] for r in noop_runs]
+    engine_s, risk_s, noop_s = min(engine_times), min(risk_times), min(noop_times)
     total_s = min(r.timings["total"] - r.timings["compile"] for r in engine_runs)
     with tempfile.TemporaryDirectory() as cache:
         env = {**os.environ, "NUMBA_CACHE_DIR": cache, "TICKGUARD_CACHE_DIR": os.path.join(cache, "loops")}
@@ -203,8 +208,13 @@ def run(events: int = 10**7, repeat: int = 3) -> dict[str, Any]:
         "rulebook_cost": risk_s / engine_s - 1.0,
         # the same from each round's adjacent pair of runs: a second estimate, less exposed to drift
         "rulebook_cost_paired_median": float(np.median([r / e - 1.0 for r, e in zip(risk_times, engine_times)])),
+        # the same rulebook's rows through hooks that do nothing: the kill switch's structure alone
+        "noop_hooks_events_per_s": events / noop_s,
+        "noop_hooks_cost": noop_s / engine_s - 1.0,
+        "noop_hooks_cost_paired_median": float(np.median([r / e - 1.0 for r, e in zip(noop_times, engine_times)])),
         # every round's seconds, in run order, so the spread behind each best-of is visible
-        "seconds_per_round": {"bare": bare_times, "engine": engine_times, "rulebook": risk_times},
+        "seconds_per_round": {"bare": bare_times, "engine": engine_times, "rulebook": risk_times,
+                              "noop_hooks": noop_times},
         "rulebook_gate_ns_per_order": gate_cached.result["ns"],  # a call, as in the loop
         "rulebook_gate_ns_per_order_compiled_in_process": gate_fresh.result["ns"],  # may be inlined
         "rulebook_risk_events": int(len(risk_runs[0].risk_events)),
@@ -243,6 +253,9 @@ def main(argv: list[str] | None = None) -> int:
           f"{out['rulebook_gate_ns_per_order']:.0f} ns per order called as the loop calls it "
           f"(from the cache), {out['rulebook_gate_ns_per_order_compiled_in_process']:.0f} ns when "
           "compiled in the same process (LLVM may inline it)")
+    print(f"  of which the kill switch's structure (same rows, hooks that do nothing, no wake-ups): "
+          f"{out['noop_hooks_events_per_s'] / 1e6:.1f} M/s, cost {out['noop_hooks_cost']:.1%} "
+          f"(median of pairs {out['noop_hooks_cost_paired_median']:.1%})")
     rounds = out["seconds_per_round"]
     print(f"spread over {len(rounds['engine'])} interleaved rounds: engine "
           f"{out['events'] / max(rounds['engine']) / 1e6:.1f}-{out['engine_events_per_s'] / 1e6:.1f} M/s; rulebook "
