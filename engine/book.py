@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import math
 
-from numba import njit
+from .internal import internal_njit
+
 
 __all__ = [
     "B_NF", "B_PX", "B_SZ", "B_TAKEN", "BM_HAS_L2", "BM_N_ASK", "BM_N_BID", "BM_NF", "BM_SNAP_ASK",
@@ -37,26 +38,26 @@ BM_HAS_L2 = 4  #: 1 once a depth or snapshot row of the instrument was applied
 BM_NF = 5
 
 
-@njit(cache=True)
+@internal_njit
 def book_side_nb(order_side):
     """Book side index holding resting orders of ``order_side`` (+1 buy -> bids 0, -1 -> asks 1)."""
     return 0 if order_side > 0 else 1
 
 
-@njit(cache=True)
+@internal_njit
 def _better(s, a, b):
     """Price ``a`` ranks before ``b`` on book side ``s``."""
     return a > b if s == 0 else a < b
 
 
-@njit(cache=True)
+@internal_njit
 def _same(a, b, tick):
     if tick > 0.0:
         return abs(a - b) < 0.5 * tick
     return abs(a - b) <= 1e-12 * max(1.0, abs(a))
 
 
-@njit(cache=True)
+@internal_njit
 def apply_depth_nb(book, meta, inst, side, price, size, ts, snapshot, tick):
     """Apply one depth/snapshot row; returns False when the row is unusable (no side/price)."""
     if side == 0 or math.isnan(price):
@@ -97,7 +98,7 @@ def apply_depth_nb(book, meta, inst, side, price, size, ts, snapshot, tick):
     return True
 
 
-@njit(cache=True)
+@internal_njit
 def level_size_nb(book, meta, inst, s, price, tick):
     """Displayed size at ``price`` on book side ``s``: 0 when better than the best level or
     between levels, NaN when beyond the last level we hold (not visible)."""
@@ -111,12 +112,12 @@ def level_size_nb(book, meta, inst, s, price, tick):
     return math.nan
 
 
-@njit(cache=True)
+@internal_njit
 def _within(s, px, limit):
     return px <= limit if s == 1 else px >= limit
 
 
-@njit(cache=True)
+@internal_njit
 def available_within_nb(book, meta, inst, s, limit):
     """Displayed size not yet taken by us on side ``s`` at prices within ``limit`` (a buy walks the
     asks up to its limit, a sell the bids down to it)."""
@@ -128,7 +129,7 @@ def available_within_nb(book, meta, inst, s, limit):
     return total
 
 
-@njit(cache=True)
+@internal_njit
 def take_level_nb(book, meta, inst, s, k, limit, want):
     """Take up to ``want`` from level ``k`` of side ``s``; returns (price, qty), price NaN once
     the walk is past the last level or the limit (a level we already emptied gives qty 0)."""

@@ -27,7 +27,7 @@ __all__ = ["compile_loop", "loop_cache_dir"]
 _ENGINE_DIR = Path(__file__).resolve().parent
 _DEPENDENCIES = (
     "loop_template.py", "exchange.py", "latency.py", "layout.py", "market.py", "portfolio.py",
-    "records.py", "rng.py", "gate.py", "idle.py", "unmanaged.py", "book.py", "nbtypes.py",
+    "records.py", "rng.py", "gate.py", "idle.py", "unmanaged.py", "book.py", "nbtypes.py", "internal.py",
 )
 _GATE_LINE = "import tickguard.engine.gate as risk  # @@GATE@@"
 _RISK_LINE = "_RISK = True  # @@RISK@@"
@@ -110,9 +110,12 @@ def _strategy_import(module: str, name: str) -> str:
     Responses are rare, so they keep the plain call and the loop compiles one inlined copy only.
     """
     return (
-        f"from {module} import {name} as on_response\n"
+        f"from {module} import {name} as _strategy\n"
         "from numba import njit as _njit\n"
-        "on_event = _njit(inline=\"always\")(getattr(on_response, \"py_func\", on_response))"
+        "from tickguard.engine.internal import internal_njit as _internal_njit\n"
+        "_strategy = getattr(_strategy, \"py_func\", _strategy)\n"
+        "on_event = _njit(inline=\"always\")(_strategy)\n"
+        "on_response = _internal_njit(cache=False)(_strategy)"
     )
 
 

@@ -28,12 +28,12 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
 from numba import types as _t
 
 from .book import (
     B_PX, BM_HAS_L2, BM_N_BID, available_within_nb, book_side_nb, level_size_nb, take_level_nb,
 )
+from .internal import internal_njit
 from .latency import latency_nb
 from .layout import (
     A_CASH, C_N_ACTIONS, C_N_FILLS, C_N_OE, C_N_OPEN, C_N_PEND, C_NEXT_ARRIVAL, C_NEXT_RESP,
@@ -69,7 +69,7 @@ __all__ = [
 
 
 
-@njit(cache=True)
+@internal_njit
 def same_price_nb(a, b, tick):
     """Prices equal on the tick grid (exact-ish float compare when no tick size is known)."""
     if tick > 0.0:
@@ -77,8 +77,8 @@ def same_price_nb(a, b, tick):
     return abs(a - b) <= 1e-12 * max(1.0, abs(a))
 
 
-@njit([_t.boolean(ORDER_EVENTS, I64_1D, _t.int64, _t.int64, _t.int64, _t.int64, _t.int64, row,
-                  _t.float64, _t.float64) for row in (ORDER_ROW, LOCAL_ORDER_ROW)], cache=True)
+@internal_njit([_t.boolean(ORDER_EVENTS, I64_1D, _t.int64, _t.int64, _t.int64, _t.int64, _t.int64, row,
+                           _t.float64, _t.float64) for row in (ORDER_ROW, LOCAL_ORDER_ROW)])
 def record_order_event_nb(rec_oe, cnt, ts, ts_local, oid, event, reason, order, price, qty):
     """Append one order-event record; ``order`` is a row of the order table or of the strategy's
     view of it (both carry instrument, side, order_type, filled and tag). False when full."""
@@ -102,8 +102,8 @@ def record_order_event_nb(rec_oe, cnt, ts, ts_local, oid, event, reason, order, 
     return True
 
 
-@njit(_t.void(ORDERS, _t.int64, _t.int64, _t.int64, _t.int64, _t.float64, _t.float64, _t.int64,
-              F64_1D, F64_2D, I64_1D, F64_2D, ORDER_EVENTS, RESPONSES, I64_1D), cache=True)
+@internal_njit(_t.void(ORDERS, _t.int64, _t.int64, _t.int64, _t.int64, _t.float64, _t.float64, _t.int64,
+                       F64_1D, F64_2D, I64_1D, F64_2D, ORDER_EVENTS, RESPONSES, I64_1D))
 def emit_nb(orders, oid, ts, event, reason, price, qty, action, cfg, lat, trace_ts, trace_lat,
             rec_oe, resp, cnt):
     """Record an exchange-side order event and queue its response to the strategy."""
@@ -133,7 +133,7 @@ def emit_nb(orders, oid, ts, event, reason, price, qty, action, cfg, lat, trace_
         cnt[C_NEXT_RESP] = ts_local
 
 
-@njit(cache=True)
+@internal_njit
 def insert_open_nb(open_idx, cnt, oid):
     """Track ``oid`` (kept sorted by id); a no-op when it is already tracked."""
     n = cnt[C_N_OPEN]
@@ -148,7 +148,7 @@ def insert_open_nb(open_idx, cnt, oid):
     cnt[C_N_OPEN] = n + 1
 
 
-@njit(cache=True)
+@internal_njit
 def _remove_open(open_idx, cnt, oid, orders):
     """Stop tracking ``oid`` unless a cancel/modify for it is still on its way."""
     if orders[oid]["pending"] != 0:
@@ -162,9 +162,9 @@ def _remove_open(open_idx, cnt, oid, orders):
             return
 
 
-@njit(_t.void(ORDERS, _t.int64, _t.int64, _t.float64, _t.float64, _t.int64, F64_2D, F64_2D, F64_1D,
-              F64_1D, _t.float64, F64_2D, I64_1D, F64_2D, ORDER_EVENTS, FILLS, RESPONSES, I64_1D,
-              I64_1D), cache=True)  # explicit: called with literal liquidity codes (see nbtypes.py)
+@internal_njit(_t.void(ORDERS, _t.int64, _t.int64, _t.float64, _t.float64, _t.int64, F64_2D, F64_2D, F64_1D,
+                       F64_1D, _t.float64, F64_2D, I64_1D, F64_2D, ORDER_EVENTS, FILLS, RESPONSES, I64_1D,
+                       I64_1D))  # explicit: called with literal liquidity codes (see nbtypes.py)
 def _fill_nb(orders, oid, ts, qty, price, liquidity, mkt_x, pf, acct, cfg, mult, lat, trace_ts,
              trace_lat, rec_oe, rec_fill, resp, cnt, open_idx):
     o = orders[oid]
@@ -203,7 +203,7 @@ def _fill_nb(orders, oid, ts, qty, price, liquidity, mkt_x, pf, acct, cfg, mult,
     cnt[C_N_FILLS] = n + 1
 
 
-@njit(cache=True)
+@internal_njit
 def _own_ahead(orders, open_idx, cnt, oid):
     """Remaining size of our own earlier resting orders at the same price and side."""
     o = orders[oid]
@@ -219,7 +219,7 @@ def _own_ahead(orders, open_idx, cnt, oid):
     return total
 
 
-@njit(cache=True)
+@internal_njit
 def _join_queue(orders, oid, mkt_x, tick, open_idx, cnt, book, meta):
     o = orders[oid]
     inst = o["instrument"]
@@ -247,9 +247,9 @@ def _join_queue(orders, oid, mkt_x, tick, open_idx, cnt, book, meta):
         o["level_size"] = np.nan
 
 
-@njit(_t.int64(ORDERS, _t.int64, _t.int64, F64_2D, F64_2D, F64_1D, F64_1D, _t.float64, _t.float64,
-               F64_2D, I64_1D, F64_2D, ORDER_EVENTS, FILLS, RESPONSES, I64_1D, I64_1D, _t.int64,
-               _t.int64, F64_4D, I64_2D), cache=True)  # explicit: literal ack codes (see nbtypes.py)
+@internal_njit(_t.int64(ORDERS, _t.int64, _t.int64, F64_2D, F64_2D, F64_1D, F64_1D, _t.float64, _t.float64,
+                        F64_2D, I64_1D, F64_2D, ORDER_EVENTS, FILLS, RESPONSES, I64_1D, I64_1D, _t.int64,
+                        _t.int64, F64_4D, I64_2D))  # explicit: literal ack codes (see nbtypes.py)
 def _execute_nb(orders, oid, ts, mkt_x, pf, acct, cfg, tick, mult, lat, trace_ts, trace_lat,
                 rec_oe, rec_fill, resp, cnt, open_idx, ack_event, ack_action, book, meta):
     """Match an order that just arrived (new, or re-priced by a modify); ack, take, rest or expire."""
@@ -337,7 +337,7 @@ def _execute_nb(orders, oid, ts, mkt_x, pf, acct, cfg, tick, mult, lat, trace_ts
     return 0
 
 
-@njit(cache=True)
+@internal_njit
 def next_arrival_nb(orders, open_idx, cnt):
     """Earliest exchange arrival among in-flight orders and pending cancels/modifies."""
     t = INT64_MAX
@@ -351,7 +351,7 @@ def next_arrival_nb(orders, open_idx, cnt):
     return t
 
 
-@njit(cache=True)
+@internal_njit
 def process_arrivals_nb(t, orders, open_idx, mkt_x, pf, acct, cfg, tick, mult, lat, trace_ts,
                         trace_lat, rec_oe, rec_fill, resp, cnt, book, meta):
     """Handle every action arriving at the exchange at exchange time ``t`` (in order id order)."""
@@ -409,7 +409,7 @@ def process_arrivals_nb(t, orders, open_idx, mkt_x, pf, acct, cfg, tick, mult, l
     next_arrival_nb(orders, open_idx, cnt)
 
 
-@njit(cache=True)
+@internal_njit
 def reject_late_nb(orders, oid, t, action, cfg, lat, trace_ts, trace_lat, rec_oe, resp, cnt):
     """A cancel/modify that arrives after its order filled or was cancelled."""
     ev = OE_CANCEL_REJECT if action == ACTION_CANCEL else OE_MODIFY_REJECT
@@ -417,7 +417,7 @@ def reject_late_nb(orders, oid, t, action, cfg, lat, trace_ts, trace_lat, rec_oe
             lat, trace_ts, trace_lat, rec_oe, resp, cnt)
 
 
-@njit(cache=True)
+@internal_njit
 def _queue_share(ahead, behind, power):
     fa = ahead ** power
     fb = behind ** power
@@ -426,7 +426,7 @@ def _queue_share(ahead, behind, power):
     return fa / (fa + fb)
 
 
-@njit(cache=True)
+@internal_njit
 def _level_changed(o, new_sz, cfg):
     """Our price level now shows ``new_sz``: trades since the last update explain part of any
     decrease; the probabilistic model removes a share of the rest (cancellations) from ahead."""
@@ -446,7 +446,7 @@ def _level_changed(o, new_sz, cfg):
     o["traded_at_level"] = 0.0
 
 
-@njit(cache=True)
+@internal_njit
 def on_market_nb(inst, is_trade, is_quote, is_depth, trade_px, trade_sz, aggressor, t, orders,
                  open_idx, mkt_x, pf, acct, cfg, tick, lot, mult, lat, trace_ts, trace_lat, rec_oe,
                  rec_fill, resp, cnt):

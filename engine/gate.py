@@ -39,33 +39,33 @@ the simulated latency) and, when ``ks[G_FLATTEN]`` is set, flatten the known pos
 
 from __future__ import annotations
 
-from numba import njit
 from numba import types as _t
 
+from .internal import internal_njit
 from .nbtypes import F64_1D, F64_2D
 
 __all__ = ["monitor_activity_nb", "monitor_event_nb", "monitor_sample_nb", "pretrade_nb"]
 
 
-@njit(cache=True)
+@internal_njit
 def pretrade_nb(req, now, mkt, pos, orders, working, mult, rules, rstate, ks):
     """Allow everything."""
     return 0
 
 
-@njit(cache=True)
+@internal_njit
 def monitor_event_nb(now, kind, inst, side, level, mkt, rules, rstate, ks):
     """Never trip."""
     return 0
 
 
-@njit(cache=True)
+@internal_njit
 def monitor_sample_nb(now, equity, pnl, rules, rstate, ks):
     """Never trip."""
     return 0
 
 
-@njit(_t.int64(_t.int64, _t.int64, _t.int64, F64_2D, F64_1D, F64_1D), cache=True)  # see risk.killswitch
+@internal_njit(_t.int64(_t.int64, _t.int64, _t.int64, F64_2D, F64_1D, F64_1D))  # see risk.killswitch
 def monitor_activity_nb(now, what, inst, rules, rstate, ks):
     """Never trip."""
     return 0

@@ -10,9 +10,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
 from numba import types as _t
 
+from .internal import internal_njit
 from .layout import L_ENTRY_A, L_ENTRY_MODE, L_RESP_A, L_RESP_MODE
 from .nbtypes import F64_2D, I64_1D
 from .rng import normal_nb
@@ -24,8 +24,8 @@ LAT_LOGNORMAL = 1
 LAT_TRACE = 2
 
 
-@njit(_t.int64(F64_2D, I64_1D, F64_2D, _t.int64, _t.boolean, _t.int64, _t.float64, _t.int64),
-      cache=True)  # explicit: called with many literal codes (see nbtypes.py)
+@internal_njit(_t.int64(F64_2D, I64_1D, F64_2D, _t.int64, _t.boolean, _t.int64, _t.float64,
+                        _t.int64))  # explicit: called with many literal codes (see nbtypes.py)
 def latency_nb(lat, trace_ts, trace_lat, action, response, now, seed, counter):
     """Latency in ns for ``action`` (1 submit, 2 cancel, 3 modify); ``response`` picks the direction.
 

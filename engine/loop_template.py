@@ -34,6 +34,7 @@ import tickguard.engine.gate as risk  # @@GATE@@
 from tickguard.engine.idle import idle_strategy_nb as on_response  # @@STRATEGY@@
 on_event = on_response  # @@STRATEGY_INLINE@@
 _RISK = True  # @@RISK@@: False in loops with the pass-through gate (no kill switch to run)
+from tickguard.engine.internal import internal_njit
 from tickguard.engine.latency import latency_nb
 from tickguard.engine.layout import (
     A_CASH, A_EQUITY, A_INITIAL, A_NEXT_SAMPLE_T, C_CUR_DONE, C_ERR_ORDER, C_ERR_TS,
@@ -79,7 +80,7 @@ _SNAPSHOT = int(KIND_SNAPSHOT)
 _BOOK_ROW = _DEPTH | _SNAPSHOT
 
 
-@njit(cache=True)
+@internal_njit
 def _on_grid(x, step):
     if step <= 0.0:
         return True
@@ -87,16 +88,23 @@ def _on_grid(x, step):
     return abs(r - round(r)) <= 1e-6
 
 
-@njit(_t.void(ORDER_EVENTS, I64_1D, _t.int64, _t.int64, _t.int64, _t.int64, LOCAL_ORDER_ROW,
-              _t.float64, _t.float64), cache=True)  # explicit: literal codes (see nbtypes.py)
+@internal_njit(_t.void(ORDER_EVENTS, I64_1D, _t.int64, _t.int64, _t.int64, _t.int64, LOCAL_ORDER_ROW,
+                       _t.float64, _t.float64))  # explicit: literal codes (see nbtypes.py)
 def _local_record(rec_oe, cnt, ts, oid, event, reason, lo, price, qty):
     """An order event the strategy's side knows at once (submit, denial, local reject)."""
     if not record_order_event_nb(rec_oe, cnt, ts, ts, oid, event, reason, lo, price, qty):
         cnt[C_STATUS] = KERNEL_OVERFLOW
 
 
-@njit(_t.void(RISK_EVENTS, I64_1D, _t.int64, _t.int64, _t.int64, _t.int64, _t.int64, _t.int64,
-              _t.float64, _t.float64), cache=True)  # explicit: literal codes (see nbtypes.py)
+def _risk_kernel(signature):
+    """The risk records' writers: explicit signatures (literal codes, see nbtypes.py) in a loop with
+    a kill switch; lazy, and never compiled, in a pass-through loop, whose `if _RISK` guards drop
+    every call to them before typing."""
+    return internal_njit(signature) if _RISK else internal_njit
+
+
+@_risk_kernel(_t.void(RISK_EVENTS, I64_1D, _t.int64, _t.int64, _t.int64, _t.int64, _t.int64, _t.int64,
+                      _t.float64, _t.float64))
 def _risk_record(rec_risk, cnt, ts, oid, rule, kind, inst, state, observed, threshold):
     n = cnt[C_N_RISK]
     if n >= rec_risk.shape[0]:
@@ -114,7 +122,7 @@ def _risk_record(rec_risk, cnt, ts, oid, rule, kind, inst, state, observed, thre
     cnt[C_N_RISK] = n + 1
 
 
-@njit(_t.void(RISK_EVENTS, I64_1D, _t.int64, _t.int64, _t.int64, _t.int64, F64_1D), cache=True)
+@_risk_kernel(_t.void(RISK_EVENTS, I64_1D, _t.int64, _t.int64, _t.int64, _t.int64, F64_1D))
 def _denied(rec_risk, cnt, now, oid, code, inst, ks):
     """Record a pre-trade denial: ``code`` is rule index + 1, or a negative kill-switch code."""
     rule = code - 1 if code > 0 else code
@@ -122,7 +130,7 @@ def _denied(rec_risk, cnt, now, oid, code, inst, ks):
                  ks[G_DENY_OBSERVED], ks[G_DENY_THRESHOLD])
 
 
-@njit(_t.void(_t.int64, _t.int64, _t.int64, RISK_EVENTS, I64_1D, F64_1D), cache=True)
+@_risk_kernel(_t.void(_t.int64, _t.int64, _t.int64, RISK_EVENTS, I64_1D, F64_1D))
 def _transition(tr, now, inst, rec_risk, cnt, ks):
     """Record a kill-switch transition or reset; on HALTED the loop must cancel and flatten."""
     if tr == G_TR_NONE:
@@ -134,10 +142,10 @@ def _transition(tr, now, inst, rec_risk, cnt, ks):
         cnt[C_KILL] = 1
 
 
-@njit(_t.void(_t.int64, _t.int64, REQUESTS, ORDERS, LOCAL_ORDERS, I64_1D, I64_1D, I64_1D, F64_1D,
-              F64_2D, I64_1D, F64_2D, F64_1D, F64_1D, F64_1D, F64_2D, F64_1D, ORDER_EVENTS,
-              RISK_EVENTS, F64_2D, F64_1D, F64_1D, _t.boolean),
-      cache=True)  # explicit: one copy, not one per literal count and flag (see nbtypes.py)
+# explicit signature: one copy, not one per literal count and flag (see nbtypes.py)
+@internal_njit(_t.void(_t.int64, _t.int64, REQUESTS, ORDERS, LOCAL_ORDERS, I64_1D, I64_1D, I64_1D, F64_1D,
+                       F64_2D, I64_1D, F64_2D, F64_1D, F64_1D, F64_1D, F64_2D, F64_1D, ORDER_EVENTS,
+                       RISK_EVENTS, F64_2D, F64_1D, F64_1D, _t.boolean))
 def _handle_requests(nreq, now, req, orders, lorders, lwork, open_idx, cnt, cfg, lat, trace_ts,
                      trace_lat, tick, lot, mult, mkt_l, pos_local, rec_oe, rec_risk, rules, rstate,
                      ks, from_risk):
@@ -198,7 +206,7 @@ def _handle_requests(nreq, now, req, orders, lorders, lwork, open_idx, cnt, cfg,
             if _RISK and not from_risk:  # the new order is row oid: the gate sees the ones before it
                 code = risk.pretrade_nb(q, now, mkt_l, pos_local, lorders, lwork[:cnt[C_N_WORK]],
                                         mult, rules, rstate, ks)
-            if code != 0:
+            if _RISK and code != 0:
                 o["status"] = ST_REJECTED
                 lo["status"] = ST_REJECTED
                 lo["reason"] = RJ_RISK_DENIED
@@ -271,7 +279,7 @@ def _handle_requests(nreq, now, req, orders, lorders, lwork, open_idx, cnt, cfg,
                     _transition(tr, now, o["instrument"], rec_risk, cnt, ks)
 
 
-@njit(cache=True)
+@internal_njit
 def _drop_working(lwork, cnt, oid):
     """Take ``oid`` out of the working list, keeping it ascending (it is short: working orders)."""
     n = cnt[C_N_WORK]
@@ -283,7 +291,7 @@ def _drop_working(lwork, cnt, oid):
             return
 
 
-@njit(cache=True)
+@internal_njit
 def _kill_switch_actions(now, kreq, orders, lorders, lwork, open_idx, cnt, cfg, lat, trace_ts,
                          trace_lat, tick, lot, mult, mkt_l, pos_local, rec_oe, rec_risk, rules,
                          rstate, ks):
@@ -316,7 +324,7 @@ def _kill_switch_actions(now, kreq, orders, lorders, lwork, open_idx, cnt, cfg, 
              lot, mult, mkt_l, pos_local, rec_oe, rec_risk, rules, rstate, ks)
 
 
-@njit(cache=True)
+@internal_njit
 def _flatten(now, kreq, orders, lorders, lwork, open_idx, cnt, cfg, lat, trace_ts, trace_lat, tick,
              lot, mult, mkt_l, pos_local, rec_oe, rec_risk, rules, rstate, ks):
     """HALTED with flatten: a market order for every known position with no order still working
@@ -351,7 +359,7 @@ def _flatten(now, kreq, orders, lorders, lwork, open_idx, cnt, cfg, lat, trace_t
                          rstate, ks, True)
 
 
-@njit(cache=True)
+@internal_njit
 def _kill_or_flatten(now, kreq, orders, lorders, lwork, open_idx, cnt, cfg, lat, trace_ts, trace_lat,
                      tick, lot, mult, mkt_l, pos_local, rec_oe, rec_risk, rules, rstate, ks):
     """After a risk hook ran: the kill switch's cancels and flattening if it just went HALTED,
@@ -377,12 +385,12 @@ def _risk_on_event(t, kind, inst, side, level, kreq, orders, lorders, lwork, ope
 
 # A separate function (explicit signature) keeps step 3's rare risk work out of the hot loop. A
 # loop with the pass-through gate never calls it, nor the kill switch's actions: there it stays
-# lazy, and the `if _RISK` guards below drop the calls before typing, so none of it compiles
-# (with the rest of the kill switch's code: ~4 s of a cold compile, benchmarks/engine.py).
-_risk_on_event = (njit(_t.void(
+# lazy, and the `if _RISK` guards drop the calls before typing, so none of it compiles (with the
+# rest of the kill switch's code: ~4 s of a cold compile, benchmarks/engine.py).
+_risk_on_event = _risk_kernel(_t.void(
     _t.int64, _t.int64, _t.int64, _t.int64, _t.int64, REQUESTS, ORDERS, LOCAL_ORDERS, I64_1D, I64_1D,
     I64_1D, F64_1D, F64_2D, I64_1D, F64_2D, F64_1D, F64_1D, F64_1D, F64_2D, F64_1D, ORDER_EVENTS,
-    RISK_EVENTS, F64_2D, F64_1D, F64_1D), cache=True) if _RISK else njit(cache=True))(_risk_on_event)
+    RISK_EVENTS, F64_2D, F64_1D, F64_1D))(_risk_on_event)
 
 
 @njit(cache=True, inline="always")
@@ -408,7 +416,7 @@ def _wake_conditions(ks):
     return -math.inf if every else ks[G_WAKE_AT], ks[G_WAKE_GAP], ks[G_WAKE_CROSSED] != 0.0
 
 
-@njit(cache=True)
+@internal_njit
 def _has_room(cnt, cap_oe, cap_fill, cap_resp, cap_orders, cap_risk, cap_eq, n_req, n_levels, n_inst):
     """Room for the worst case of one step: every working order filled on every book level,
     every pending response answered with a full request buffer, the kill switch cancelling
@@ -422,7 +430,7 @@ def _has_room(cnt, cap_oe, cap_fill, cap_resp, cap_orders, cap_risk, cap_eq, n_r
             and cnt[C_N_RISK] + 2 * work + 8 <= cap_risk and cnt[C_N_EQ] + 4 <= cap_eq)
 
 
-@njit(cache=True)
+@internal_njit
 def _store_clocks(cnt, acct, j, last_xts, done, since, next_t, dt, ks, prev_ts):
     ks[G_PREV_TS] = prev_ts
     cnt[C_XCURSOR] = j
@@ -433,7 +441,7 @@ def _store_clocks(cnt, acct, j, last_xts, done, since, next_t, dt, ks, prev_ts):
         acct[A_NEXT_SAMPLE_T] = next_t
 
 
-@njit(cache=True)
+@internal_njit
 def _sample_equity(t, gidx, mkt_l, pf, acct, cfg, mult, rec_eq, cnt, rec_risk, rules, rstate, ks):
     n = cnt[C_N_EQ]
     if n >= rec_eq.shape[0]:
@@ -468,12 +476,13 @@ def _sample_equity(t, gidx, mkt_l, pf, acct, cfg, mult, rec_eq, cnt, rec_risk, r
     e["unrealized"] = unreal
     e["fees"] = fees
     cnt[C_N_EQ] = n + 1
-    # the kill switch watches the same clock: loss, drawdown, EWMA VaR of the PnL stream
-    tr = risk.monitor_sample_nb(t, acct[A_EQUITY], acct[A_EQUITY] - acct[A_INITIAL], rules, rstate, ks)
-    _transition(tr, t, -1, rec_risk, cnt, ks)
+    if _RISK:  # the kill switch watches the same clock: loss, drawdown, EWMA VaR of the PnL stream
+        tr = risk.monitor_sample_nb(t, acct[A_EQUITY], acct[A_EQUITY] - acct[A_INITIAL], rules, rstate,
+                                    ks)
+        _transition(tr, t, -1, rec_risk, cnt, ks)
 
 
-@njit(cache=True)
+@internal_njit
 def _deliver(t, blank, resp, orders, lorders, pos_local, cnt, mkt_l, params, state, aux_blank, req,
              lwork, open_idx, cfg, lat, trace_ts, trace_lat, tick, lot, mult, rec_oe, rec_risk,
              rules, rstate, ks, kreq):
@@ -540,7 +549,8 @@ def _deliver(t, blank, resp, orders, lorders, pos_local, cnt, mkt_l, params, sta
     cnt[C_NEXT_RESP] = nxt
 
 
-@njit(cache=True, nogil=True)  # the GIL is free for the chunk reader thread (see prefetch.py)
+# nogil: the GIL is free for the chunk reader thread (see prefetch.py); no C entry point (see internal.py)
+@njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders, lorders, lwork,
                  open_idx, cnt, req, resp, cfg, lat, trace_ts, trace_lat, tick, lot, mult, rec_oe,
                  rec_fill, rec_eq, rec_risk, params, state, aux, aux_blank, rules, rstate, ks, kreq,

@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import math
 
-from numba import njit
-
+from .internal import internal_njit
 from .layout import (
     A_CASH, M_ASK, M_BID, M_LAST, M_MID, P_AVG, P_FEES, P_MARK, P_POS, P_REALIZED, P_TRADED,
 )
@@ -21,7 +20,7 @@ from .layout import (
 __all__ = ["apply_fill_nb", "mark_price_nb"]
 
 
-@njit(cache=True)
+@internal_njit
 def apply_fill_nb(pf, acct, inst, side, qty, price, fee, mult):
     """Book one fill; returns the realized PnL it produced (currency, before fees)."""
     pos = pf[inst, P_POS]
@@ -47,7 +46,7 @@ def apply_fill_nb(pf, acct, inst, side, qty, price, fee, mult):
     return realized
 
 
-@njit(cache=True)
+@internal_njit
 def mark_price_nb(mkt_row, pos, mode):
     """Mark price: 0 mid, 1 last trade, 2 the side we would exit at (bid for longs, ask for shorts).
 

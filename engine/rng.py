@@ -10,7 +10,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+
+from .internal import internal_njit
 
 __all__ = ["normal_nb", "splitmix64_nb", "uniform_nb"]
 
@@ -25,7 +26,7 @@ def splitmix64(x: int) -> int:
     return z ^ (z >> 31)
 
 
-@njit(cache=True)
+@internal_njit
 def splitmix64_nb(x):
     x = np.uint64(x) + np.uint64(0x9E3779B97F4A7C15)
     z = x
@@ -34,14 +35,14 @@ def splitmix64_nb(x):
     return z ^ (z >> np.uint64(31))
 
 
-@njit(cache=True)
+@internal_njit
 def uniform_nb(seed, counter, stream):
     """Uniform on the open interval (0, 1) from (seed, counter, stream)."""
     h = splitmix64_nb(np.uint64(seed) ^ splitmix64_nb(np.uint64(counter) * np.uint64(4) + np.uint64(stream)))
     return ((h >> np.uint64(11)) + 0.5) * (1.0 / 9007199254740992.0)
 
 
-@njit(cache=True)
+@internal_njit
 def normal_nb(seed, counter, stream):
     """Standard normal by Box-Muller from two uniforms of the same counter."""
     u1 = uniform_nb(seed, counter, stream * 2)

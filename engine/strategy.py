@@ -27,8 +27,8 @@ from typing import Any, Callable
 
 import numpy as np
 from numba import config as numba_config
-from numba import njit
 
+from .internal import internal_njit
 from .layout import M_ASK, M_BID
 from .records import (
     ACTION_SUBMIT, OT_MARKET, ST_IN_FLIGHT, ST_OPEN,
@@ -78,7 +78,7 @@ class NumbaStrategy:
             raise ValueError(f"NumbaStrategy.max_requests must be > 0, got {self.max_requests}")
 
 
-@njit(cache=True)
+@internal_njit
 def submit_market_nb(req, k, inst, signed_qty):
     """Write a market order for ``signed_qty`` units (> 0 buys, < 0 sells) into ``req[k]``;
     returns ``k + 1``, the request count to hand back to the loop."""
@@ -93,7 +93,7 @@ def submit_market_nb(req, k, inst, signed_qty):
     return k + 1
 
 
-@njit(cache=True)
+@internal_njit
 def target_position_nb(reason, ev, order, now, mkt, pos, orders, n_orders, params, state, aux, req):
     """Trade toward ``aux[0]`` (target position of instrument ``params[0]``) with market orders.
 

@@ -60,8 +60,10 @@ def test_generated_loop_inlines_the_strategy(tmp_path, monkeypatch):
     compile_loop(ema_module.ema_crossover_nb, GATE)
     (path,) = tmp_path.glob("_tickguard_loop_*.py")
     text = path.read_text()
-    assert "from tickguard.strategies.ema_crossover import ema_crossover_nb as on_response" in text
-    assert 'on_event = _njit(inline="always")' in text
+    assert "from tickguard.strategies.ema_crossover import ema_crossover_nb as _strategy" in text
+    assert 'on_event = _njit(inline="always")(_strategy)' in text
+    # responses call a copy with no Python entry point, never cached under the user's own name
+    assert "on_response = _internal_njit(cache=False)(_strategy)" in text
 
 
 def test_pass_through_loop_compiles_no_kill_switch_code():
@@ -85,6 +87,9 @@ def test_pass_through_loop_compiles_no_kill_switch_code():
         loop = compile_loop(ema_module.ema_crossover_nb, gate.module if gate else GATE)
         loops[name] = sys.modules[loop.py_func.__module__]
     assert loops["pass"]._RISK is False and loops["book"]._RISK is True
-    assert not loops["pass"]._kill_switch_actions.signatures
-    assert not loops["pass"]._risk_on_event.signatures
-    assert loops["book"]._risk_on_event.signatures  # compiled (or loaded) with its signature
+    for never_compiled in ("_kill_switch_actions", "_risk_on_event", "_transition", "_denied",
+                           "_risk_record"):
+        assert not getattr(loops["pass"], never_compiled).signatures, never_compiled
+        assert getattr(loops["book"], never_compiled).py_func  # the same code, compiled lazily
+    for eager in ("_risk_on_event", "_transition", "_denied", "_risk_record"):
+        assert getattr(loops["book"], eager).signatures, eager  # compiled (or loaded) with its signature

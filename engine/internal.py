@@ -1,0 +1,55 @@
+"""``internal_njit``: numba's ``njit(cache=True)`` for kernels that only jitted code calls.
+
+For every function it compiles, numba also builds two entry points for callers outside jitted
+code: a CPython wrapper (it unboxes every argument: for a kernel taking twenty structured arrays
+that is a lot of code) and a C-callable wrapper. The engine's kernels are called only by the event
+loop, so both are compile time spent on code nothing runs: leaving them out cut a cold compile of
+the engine from 14.6 to 12.1 s (median of 4 interleaved runs each, benchmarks/engine.py's
+workload; README, "Compile time").
+
+A dispatcher built without them must not be called from Python (numba would jump through a null
+entry point). Such a call here compiles, once per process, a second, uncached copy of the kernel
+with the entry point and runs that instead: tests and notebooks may call an internal kernel
+directly, at the price of its compile. Under ``NUMBA_DISABLE_JIT`` the plain Python function is
+returned, as ``njit`` does.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from numba import config as numba_config
+from numba import njit
+from numba.core.registry import CPUDispatcher
+from numba.core.typing import Signature
+
+__all__ = ["internal_njit"]
+
+_NO_ENTRY_POINTS = {"no_cpython_wrapper": True, "no_cfunc_wrapper": True}
+
+
+class _InternalDispatcher(CPUDispatcher):
+    """A dispatcher whose compiled code has no entry point for Python: see the module docstring."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        entry = self.__dict__.get("_python_entry")
+        if entry is None:  # cache=False: the on-disk entry is the wrapper-less build
+            entry = njit(self.py_func)
+            self.__dict__["_python_entry"] = entry
+        return entry(*args, **kwargs)
+
+
+def internal_njit(*signature: Any, cache: bool = True, **options: Any) -> Callable[[Any], Any]:
+    """``@internal_njit`` or ``@internal_njit(sig)``: ``njit(sig, cache=cache, **options)`` minus the
+    entry points for Python and C callers (jitted callers link the code directly)."""
+    if len(signature) == 1 and callable(signature[0]) and not isinstance(signature[0], Signature):
+        return internal_njit(cache=cache, **options)(signature[0])
+
+    def decorate(func: Any) -> Any:
+        if numba_config.DISABLE_JIT:
+            return func
+        dispatcher = njit(*signature, cache=cache, **_NO_ENTRY_POINTS, **options)(func)
+        dispatcher.__class__ = _InternalDispatcher  # same layout: only __call__ differs
+        return dispatcher
+
+    return decorate
