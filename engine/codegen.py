@@ -115,7 +115,7 @@ def _strategy_import(module: str, name: str) -> str:
         "from tickguard.engine.internal import internal_njit as _internal_njit\n"
         "_strategy = getattr(_strategy, \"py_func\", _strategy)\n"
         "on_event = _njit(inline=\"always\")(_strategy)\n"
-        "on_response = _internal_njit(cache=False)(_strategy)"
+        "on_response = _internal_njit(cache=False, _nrt=True)(_strategy)"
     )
 
 

@@ -25,7 +25,9 @@ from numba.core.typing import Signature
 
 __all__ = ["internal_njit"]
 
-_NO_ENTRY_POINTS = {"no_cpython_wrapper": True, "no_cfunc_wrapper": True}
+# no entry points for outside callers; no reference counting (the kernels allocate nothing, and
+# the loop hands them unmanaged views: see unmanaged.py)
+_INTERNAL = {"no_cpython_wrapper": True, "no_cfunc_wrapper": True, "_nrt": False}
 
 
 class _InternalDispatcher(CPUDispatcher):
@@ -48,7 +50,7 @@ def internal_njit(*signature: Any, cache: bool = True, **options: Any) -> Callab
     def decorate(func: Any) -> Any:
         if numba_config.DISABLE_JIT:
             return func
-        dispatcher = njit(*signature, cache=cache, **_NO_ENTRY_POINTS, **options)(func)
+        dispatcher = njit(*signature, cache=cache, **{**_INTERNAL, **options})(func)
         dispatcher.__class__ = _InternalDispatcher  # same layout: only __call__ differs
         return dispatcher
 

@@ -78,6 +78,10 @@ _CONTROL = int(KIND_CONTROL)
 _DEPTH = int(KIND_DEPTH)
 _SNAPSHOT = int(KIND_SNAPSHOT)
 _BOOK_ROW = _DEPTH | _SNAPSHOT
+# The kernels here compile without reference counting (internal.py), and a callee inherits its
+# caller's setting unless it sets its own. A risk module's hooks may allocate, so in a loop with a
+# kill switch the kernels that call them keep it; a pass-through loop calls no hook.
+_CALLS_HOOKS = {"_nrt": True} if _RISK else {}
 
 
 @internal_njit
@@ -96,11 +100,11 @@ def _local_record(rec_oe, cnt, ts, oid, event, reason, lo, price, qty):
         cnt[C_STATUS] = KERNEL_OVERFLOW
 
 
-def _risk_kernel(signature):
-    """The risk records' writers: explicit signatures (literal codes, see nbtypes.py) in a loop with
+def _risk_kernel(signature, **options):
+    """The kill switch's kernels: explicit signatures (literal codes, see nbtypes.py) in a loop with
     a kill switch; lazy, and never compiled, in a pass-through loop, whose `if _RISK` guards drop
     every call to them before typing."""
-    return internal_njit(signature) if _RISK else internal_njit
+    return internal_njit(signature, **options) if _RISK else internal_njit
 
 
 @_risk_kernel(_t.void(RISK_EVENTS, I64_1D, _t.int64, _t.int64, _t.int64, _t.int64, _t.int64, _t.int64,
@@ -145,7 +149,7 @@ def _transition(tr, now, inst, rec_risk, cnt, ks):
 # explicit signature: one copy, not one per literal count and flag (see nbtypes.py)
 @internal_njit(_t.void(_t.int64, _t.int64, REQUESTS, ORDERS, LOCAL_ORDERS, I64_1D, I64_1D, I64_1D, F64_1D,
                        F64_2D, I64_1D, F64_2D, F64_1D, F64_1D, F64_1D, F64_2D, F64_1D, ORDER_EVENTS,
-                       RISK_EVENTS, F64_2D, F64_1D, F64_1D, _t.boolean))
+                       RISK_EVENTS, F64_2D, F64_1D, F64_1D, _t.boolean), **_CALLS_HOOKS)
 def _handle_requests(nreq, now, req, orders, lorders, lwork, open_idx, cnt, cfg, lat, trace_ts,
                      trace_lat, tick, lot, mult, mkt_l, pos_local, rec_oe, rec_risk, rules, rstate,
                      ks, from_risk):
@@ -390,7 +394,7 @@ def _risk_on_event(t, kind, inst, side, level, kreq, orders, lorders, lwork, ope
 _risk_on_event = _risk_kernel(_t.void(
     _t.int64, _t.int64, _t.int64, _t.int64, _t.int64, REQUESTS, ORDERS, LOCAL_ORDERS, I64_1D, I64_1D,
     I64_1D, F64_1D, F64_2D, I64_1D, F64_2D, F64_1D, F64_1D, F64_1D, F64_2D, F64_1D, ORDER_EVENTS,
-    RISK_EVENTS, F64_2D, F64_1D, F64_1D))(_risk_on_event)
+    RISK_EVENTS, F64_2D, F64_1D, F64_1D), **_CALLS_HOOKS)(_risk_on_event)
 
 
 @njit(cache=True, inline="always")
@@ -441,7 +445,7 @@ def _store_clocks(cnt, acct, j, last_xts, done, since, next_t, dt, ks, prev_ts):
         acct[A_NEXT_SAMPLE_T] = next_t
 
 
-@internal_njit
+@internal_njit(**_CALLS_HOOKS)
 def _sample_equity(t, gidx, mkt_l, pf, acct, cfg, mult, rec_eq, cnt, rec_risk, rules, rstate, ks):
     n = cnt[C_N_EQ]
     if n >= rec_eq.shape[0]:
@@ -482,7 +486,7 @@ def _sample_equity(t, gidx, mkt_l, pf, acct, cfg, mult, rec_eq, cnt, rec_risk, r
         _transition(tr, t, -1, rec_risk, cnt, ks)
 
 
-@internal_njit
+@internal_njit(**_CALLS_HOOKS)
 def _deliver(t, blank, resp, orders, lorders, pos_local, cnt, mkt_l, params, state, aux_blank, req,
              lwork, open_idx, cfg, lat, trace_ts, trace_lat, tick, lot, mult, rec_oe, rec_risk,
              rules, rstate, ks, kreq):
@@ -626,17 +630,21 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
     cap_oe, cap_fill, cap_resp = rec_oe.shape[0], rec_fill.shape[0], resp.shape[0]
     cap_orders, cap_risk, cap_eq = orders.shape[0], rec_risk.shape[0], rec_eq.shape[0]
     checked_oe = -1  # cnt[C_N_OE] when the room was last checked (nothing written since: still room)
+    # one exit: every return site, and every edge leaving this loop, would release the arrays
+    # again (numba's reference counting), ~300 lines of IR each to lower and optimize (README,
+    # "Compile time"); so a stop sets `stop` and goes back to the loop's test
+    stop = -1  # where the chunk stopped early (the status says why), -1 while running
     i = 0
-    while i < n:
+    while stop < 0 and i < n:  # one exit edge (numba releases the arrays there once)
         ev = events[i]
         t = ev["ts_local"]
         cnt[C_CUR_DONE] = done
         if cnt[C_N_OE] != checked_oe or cnt[C_N_EQ] + 4 > cap_eq:
             if not _has_room(cnt, cap_oe, cap_fill, cap_resp, cap_orders, cap_risk, cap_eq, n_req,
                              n_levels, n_inst):
-                _store_clocks(cnt, acct, j, last_xts, done, since, next_t, dt, ks, prev_ts)
                 cnt[C_STATUS] = KERNEL_NEED_SPACE
-                return i
+                stop = i
+                continue
             checked_oe = cnt[C_N_OE]
         # 1. the exchange catches up to local time t, and responses due by then reach the
         #    strategy, all in time order (on equal times: market event, arrival, response)
@@ -662,18 +670,18 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
             elif final:
                 tx = INT64_MAX
             else:
-                _store_clocks(cnt, acct, j, last_xts, done, since, next_t, dt, ks, prev_ts)
                 cnt[C_STATUS] = KERNEL_NEED_MORE
-                return i
+                stop = i
+                break
             if tx <= t_due:
                 if tx > t:
                     break
                 if cnt[C_N_OPEN] > 0 and cnt[C_N_OE] != checked_oe:
                     if not _has_room(cnt, cap_oe, cap_fill, cap_resp, cap_orders, cap_risk, cap_eq,
                                      n_req, n_levels, n_inst):
-                        _store_clocks(cnt, acct, j, last_xts, done, since, next_t, dt, ks, prev_ts)
                         cnt[C_STATUS] = KERNEL_NEED_SPACE
-                        return i
+                        stop = i
+                        break
                     checked_oe = cnt[C_N_OE]
                 xe = events[j]
                 quoted, is_book = _exchange_takes_row(xe, tx, mkt_x, book, book_meta, tick)
@@ -694,9 +702,9 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
                 if cnt[C_N_OE] != checked_oe:
                     if not _has_room(cnt, cap_oe, cap_fill, cap_resp, cap_orders, cap_risk, cap_eq,
                                      n_req, n_levels, n_inst):
-                        _store_clocks(cnt, acct, j, last_xts, done, since, next_t, dt, ks, prev_ts)
                         cnt[C_STATUS] = KERNEL_NEED_SPACE
-                        return i
+                        stop = i
+                        break
                     checked_oe = cnt[C_N_OE]
                 if ta <= tr:
                     process_arrivals_nb(ta, orders, open_idx, mkt_x, pf, acct, cfg, tick, mult, lat,
@@ -712,9 +720,11 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
                          aux_blank, req, lwork, open_idx, cfg, lat, trace_ts, trace_lat, tick, lot,
                          mult, rec_oe, rec_risk, rules, rstate, ks, kreq)
                 if cnt[C_STATUS] != KERNEL_DONE:
-                    _store_clocks(cnt, acct, j, last_xts, done, since, next_t, dt, ks, prev_ts)
-                    return i
+                    stop = i
+                    break
                 t_due = min(cnt[C_NEXT_ARRIVAL], cnt[C_NEXT_RESP])
+        if stop >= 0:  # the merge stopped the chunk (status set: more rows, room, or an error)
+            continue
         # 3. the strategy's view takes the event, the kill switch looks at it, the strategy sees it
         inst = ev["instrument"]
         kind = ev["kind"]
@@ -743,12 +753,12 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
         # 4. its requests leave through the gate
         if nreq != 0:
             if nreq < 0 or nreq > req.shape[0]:
-                _store_clocks(cnt, acct, j, last_xts, done, since, next_t, dt, ks, prev_ts)
                 cnt[C_STATUS] = KERNEL_STRATEGY_ERROR
                 cnt[C_ERR_TS] = t
                 cnt[C_ERR_ORDER] = -1
                 cnt[C_ERR_VALUE] = nreq
-                return i
+                stop = i
+                continue
             ks[G_PREV_TS] = prev_ts
             hooks_ran = True
             _handle_requests(nreq, t, req, orders, lorders, lwork, open_idx, cnt, cfg, lat,
@@ -771,13 +781,15 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
                                  trace_lat, tick, lot, mult, mkt_l, pos_local, rec_oe, rec_risk,
                                  rules, rstate, ks)
         if cnt[C_STATUS] != KERNEL_DONE:
-            _store_clocks(cnt, acct, j, last_xts, done, since, next_t, dt, ks, prev_ts)
-            return i + 1
+            stop = i + 1
+            continue
         i += 1
-    if final and n > 0:
-        ks[G_PREV_TS] = prev_ts
-        _sample_equity(events[n - 1]["ts_local"], done - 1, mkt_l, pf, acct, cfg, mult, rec_eq, cnt,
-                       rec_risk, rules, rstate, ks)
-        since = 0
+    if stop < 0:  # every event consumed
+        stop = n
+        if final and n > 0:
+            ks[G_PREV_TS] = prev_ts
+            _sample_equity(events[n - 1]["ts_local"], done - 1, mkt_l, pf, acct, cfg, mult, rec_eq,
+                           cnt, rec_risk, rules, rstate, ks)
+            since = 0
     _store_clocks(cnt, acct, j, last_xts, done, since, next_t, dt, ks, prev_ts)
-    return n
+    return stop

@@ -62,8 +62,9 @@ def test_generated_loop_inlines_the_strategy(tmp_path, monkeypatch):
     text = path.read_text()
     assert "from tickguard.strategies.ema_crossover import ema_crossover_nb as _strategy" in text
     assert 'on_event = _njit(inline="always")(_strategy)' in text
-    # responses call a copy with no Python entry point, never cached under the user's own name
-    assert "on_response = _internal_njit(cache=False)(_strategy)" in text
+    # responses call a copy with no Python entry point, never cached under the user's own name,
+    # with reference counting kept: a strategy may allocate (test_internal_njit.py)
+    assert "on_response = _internal_njit(cache=False, _nrt=True)(_strategy)" in text
 
 
 def test_pass_through_loop_compiles_no_kill_switch_code():

@@ -8,8 +8,12 @@ from numba import config as numba_config
 from numba import njit
 from numba import types as _t
 
+from tickguard.data.schema import KIND_QUOTE, Instrument, InstrumentTable, empty_events
 from tickguard.engine import book, exchange, latency
+from tickguard.engine.backtest import run
+from tickguard.engine.config import EngineConfig, Latency, LatencyConfig
 from tickguard.engine.internal import internal_njit
+from tickguard.engine.strategy import NumbaStrategy, submit_market_nb
 
 pytestmark = pytest.mark.skipif(numba_config.DISABLE_JIT, reason="nothing compiles in the twin")
 
@@ -56,3 +60,89 @@ def test_the_engines_kernels_are_internal():
     for kernel in (exchange._execute_nb, exchange._fill_nb, exchange.emit_nb, exchange.on_market_nb,
                    exchange.process_arrivals_nb, book.apply_depth_nb, latency.latency_nb):
         assert type(kernel).__name__ == "_InternalDispatcher" and _no_entry_points(kernel), kernel
+
+
+@njit(cache=True)
+def allocating_round_trip_nb(reason, ev, order, now, mkt, pos, orders, n_orders, params, state, aux, req):
+    """Buy 1, then sell it when the fill is reported; both callbacks allocate a scratch array (the
+    engine's kernels are compiled without reference counting, a strategy's code never is)."""
+    scratch = np.empty(3)
+    scratch[:] = now
+    state[reason] += scratch.sum() / 3.0
+    if reason == 0 and n_orders == 0:
+        return submit_market_nb(req, 0, 0, 1.0)
+    if reason == 1 and n_orders == 1 and pos[0] == 1.0:
+        return submit_market_nb(req, 0, 0, -1.0)
+    return 0
+
+
+def test_a_strategy_that_allocates_still_compiles_and_runs():
+    ev = empty_events(3)
+    for i, t in enumerate((1000, 2000, 50_000)):
+        ev[i]["ts_exch"] = ev[i]["ts_local"] = t
+        ev[i]["kind"] = KIND_QUOTE
+        ev[i]["bid_px"], ev[i]["ask_px"] = 99.99, 100.00
+        ev[i]["bid_sz"] = ev[i]["ask_sz"] = 10.0
+    strat = NumbaStrategy(allocating_round_trip_nb, state=np.zeros(2), max_requests=1)
+    lat = LatencyConfig(submit=Latency(entry_ns=100, response_ns=100))
+    r = run(ev, strat, instruments=InstrumentTable([Instrument(0, "X", tick_size=0.01)]),
+            config=EngineConfig(latency=lat))
+    # the buy sent at 1000 fills at 1100 (reported 1200); the sell sent from that response
+    # callback fills at 1300 (reported 1400): both callbacks ran, allocating each time
+    got = [(int(f["ts_local"]), float(f["price"]), float(f["qty"]) * f["side"]) for f in r.fills]
+    assert got == [(1200, 100.00, 1.0), (1400, 99.99, -1.0)]
+
+
+_ALLOCATING_HOOKS = '''
+"""The shipped rulebook hooks, each allocating a scratch array first."""
+import numpy as np
+from numba import njit
+from tickguard.risk.killswitch import monitor_activity_nb as _activity
+from tickguard.risk.killswitch import monitor_event_nb as _event
+from tickguard.risk.killswitch import monitor_sample_nb as _sample
+from tickguard.risk.pretrade import pretrade_nb as _pretrade
+
+
+@njit(cache=False)
+def pretrade_nb(req, now, mkt, pos, orders, working, mult, rules, rstate, ks):
+    return _pretrade(req, now, mkt, pos, orders, np.arange(working.shape[0]) * 0 + working, mult,
+                     rules, rstate, ks)
+
+
+@njit(cache=False)
+def monitor_event_nb(now, kind, inst, side, level, mkt, rules, rstate, ks):
+    return _event(now, kind, inst, side, level, mkt, rules, rstate, ks) + int(np.zeros(2).sum())
+
+
+@njit(cache=False)
+def monitor_sample_nb(now, equity, pnl, rules, rstate, ks):
+    return _sample(now, equity, pnl, rules, rstate, ks) + int(np.zeros(2).sum())
+
+
+@njit(cache=False)
+def monitor_activity_nb(now, what, inst, rules, rstate, ks):
+    return _activity(now, what, inst, rules, rstate, ks) + int(np.zeros(2).sum())
+'''
+
+
+def test_risk_hooks_that_allocate_compile_and_decide_as_the_shipped_ones(tmp_path, monkeypatch):
+    # the kernels calling the hooks keep reference counting in a kill-switch loop (loop_template's
+    # _CALLS_HOOKS): without it, numba refuses the hooks' allocations when it types the loop
+    from tickguard.benchmarks.engine import quote_workload
+    from tickguard.risk import RiskGate
+    from tickguard.strategies.ema_crossover import ema_crossover
+
+    (tmp_path / "allocating_hooks.py").write_text(_ALLOCATING_HOOKS)
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    class AllocatingGate(RiskGate):
+        module = "allocating_hooks"
+
+    table = InstrumentTable.single("SYN", tick_size=0.005, lot_size=1)
+    rulebook = RiskGate.load(instruments=table).rulebook
+    ev = quote_workload(20_000)
+    runs = [run(ev, ema_crossover(fast=20, slow=80, size=1), instruments=table, risk=gate)
+            for gate in (RiskGate(rulebook), AllocatingGate(rulebook))]
+    assert len(runs[0].fills) > 10
+    for records in ("fills", "orders", "risk_events"):
+        assert getattr(runs[0], records).tobytes() == getattr(runs[1], records).tobytes(), records
