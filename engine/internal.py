@@ -5,13 +5,20 @@ code: a CPython wrapper (it unboxes every argument: for a kernel taking twenty s
 that is a lot of code) and a C-callable wrapper. The engine's kernels are called only by the event
 loop, so both are compile time spent on code nothing runs: leaving them out cut a cold compile of
 the engine from 14.6 to 12.1 s (median of 4 interleaved runs each, benchmarks/engine.py's
-workload; README, "Compile time").
+workload; README, performance, "Compile").
 
-A dispatcher built without them must not be called from Python (numba would jump through a null
-entry point). Such a call here compiles, once per process, a second, uncached copy of the kernel
-with the entry point and runs that instead: tests and notebooks may call an internal kernel
-directly, at the price of its compile. Under ``NUMBA_DISABLE_JIT`` the plain Python function is
-returned, as ``njit`` does.
+They also compile without reference counting: they allocate nothing, and the loop hands them
+unmanaged views (unmanaged.py), so every incref/decref numba would emit is code for nothing.
+Numba hands that setting down to the functions a kernel calls, unless those set their own: a
+kernel that calls user code which may allocate (a strategy's callback, a risk module's hooks)
+must pass ``_nrt=True`` (the loop template does, see ``_CALLS_HOOKS``). A kernel that allocates
+is refused by numba at compile time, not at run time.
+
+A dispatcher built without entry points must not be called from Python (numba would jump through
+a null entry point). Such a call here compiles, once per process, a second, uncached copy of the
+kernel with the entry point and runs that instead: tests and notebooks may call an internal
+kernel directly, at the price of its compile. Under ``NUMBA_DISABLE_JIT`` the plain Python
+function is returned, as ``njit`` does.
 """
 
 from __future__ import annotations
@@ -25,8 +32,6 @@ from numba.core.typing import Signature
 
 __all__ = ["internal_njit"]
 
-# no entry points for outside callers; no reference counting (the kernels allocate nothing, and
-# the loop hands them unmanaged views: see unmanaged.py)
 _INTERNAL = {"no_cpython_wrapper": True, "no_cfunc_wrapper": True, "_nrt": False}
 
 
@@ -42,8 +47,9 @@ class _InternalDispatcher(CPUDispatcher):
 
 
 def internal_njit(*signature: Any, cache: bool = True, **options: Any) -> Callable[[Any], Any]:
-    """``@internal_njit`` or ``@internal_njit(sig)``: ``njit(sig, cache=cache, **options)`` minus the
-    entry points for Python and C callers (jitted callers link the code directly)."""
+    """``@internal_njit`` or ``@internal_njit(sig)``: ``njit(sig, cache=cache, **options)`` with no
+    entry points for Python and C callers (jitted callers link the code directly) and, unless
+    ``_nrt=True`` is passed, no reference counting."""
     if len(signature) == 1 and callable(signature[0]) and not isinstance(signature[0], Signature):
         return internal_njit(cache=cache, **options)(signature[0])
 

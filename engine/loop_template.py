@@ -632,7 +632,7 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
     checked_oe = -1  # cnt[C_N_OE] when the room was last checked (nothing written since: still room)
     # one exit: every return site, and every edge leaving this loop, would release the arrays
     # again (numba's reference counting), ~300 lines of IR each to lower and optimize (README,
-    # "Compile time"); so a stop sets `stop` and goes back to the loop's test
+    # performance, "Compile"); so a stop sets `stop` and goes back to the loop's test
     stop = -1  # where the chunk stopped early (the status says why), -1 while running
     i = 0
     while stop < 0 and i < n:  # one exit edge (numba releases the arrays there once)

@@ -56,7 +56,7 @@ def test_a_python_call_runs_a_separate_copy_with_an_entry_point():
 
 
 def test_the_engines_kernels_are_internal():
-    # the cold-compile saving depends on these staying wrapper-less (README, "Compile time")
+    # the cold-compile saving depends on these staying wrapper-less (README, performance, "Compile")
     for kernel in (exchange._execute_nb, exchange._fill_nb, exchange.emit_nb, exchange.on_market_nb,
                    exchange.process_arrivals_nb, book.apply_depth_nb, latency.latency_nb):
         assert type(kernel).__name__ == "_InternalDispatcher" and _no_entry_points(kernel), kernel
