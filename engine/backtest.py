@@ -108,7 +108,7 @@ class Result:
 
 def _grow(buffers: dict[str, np.ndarray], cnt: np.ndarray, n_inst: int, n_req: int, n_levels: int) -> None:
     """Double each record buffer until it has the room the loop's check (``_has_room`` in
-    loop_template.py, same formulas) asks for; order-indexed tables grow together."""
+    loop_kernels.py, same formulas) asks for; order-indexed tables grow together."""
     work = int(cnt[C_N_OPEN] + (cnt[C_N_PEND] + 1) * n_req + n_inst)
     per = work * (n_levels + 4) + 16
     need = {"rec_oe": cnt[C_N_OE] + per, "rec_fill": cnt[C_N_FILLS] + per, "resp": cnt[C_N_PEND] + per,

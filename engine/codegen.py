@@ -1,12 +1,14 @@
 """Specialise the event loop for one (strategy, risk gate) pair, with numba's on-disk cache intact.
 
 Numba caches a function only when everything it calls is a module global: a loop that takes the
-strategy as an argument (or closes over it) is recompiled in every process. So we write a copy of
-``loop_template.py`` whose two marked import lines name the strategy and the gate, into a cache
-folder, and import it. The file name carries a hash of the template, the engine modules it calls
-and the strategy's and gate's source files, because numba's cache checks only the timestamp of the
-file a function lives in: a changed dependency must produce a new file, not reuse stale code.
-For the strategy and the gate the hash covers every file of every jitted function they reach.
+strategy as an argument (or closes over it) is recompiled in every process. So we write copies of
+two templates into a cache folder and import them: ``loop_kernels.py`` with its marked lines
+naming the gate (one copy per risk module, shared by every strategy's loop), and
+``loop_template.py`` with its marked lines naming the strategy and that copy of the kernels. Each
+file name carries a hash of its source, the engine modules it calls and the user code it reaches,
+because numba's cache checks only the timestamp of the file a function lives in: a changed
+dependency must produce a new file, not reuse stale code. For the strategy and the gate the hash
+covers every file of every jitted function they reach.
 """
 
 from __future__ import annotations
@@ -25,12 +27,14 @@ from numba import config as numba_config
 __all__ = ["compile_loop", "loop_cache_dir"]
 
 _ENGINE_DIR = Path(__file__).resolve().parent
-_DEPENDENCIES = (
-    "loop_template.py", "exchange.py", "latency.py", "layout.py", "market.py", "portfolio.py",
+_KERNEL_DEPENDENCIES = (
+    "loop_kernels.py", "exchange.py", "latency.py", "layout.py", "market.py", "portfolio.py",
     "records.py", "rng.py", "gate.py", "idle.py", "unmanaged.py", "book.py", "nbtypes.py", "internal.py",
 )
+_DEPENDENCIES = ("loop_template.py", *_KERNEL_DEPENDENCIES)
 _GATE_LINE = "import tickguard.engine.gate as risk  # @@GATE@@"
 _RISK_LINE = "_RISK = True  # @@RISK@@"
+_KERNELS_LINE = "from tickguard.engine.loop_kernels import (  # @@KERNELS@@"
 _PASS_THROUGH = "tickguard.engine.gate"
 _RISK_HOOKS = ("pretrade_nb", "monitor_event_nb", "monitor_sample_nb", "monitor_activity_nb")
 _STRATEGY_LINE = (
@@ -138,25 +142,41 @@ def compile_loop(strategy_fn: Any, risk_module: ModuleType | str = "tickguard.en
     """Return ``run_chunk_nb`` specialised for ``strategy_fn`` and the risk hooks of ``risk_module``."""
     s_mod, s_name, s_src = _import_path(strategy_fn, "strategy callback")
     g_mod, g_src = _risk_module(risk_module)
+    kernels = _kernels_module(g_mod, g_src)
     template = (_ENGINE_DIR / "loop_template.py").read_text()
-    if _GATE_LINE not in template or _STRATEGY_LINE not in template or _RISK_LINE not in template:
-        raise RuntimeError("loop_template.py lost its @@GATE@@/@@STRATEGY@@/@@RISK@@ marker lines")
-    source = template.replace(_GATE_LINE, f"import {g_mod} as risk").replace(
-        _STRATEGY_LINE, _strategy_import(s_mod, s_name)
+    if _STRATEGY_LINE not in template or _KERNELS_LINE not in template:
+        raise RuntimeError("loop_template.py lost its @@STRATEGY@@/@@KERNELS@@ marker lines")
+    source = template.replace(_STRATEGY_LINE, _strategy_import(s_mod, s_name)).replace(
+        _KERNELS_LINE, f"from {kernels} import (  # @@KERNELS@@"
     )
+    # the kernels' module name carries their key, so this key covers them through the source
+    return _load("_tickguard_loop_", source, _DEPENDENCIES, s_src).run_chunk_nb
+
+
+def _kernels_module(g_mod: str, g_src: str) -> str:
+    """The name of the generated, imported copy of loop_kernels.py for the risk module ``g_mod``:
+    one per risk module, so loops for other strategies share its compiled kernels."""
+    template = (_ENGINE_DIR / "loop_kernels.py").read_text()
+    if _GATE_LINE not in template or _RISK_LINE not in template:
+        raise RuntimeError("loop_kernels.py lost its @@GATE@@/@@RISK@@ marker lines")
+    source = template.replace(_GATE_LINE, f"import {g_mod} as risk")
     if g_mod == _PASS_THROUGH:  # its hooks never trip: the loop carries no kill-switch code
         source = source.replace(_RISK_LINE, "_RISK = False  # @@RISK@@")
+    return _load("_tickguard_kernels_", source, _KERNEL_DEPENDENCIES, g_src).__name__
+
+
+def _load(prefix: str, source: str, deps: tuple[str, ...], extra: str) -> ModuleType:
+    """Write ``source`` to the cache folder under a name keyed by it, the engine's modules ``deps``
+    and ``extra`` (sources of the user code it reaches), and import it (once per process)."""
     digest = hashlib.sha256(source.encode())
-    for dep in _DEPENDENCIES:
+    for dep in deps:
         digest.update((_ENGINE_DIR / dep).read_bytes())
-    digest.update(s_src.encode())
-    digest.update(g_src.encode())
-    key = digest.hexdigest()[:20]
-    if key in _loaded:
-        return _loaded[key].run_chunk_nb
+    digest.update(extra.encode())
+    mod_name = f"{prefix}{digest.hexdigest()[:20]}"
+    if mod_name in _loaded:
+        return _loaded[mod_name]
     folder = loop_cache_dir()
     folder.mkdir(parents=True, exist_ok=True)
-    mod_name = f"_tickguard_loop_{key}"
     path = folder / f"{mod_name}.py"
     if not path.exists():  # never rewrite: a new mtime would void numba's cache of it
         tmp = path.with_name(f"{path.name}.{os.getpid()}.partial")
@@ -164,9 +184,9 @@ def compile_loop(strategy_fn: Any, risk_module: ModuleType | str = "tickguard.en
         os.replace(tmp, path)
     spec = importlib.util.spec_from_file_location(mod_name, path)
     if spec is None or spec.loader is None:
-        raise ImportError(f"cannot import the generated loop {path}")
+        raise ImportError(f"cannot import the generated module {path}")
     module = importlib.util.module_from_spec(spec)
     sys.modules[mod_name] = module
     spec.loader.exec_module(module)
-    _loaded[key] = module
-    return module.run_chunk_nb
+    _loaded[mod_name] = module
+    return module

@@ -126,7 +126,7 @@ G_ACT_MODIFY = 5
 INT64_MAX = 9223372036854775807
 
 # --- kernel status (cnt[C_STATUS]) and callback reasons ----------------------------------------
-# Here, not in loop_template.py: importing the template compiles its explicit-signature kernels
+# Here, not in loop_kernels.py: importing the template compiles its explicit-signature kernels
 # (seconds, cold) for a loop nobody runs; the front door needs only these numbers.
 KERNEL_DONE = 0
 KERNEL_NEED_MORE = 1  #: the exchange clock needs the next chunk; the caller carries the tail over

@@ -1,9 +1,10 @@
 """The event loop. This file is also a template: see :mod:`tickguard.engine.codegen`.
 
 Numba can only cache a compiled loop whose strategy and risk gate are module globals, so for each
-(strategy, gate) pair the code generator writes a copy of this file with the two marked import
-lines changed, and imports that copy. As written here, the loop runs with no strategy and the
-pass-through gate (the reference "no strategy" workload of the benchmarks).
+(strategy, gate) pair the code generator writes a copy of this file with its marked import lines
+changed (the strategy, and the kernels of loop_kernels.py generated for the gate), and imports
+that copy. As written here, the loop runs with no strategy and the pass-through gate (the
+reference "no strategy" workload of the benchmarks).
 
 Per local event, in this order:
 1. the exchange catches up to the event's local time: market events by exchange time (the data's
@@ -18,48 +19,36 @@ Per local event, in this order:
 5. equity is sampled on the configured clock.
 """
 
+
 from __future__ import annotations
 
 import math
 
 from numba import njit
-from numba import types as _t
 
-from tickguard.data.schema import KIND_CONTROL, KIND_DEPTH, KIND_QUOTE, KIND_SNAPSHOT, KIND_TRADE
-from tickguard.engine.book import apply_depth_nb
-from tickguard.engine.exchange import (
-    insert_open_nb, on_market_nb, process_arrivals_nb, record_order_event_nb,
-)
-import tickguard.engine.gate as risk  # @@GATE@@
+from tickguard.engine.exchange import on_market_nb, process_arrivals_nb
 from tickguard.engine.idle import idle_strategy_nb as on_response  # @@STRATEGY@@
 on_event = on_response  # @@STRATEGY_INLINE@@
-_RISK = True  # @@RISK@@: False in loops with the pass-through gate (no kill switch to run)
 from tickguard.engine.internal import internal_njit
-from tickguard.engine.latency import latency_nb
 from tickguard.engine.layout import (
-    A_CASH, A_EQUITY, A_INITIAL, A_NEXT_SAMPLE_T, C_CUR_DONE, C_ERR_ORDER, C_ERR_TS,
-    C_ERR_VALUE, C_EVENTS_DONE, C_FLAT_TS, C_KILL, C_LAST_XTS, C_NEXT_ARRIVAL, C_NEXT_RESP,
-    C_N_ACTIONS, C_N_EQ, C_N_FILLS, C_N_OE, C_N_OPEN, C_N_ORDERS, C_N_PEND, C_N_RISK, C_N_WORK,
-    C_SINCE_SAMPLE, C_STATUS, C_XCURSOR, G_ACT_CANCEL, G_ACT_FILL, G_ACT_MODIFY, G_ACT_REJECT,
-    G_ACT_SUBMIT, G_DENY_OBSERVED, G_DENY_THRESHOLD, G_FLATTEN, G_OBSERVED, G_PREV_TS, G_RULE,
-    G_STATE, G_THRESHOLD, G_TR_HALTED, G_TR_NONE, G_TR_RESET, G_WAKE_ALL, G_WAKE_AT,
-    G_WAKE_CROSSED, G_WAKE_GAP, INT64_MAX, KERNEL_DONE, KERNEL_NEED_MORE, KERNEL_NEED_SPACE,
-    KERNEL_OVERFLOW, KERNEL_STRATEGY_ERROR, K_MARK, K_SAMPLE_DT, K_SAMPLE_EVERY, K_SEED, M_ASK,
-    M_BID, P_AVG, P_FEES, P_MARK, P_POS, P_REALIZED, REASON_MARKET, REASON_RESPONSE,
+    A_NEXT_SAMPLE_T, C_CUR_DONE, C_ERR_ORDER, C_ERR_TS, C_ERR_VALUE, C_EVENTS_DONE, C_KILL,
+    C_LAST_XTS, C_NEXT_ARRIVAL, C_NEXT_RESP, C_N_EQ, C_N_OE, C_N_OPEN, C_N_ORDERS, C_N_PEND,
+    C_SINCE_SAMPLE, C_STATUS, C_XCURSOR, G_ACT_FILL, G_ACT_REJECT, G_FLATTEN, G_PREV_TS, G_TR_NONE,
+    INT64_MAX, KERNEL_DONE, KERNEL_NEED_MORE, KERNEL_NEED_SPACE, KERNEL_OVERFLOW,
+    KERNEL_STRATEGY_ERROR, K_SAMPLE_DT, K_SAMPLE_EVERY, M_ASK, M_BID, REASON_MARKET,
+    REASON_RESPONSE,
+)
+from tickguard.engine.loop_kernels import (  # @@KERNELS@@
+    _CALLS_HOOKS, _CONTROL, _QUOTE, _RISK, _TRADE, _drop_working, _exchange_takes_row,
+    _handle_requests, _has_room, _kill_or_flatten, _kill_switch_actions, _risk_on_event,
+    _sample_equity, _store_clocks, _transition, _wake_conditions, risk,
 )
 from tickguard.engine.market import apply_market_event_nb
-from tickguard.engine.nbtypes import (
-    F64_1D, F64_2D, I64_1D, LOCAL_ORDER_ROW, LOCAL_ORDERS, ORDER_EVENTS, ORDERS, REQUESTS, RISK_EVENTS,
-)
-from tickguard.engine.portfolio import mark_price_nb
-from tickguard.engine.unmanaged import unmanaged
 from tickguard.engine.records import (
-    ACTION_CANCEL, ACTION_MODIFY, ACTION_SUBMIT, OE_CANCEL_ACK, OE_CANCEL_REJECT, OE_CANCEL_REQ,
-    OE_DENIED, OE_FILL, OE_MODIFY_ACK, OE_MODIFY_REJECT, OE_MODIFY_REQ, OE_REJECT, OE_SUBMIT,
-    OT_MARKET, OT_POST_ONLY, RISK_TAG, RJ_BAD_PRICE, RJ_BAD_QTY, RJ_PENDING, RJ_RISK_DENIED,
-    RJ_TOO_LATE, RJ_UNKNOWN_INSTRUMENT, RJ_UNKNOWN_ORDER, RK_DENIAL, RK_RESET, RK_TRANSITION,
-    ST_CANCELLED, ST_FILLED, ST_IN_FLIGHT, ST_OPEN, ST_REJECTED,
+    OE_CANCEL_ACK, OE_CANCEL_REJECT, OE_FILL, OE_MODIFY_ACK, OE_MODIFY_REJECT, OE_REJECT,
+    ST_IN_FLIGHT, ST_OPEN,
 )
+from tickguard.engine.unmanaged import unmanaged
 
 __all__ = [
     "KERNEL_DONE",
@@ -71,419 +60,6 @@ __all__ = [
     "REASON_RESPONSE",
     "run_chunk_nb",
 ]
-
-_TRADE = int(KIND_TRADE)
-_QUOTE = int(KIND_QUOTE)
-_CONTROL = int(KIND_CONTROL)
-_DEPTH = int(KIND_DEPTH)
-_SNAPSHOT = int(KIND_SNAPSHOT)
-_BOOK_ROW = _DEPTH | _SNAPSHOT
-# The kernels here compile without reference counting (internal.py), and a callee inherits its
-# caller's setting unless it sets its own. A risk module's hooks may allocate, so in a loop with a
-# kill switch the kernels that call them keep it; a pass-through loop calls no hook.
-_CALLS_HOOKS = {"_nrt": True} if _RISK else {}
-
-
-@internal_njit
-def _on_grid(x, step):
-    if step <= 0.0:
-        return True
-    r = x / step
-    return abs(r - round(r)) <= 1e-6
-
-
-@internal_njit(_t.void(ORDER_EVENTS, I64_1D, _t.int64, _t.int64, _t.int64, _t.int64, LOCAL_ORDER_ROW,
-                       _t.float64, _t.float64))  # explicit: literal codes (see nbtypes.py)
-def _local_record(rec_oe, cnt, ts, oid, event, reason, lo, price, qty):
-    """An order event the strategy's side knows at once (submit, denial, local reject)."""
-    if not record_order_event_nb(rec_oe, cnt, ts, ts, oid, event, reason, lo, price, qty):
-        cnt[C_STATUS] = KERNEL_OVERFLOW
-
-
-def _risk_kernel(signature, **options):
-    """The kill switch's kernels: explicit signatures (literal codes, see nbtypes.py) in a loop with
-    a kill switch; lazy, and never compiled, in a pass-through loop, whose `if _RISK` guards drop
-    every call to them before typing."""
-    return internal_njit(signature, **options) if _RISK else internal_njit
-
-
-@_risk_kernel(_t.void(RISK_EVENTS, I64_1D, _t.int64, _t.int64, _t.int64, _t.int64, _t.int64, _t.int64,
-                      _t.float64, _t.float64))
-def _risk_record(rec_risk, cnt, ts, oid, rule, kind, inst, state, observed, threshold):
-    n = cnt[C_N_RISK]
-    if n >= rec_risk.shape[0]:
-        cnt[C_STATUS] = KERNEL_OVERFLOW
-        return
-    r = rec_risk[n]
-    r["ts"] = ts
-    r["order_id"] = oid
-    r["rule"] = rule
-    r["kind"] = kind
-    r["instrument"] = inst
-    r["state"] = state
-    r["observed"] = observed
-    r["threshold"] = threshold
-    cnt[C_N_RISK] = n + 1
-
-
-@_risk_kernel(_t.void(RISK_EVENTS, I64_1D, _t.int64, _t.int64, _t.int64, _t.int64, F64_1D))
-def _denied(rec_risk, cnt, now, oid, code, inst, ks):
-    """Record a pre-trade denial: ``code`` is rule index + 1, or a negative kill-switch code."""
-    rule = code - 1 if code > 0 else code
-    _risk_record(rec_risk, cnt, now, oid, rule, RK_DENIAL, inst, int(ks[G_STATE]),
-                 ks[G_DENY_OBSERVED], ks[G_DENY_THRESHOLD])
-
-
-@_risk_kernel(_t.void(_t.int64, _t.int64, _t.int64, RISK_EVENTS, I64_1D, F64_1D))
-def _transition(tr, now, inst, rec_risk, cnt, ks):
-    """Record a kill-switch transition or reset; on HALTED the loop must cancel and flatten."""
-    if tr == G_TR_NONE:
-        return
-    kind = RK_RESET if tr == G_TR_RESET else RK_TRANSITION
-    _risk_record(rec_risk, cnt, now, -1, int(ks[G_RULE]), kind, inst, int(ks[G_STATE]),
-                 ks[G_OBSERVED], ks[G_THRESHOLD])
-    if tr == G_TR_HALTED:
-        cnt[C_KILL] = 1
-
-
-# explicit signature: one copy, not one per literal count and flag (see nbtypes.py)
-@internal_njit(_t.void(_t.int64, _t.int64, REQUESTS, ORDERS, LOCAL_ORDERS, I64_1D, I64_1D, I64_1D, F64_1D,
-                       F64_2D, I64_1D, F64_2D, F64_1D, F64_1D, F64_1D, F64_2D, F64_1D, ORDER_EVENTS,
-                       RISK_EVENTS, F64_2D, F64_1D, F64_1D, _t.boolean), **_CALLS_HOOKS)
-def _handle_requests(nreq, now, req, orders, lorders, lwork, open_idx, cnt, cfg, lat, trace_ts,
-                     trace_lat, tick, lot, mult, mkt_l, pos_local, rec_oe, rec_risk, rules, rstate,
-                     ks, from_risk):
-    """Validate, gate and send ``req[:nreq]``. ``from_risk``: the kill switch's own cancels and
-    flattening orders, which skip the gate and the activity monitors."""
-    n_inst = tick.shape[0]
-    for r in range(nreq):
-        q = req[r]
-        action = q["action"]
-        if action == ACTION_SUBMIT:
-            oid = cnt[C_N_ORDERS]
-            if oid >= orders.shape[0]:
-                cnt[C_STATUS] = KERNEL_OVERFLOW
-                return
-            cnt[C_N_ORDERS] = oid + 1
-            inst = q["instrument"]
-            o = orders[oid]
-            lo = lorders[oid]
-            o["id"] = oid
-            o["instrument"] = inst
-            o["order_type"] = q["order_type"]
-            o["side"] = 1 if q["side"] > 0 else -1
-            o["price"] = math.nan if q["order_type"] == OT_MARKET else q["price"]
-            o["qty"] = q["qty"]
-            o["filled"] = 0.0
-            o["pending"] = 0
-            o["ts_sent"] = now
-            o["ts_last_resp"] = now
-            o["tag"] = q["tag"]
-            lo["id"] = oid
-            lo["instrument"] = inst
-            lo["side"] = o["side"]
-            lo["order_type"] = q["order_type"]
-            lo["price"] = o["price"]
-            lo["qty"] = q["qty"]
-            lo["filled"] = 0.0
-            lo["pending"] = 0
-            lo["tag"] = q["tag"]
-            reason = 0
-            if inst < 0 or inst >= n_inst:
-                reason = RJ_UNKNOWN_INSTRUMENT
-            elif not (q["qty"] > 0.0) or math.isinf(q["qty"]) or not _on_grid(q["qty"], lot[inst]):
-                reason = RJ_BAD_QTY
-            elif q["order_type"] < OT_MARKET or q["order_type"] > OT_POST_ONLY or q["side"] == 0:
-                reason = RJ_BAD_PRICE
-            elif q["order_type"] != OT_MARKET and (
-                not (q["price"] > 0.0) or math.isinf(q["price"]) or not _on_grid(q["price"], tick[inst])
-            ):
-                reason = RJ_BAD_PRICE
-            _local_record(rec_oe, cnt, now, oid, OE_SUBMIT, 0, lo, o["price"], o["qty"])
-            if reason != 0:
-                o["status"] = ST_REJECTED
-                lo["status"] = ST_REJECTED
-                lo["reason"] = reason
-                _local_record(rec_oe, cnt, now, oid, OE_REJECT, reason, lo, o["price"], o["qty"])
-                continue
-            code = 0
-            if _RISK and not from_risk:  # the new order is row oid: the gate sees the ones before it
-                code = risk.pretrade_nb(q, now, mkt_l, pos_local, lorders, lwork[:cnt[C_N_WORK]],
-                                        mult, rules, rstate, ks)
-            if _RISK and code != 0:
-                o["status"] = ST_REJECTED
-                lo["status"] = ST_REJECTED
-                lo["reason"] = RJ_RISK_DENIED
-                _local_record(rec_oe, cnt, now, oid, OE_DENIED, code, lo, o["price"], o["qty"])
-                _denied(rec_risk, cnt, now, oid, code, inst, ks)
-                continue
-            cnt[C_N_ACTIONS] += 1
-            delay = latency_nb(lat, trace_ts, trace_lat, ACTION_SUBMIT, False, now, cfg[K_SEED],
-                               cnt[C_N_ACTIONS])
-            o["status"] = ST_IN_FLIGHT
-            lo["status"] = ST_IN_FLIGHT
-            lwork[cnt[C_N_WORK]] = oid  # the newest id: the list stays ascending
-            cnt[C_N_WORK] += 1
-            o["ts_arrive"] = now + max(delay, 0)
-            insert_open_nb(open_idx, cnt, oid)
-            if o["ts_arrive"] < cnt[C_NEXT_ARRIVAL]:
-                cnt[C_NEXT_ARRIVAL] = o["ts_arrive"]
-            if _RISK and not from_risk:
-                tr = risk.monitor_activity_nb(now, G_ACT_SUBMIT, inst, rules, rstate, ks)
-                if tr != G_TR_NONE:
-                    _transition(tr, now, inst, rec_risk, cnt, ks)
-        elif action == ACTION_CANCEL or action == ACTION_MODIFY:
-            oid = q["order_id"]
-            if oid < 0 or oid >= cnt[C_N_ORDERS]:
-                continue  # nothing to attach a record to; the strategy asked about no order
-            lo = lorders[oid]
-            o = orders[oid]
-            ev = OE_CANCEL_REQ if action == ACTION_CANCEL else OE_MODIFY_REQ
-            _local_record(rec_oe, cnt, now, oid, ev, 0, lo, q["price"], q["qty"])
-            reason = 0
-            if lo["status"] == ST_FILLED or lo["status"] == ST_CANCELLED or lo["status"] == ST_REJECTED:
-                reason = RJ_TOO_LATE
-            elif o["pending"] != 0:
-                reason = RJ_PENDING
-            elif action == ACTION_MODIFY and (
-                not (q["qty"] > 0.0) or not _on_grid(q["qty"], lot[o["instrument"]])
-            ):
-                reason = RJ_BAD_QTY
-            elif action == ACTION_MODIFY and o["order_type"] != OT_MARKET and (
-                not (q["price"] > 0.0) or not _on_grid(q["price"], tick[o["instrument"]])
-            ):
-                reason = RJ_BAD_PRICE
-            if _RISK and reason == 0 and action == ACTION_MODIFY and not from_risk:
-                code = risk.pretrade_nb(q, now, mkt_l, pos_local, lorders, lwork[:cnt[C_N_WORK]],
-                                        mult, rules, rstate, ks)
-                if code != 0:
-                    lo["reason"] = RJ_RISK_DENIED
-                    _local_record(rec_oe, cnt, now, oid, OE_DENIED, code, lo, q["price"], q["qty"])
-                    _denied(rec_risk, cnt, now, oid, code, o["instrument"], ks)
-                    continue
-            if reason != 0:
-                lo["reason"] = reason
-                _local_record(rec_oe, cnt, now, oid, OE_REJECT, reason, lo, q["price"], q["qty"])
-                continue
-            cnt[C_N_ACTIONS] += 1
-            delay = latency_nb(lat, trace_ts, trace_lat, action, False, now, cfg[K_SEED],
-                               cnt[C_N_ACTIONS])
-            o["pending"] = action
-            o["ts_pending"] = now + max(delay, 0)
-            o["new_price"] = q["price"] if action == ACTION_MODIFY else o["price"]
-            o["new_qty"] = q["qty"] if action == ACTION_MODIFY else o["qty"]
-            lo["pending"] = action
-            insert_open_nb(open_idx, cnt, oid)
-            if o["ts_pending"] < cnt[C_NEXT_ARRIVAL]:
-                cnt[C_NEXT_ARRIVAL] = o["ts_pending"]
-            if _RISK and not from_risk:
-                what = G_ACT_CANCEL if action == ACTION_CANCEL else G_ACT_MODIFY
-                tr = risk.monitor_activity_nb(now, what, o["instrument"], rules, rstate, ks)
-                if tr != G_TR_NONE:
-                    _transition(tr, now, o["instrument"], rec_risk, cnt, ks)
-
-
-@internal_njit
-def _drop_working(lwork, cnt, oid):
-    """Take ``oid`` out of the working list, keeping it ascending (it is short: working orders)."""
-    n = cnt[C_N_WORK]
-    for w in range(n):
-        if lwork[w] == oid:
-            for m in range(w, n - 1):
-                lwork[m] = lwork[m + 1]
-            cnt[C_N_WORK] = n - 1
-            return
-
-
-@internal_njit
-def _kill_switch_actions(now, kreq, orders, lorders, lwork, open_idx, cnt, cfg, lat, trace_ts,
-                         trace_lat, tick, lot, mult, mkt_l, pos_local, rec_oe, rec_risk, rules,
-                         rstate, ks):
-    """HALTED: cancel every working order (through the simulated latency) and, when the trigger
-    asked for it, flatten every known position with market orders (tag RISK_TAG)."""
-    cnt[C_KILL] = 0
-    k = 0
-    for w in range(cnt[C_N_WORK]):  # cancels leave the list as it is until they are answered
-        oid = lwork[w]
-        lo = lorders[oid]
-        if (lo["status"] == ST_IN_FLIGHT or lo["status"] == ST_OPEN) and lo["pending"] == 0:
-            r = kreq[k]
-            r["action"] = ACTION_CANCEL
-            r["order_id"] = oid
-            r["instrument"] = lo["instrument"]
-            r["qty"] = 0.0
-            r["price"] = math.nan
-            r["tag"] = RISK_TAG
-            k += 1
-            if k == kreq.shape[0]:
-                _handle_requests(k, now, kreq, orders, lorders, lwork, open_idx, cnt, cfg, lat,
-                                 trace_ts, trace_lat, tick, lot, mult, mkt_l, pos_local, rec_oe,
-                                 rec_risk, rules, rstate, ks, True)
-                k = 0
-    if k > 0:
-        _handle_requests(k, now, kreq, orders, lorders, lwork, open_idx, cnt, cfg, lat, trace_ts,
-                         trace_lat, tick, lot, mult, mkt_l, pos_local, rec_oe, rec_risk, rules,
-                         rstate, ks, True)
-    _flatten(now, kreq, orders, lorders, lwork, open_idx, cnt, cfg, lat, trace_ts, trace_lat, tick,
-             lot, mult, mkt_l, pos_local, rec_oe, rec_risk, rules, rstate, ks)
-
-
-@internal_njit
-def _flatten(now, kreq, orders, lorders, lwork, open_idx, cnt, cfg, lat, trace_ts, trace_lat, tick,
-             lot, mult, mkt_l, pos_local, rec_oe, rec_risk, rules, rstate, ks):
-    """HALTED with flatten: a market order for every known position with no order still working
-    on its instrument. Called at the halt, after every response and on every market event while
-    halted, so orders that were in flight (and filled before their cancel arrived) are flattened
-    too; at most one attempt per instant, so a flattening order the exchange rejects (no quote)
-    is retried when time moves on, not in a loop at the same time."""
-    if ks[G_FLATTEN] == 0.0 or ks[G_STATE] != G_TR_HALTED or cnt[C_FLAT_TS] == now:
-        return
-    for inst in range(pos_local.shape[0]):
-        if pos_local[inst] == 0.0:
-            continue
-        working = False
-        for w in range(cnt[C_N_WORK]):
-            lo = lorders[lwork[w]]
-            if lo["instrument"] == inst and (lo["status"] == ST_IN_FLIGHT or lo["status"] == ST_OPEN):
-                working = True
-                break
-        if working:
-            continue
-        r = kreq[0]
-        r["action"] = ACTION_SUBMIT
-        r["instrument"] = inst
-        r["order_type"] = OT_MARKET
-        r["side"] = -1 if pos_local[inst] > 0.0 else 1
-        r["price"] = math.nan
-        r["qty"] = abs(pos_local[inst])
-        r["tag"] = RISK_TAG
-        cnt[C_FLAT_TS] = now  # an attempt was made at this instant
-        _handle_requests(1, now, kreq, orders, lorders, lwork, open_idx, cnt, cfg, lat, trace_ts,
-                         trace_lat, tick, lot, mult, mkt_l, pos_local, rec_oe, rec_risk, rules,
-                         rstate, ks, True)
-
-
-@internal_njit
-def _kill_or_flatten(now, kreq, orders, lorders, lwork, open_idx, cnt, cfg, lat, trace_ts, trace_lat,
-                     tick, lot, mult, mkt_l, pos_local, rec_oe, rec_risk, rules, rstate, ks):
-    """After a risk hook ran: the kill switch's cancels and flattening if it just went HALTED,
-    else another try at flattening what the exchange refused."""
-    if cnt[C_KILL] != 0:
-        _kill_switch_actions(now, kreq, orders, lorders, lwork, open_idx, cnt, cfg, lat, trace_ts,
-                             trace_lat, tick, lot, mult, mkt_l, pos_local, rec_oe, rec_risk, rules,
-                             rstate, ks)
-    elif ks[G_FLATTEN] != 0.0:
-        _flatten(now, kreq, orders, lorders, lwork, open_idx, cnt, cfg, lat, trace_ts, trace_lat, tick,
-                 lot, mult, mkt_l, pos_local, rec_oe, rec_risk, rules, rstate, ks)
-
-
-def _risk_on_event(t, kind, inst, side, level, kreq, orders, lorders, lwork, open_idx, cnt, cfg, lat,
-                   trace_ts, trace_lat, tick, lot, mult, mkt_l, pos_local, rec_oe, rec_risk, rules,
-                   rstate, ks):
-    """Step 3's risk work on a woken event: the monitor, then what the kill switch must do."""
-    _transition(risk.monitor_event_nb(t, kind, inst, side, level, mkt_l, rules, rstate, ks), t, inst,
-                rec_risk, cnt, ks)
-    _kill_or_flatten(t, kreq, orders, lorders, lwork, open_idx, cnt, cfg, lat, trace_ts, trace_lat,
-                     tick, lot, mult, mkt_l, pos_local, rec_oe, rec_risk, rules, rstate, ks)
-
-
-# A separate function (explicit signature) keeps step 3's rare risk work out of the hot loop. A
-# loop with the pass-through gate never calls it, nor the kill switch's actions: there it stays
-# lazy, and the `if _RISK` guards drop the calls before typing, so none of it compiles (with the
-# rest of the kill switch's code: ~4 s of a cold compile, benchmarks/engine.py).
-_risk_on_event = _risk_kernel(_t.void(
-    _t.int64, _t.int64, _t.int64, _t.int64, _t.int64, REQUESTS, ORDERS, LOCAL_ORDERS, I64_1D, I64_1D,
-    I64_1D, F64_1D, F64_2D, I64_1D, F64_2D, F64_1D, F64_1D, F64_1D, F64_2D, F64_1D, ORDER_EVENTS,
-    RISK_EVENTS, F64_2D, F64_1D, F64_1D), **_CALLS_HOOKS)(_risk_on_event)
-
-
-@njit(cache=True, inline="always")
-def _exchange_takes_row(xe, tx, mkt_x, book, book_meta, tick):
-    """The exchange's market view, and its book for depth rows, take the row ``xe`` at exchange
-    time ``tx``: (the quote changed, the book applied the row; book_levels = 0 ignores them)."""
-    inst = xe["instrument"]
-    kind = xe["kind"]
-    quoted = apply_market_event_nb(mkt_x, inst, kind, xe["side"], xe["level"], xe["price"],
-                                   xe["bid_px"], xe["bid_sz"], xe["ask_px"], xe["ask_sz"], tx, True)
-    is_book = False
-    if kind & _BOOK_ROW:
-        is_book = apply_depth_nb(book, book_meta, inst, xe["side"], xe["price"], xe["size"], tx,
-                                 (kind & _SNAPSHOT) != 0, tick[inst])
-    return quoted, is_book
-
-
-@njit(cache=True, inline="always")
-def _wake_conditions(ks):
-    """The wake-up conditions of gate.py folded for the per-event check: (the time from which every
-    event wakes the monitor, the feed gap that does, whether a crossed quote does)."""
-    every = ks[G_WAKE_ALL] != 0.0 or ks[G_FLATTEN] != 0.0
-    return -math.inf if every else ks[G_WAKE_AT], ks[G_WAKE_GAP], ks[G_WAKE_CROSSED] != 0.0
-
-
-@internal_njit
-def _has_room(cnt, cap_oe, cap_fill, cap_resp, cap_orders, cap_risk, cap_eq, n_req, n_levels, n_inst):
-    """Room for the worst case of one step: every working order filled on every book level,
-    every pending response answered with a full request buffer, the kill switch cancelling
-    everything. The loop asks before each step that can write records (again only once an
-    order event was written since it last asked: every order, fill and response writes one), so a
-    buffer about to fill up pauses the loop (KERNEL_NEED_SPACE) instead of overflowing."""
-    work = cnt[C_N_OPEN] + (cnt[C_N_PEND] + 1) * n_req + n_inst
-    per = work * (n_levels + 4) + 16
-    return (cnt[C_N_OE] + per <= cap_oe and cnt[C_N_FILLS] + per <= cap_fill
-            and cnt[C_N_PEND] + per <= cap_resp and cnt[C_N_ORDERS] + work + 1 <= cap_orders
-            and cnt[C_N_RISK] + 2 * work + 8 <= cap_risk and cnt[C_N_EQ] + 4 <= cap_eq)
-
-
-@internal_njit
-def _store_clocks(cnt, acct, j, last_xts, done, since, next_t, dt, ks, prev_ts):
-    ks[G_PREV_TS] = prev_ts
-    cnt[C_XCURSOR] = j
-    cnt[C_LAST_XTS] = last_xts
-    cnt[C_EVENTS_DONE] = done
-    cnt[C_SINCE_SAMPLE] = since
-    if dt > 0.0:
-        acct[A_NEXT_SAMPLE_T] = next_t
-
-
-@internal_njit(**_CALLS_HOOKS)
-def _sample_equity(t, gidx, mkt_l, pf, acct, cfg, mult, rec_eq, cnt, rec_risk, rules, rstate, ks):
-    n = cnt[C_N_EQ]
-    if n >= rec_eq.shape[0]:
-        cnt[C_STATUS] = KERNEL_OVERFLOW
-        return
-    mode = int(cfg[K_MARK])
-    value = 0.0
-    gross = 0.0
-    unreal = 0.0
-    realized = 0.0
-    fees = 0.0
-    for k in range(pf.shape[0]):
-        pos = pf[k, P_POS]
-        realized += pf[k, P_REALIZED]
-        fees += pf[k, P_FEES]
-        if pos != 0.0:
-            mark = mark_price_nb(mkt_l[k], pos, mode)
-            pf[k, P_MARK] = mark
-            v = pos * mark * mult[k]
-            value += v
-            gross += abs(v)
-            unreal += (mark - pf[k, P_AVG]) * pos * mult[k]
-    acct[A_EQUITY] = acct[A_CASH] + value
-    e = rec_eq[n]
-    e["ts"] = t
-    e["event_index"] = gidx
-    e["cash"] = acct[A_CASH]
-    e["equity"] = acct[A_EQUITY]
-    e["gross_exposure"] = gross
-    e["net_exposure"] = value
-    e["realized"] = realized
-    e["unrealized"] = unreal
-    e["fees"] = fees
-    cnt[C_N_EQ] = n + 1
-    if _RISK:  # the kill switch watches the same clock: loss, drawdown, EWMA VaR of the PnL stream
-        tr = risk.monitor_sample_nb(t, acct[A_EQUITY], acct[A_EQUITY] - acct[A_INITIAL], rules, rstate,
-                                    ks)
-        _transition(tr, t, -1, rec_risk, cnt, ks)
 
 
 @internal_njit(**_CALLS_HOOKS)

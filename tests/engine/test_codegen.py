@@ -87,10 +87,33 @@ def test_pass_through_loop_compiles_no_kill_switch_code():
         _engine_once(ev, table, gate)
         loop = compile_loop(ema_module.ema_crossover_nb, gate.module if gate else GATE)
         loops[name] = sys.modules[loop.py_func.__module__]
+    kernels = {name: sys.modules[mod._handle_requests.py_func.__module__] for name, mod in loops.items()}
+    assert kernels["pass"] is not kernels["book"]  # one copy of loop_kernels.py per risk module
     assert loops["pass"]._RISK is False and loops["book"]._RISK is True
+    assert kernels["pass"]._RISK is False and kernels["book"]._RISK is True
     for never_compiled in ("_kill_switch_actions", "_risk_on_event", "_transition", "_denied",
                            "_risk_record"):
-        assert not getattr(loops["pass"], never_compiled).signatures, never_compiled
-        assert getattr(loops["book"], never_compiled).py_func  # the same code, compiled lazily
+        assert not getattr(kernels["pass"], never_compiled).signatures, never_compiled
+        assert getattr(kernels["book"], never_compiled).py_func  # the same code, compiled lazily
     for eager in ("_risk_on_event", "_transition", "_denied", "_risk_record"):
-        assert getattr(loops["book"], eager).signatures, eager  # compiled (or loaded) with its signature
+        assert getattr(kernels["book"], eager).signatures, eager  # compiled (or loaded) with its signature
+
+
+def test_loops_for_two_strategies_share_the_gates_kernels(tmp_path, monkeypatch):
+    # a new strategy compiles only its loop: the kernels that depend on the gate alone (requests
+    # through the gate, the kill switch, the equity clock) are one generated module per gate
+    import sys
+
+    from tickguard.engine import codegen
+    from tickguard.engine.idle import idle_strategy_nb
+
+    monkeypatch.setenv("TICKGUARD_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(codegen, "_loaded", {})
+    first = compile_loop(ema_module.ema_crossover_nb, GATE)
+    second = compile_loop(idle_strategy_nb, GATE)
+    mods = [sys.modules[loop.py_func.__module__] for loop in (first, second)]
+    assert mods[0] is not mods[1]
+    assert mods[0]._handle_requests is mods[1]._handle_requests
+    assert mods[0]._sample_equity is mods[1]._sample_equity
+    assert len(list(tmp_path.glob("_tickguard_kernels_*.py"))) == 1
+    assert len(list(tmp_path.glob("_tickguard_loop_*.py"))) == 2

@@ -126,7 +126,7 @@ def monitor_activity_nb(now, what, inst, rules, rstate, ks):
 
 
 def test_risk_hooks_that_allocate_compile_and_decide_as_the_shipped_ones(tmp_path, monkeypatch):
-    # the kernels calling the hooks keep reference counting in a kill-switch loop (loop_template's
+    # the kernels calling the hooks keep reference counting in a kill-switch loop (loop_kernels's
     # _CALLS_HOOKS): without it, numba refuses the hooks' allocations when it types the loop
     from tickguard.benchmarks.engine import quote_workload
     from tickguard.risk import RiskGate
