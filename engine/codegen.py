@@ -29,9 +29,9 @@ __all__ = ["compile_loop", "loop_cache_dir"]
 _ENGINE_DIR = Path(__file__).resolve().parent
 _KERNEL_DEPENDENCIES = (
     "loop_kernels.py", "exchange.py", "latency.py", "layout.py", "market.py", "portfolio.py",
-    "records.py", "rng.py", "gate.py", "idle.py", "unmanaged.py", "book.py", "nbtypes.py", "internal.py",
+    "records.py", "rng.py", "gate.py", "unmanaged.py", "book.py", "nbtypes.py", "internal.py",
 )
-_DEPENDENCIES = ("loop_template.py", *_KERNEL_DEPENDENCIES)
+_DEPENDENCIES = ("loop_template.py", "idle.py", *_KERNEL_DEPENDENCIES)
 _GATE_LINE = "import tickguard.engine.gate as risk  # @@GATE@@"
 _RISK_LINE = "_RISK = True  # @@RISK@@"
 _KERNELS_LINE = "from tickguard.engine.loop_kernels import (  # @@KERNELS@@"
@@ -106,12 +106,14 @@ def _sources_reached(py: Any) -> str:
 
 
 def _strategy_import(module: str, name: str) -> str:
-    """Import the strategy twice: as it is for responses, inlined for market events.
+    """Re-jit the strategy's Python function twice: inlined for market events, called for responses.
 
-    Inlined at numba IR level (``inline="always"`` on a re-jit of its Python function), the
-    per-event callback costs no call: an ordinary call marshals its dozen array arguments (about
-    20 ns per event, measured) and keeps LLVM from hoisting loads of ``params`` out of the loop.
-    Responses are rare, so they keep the plain call and the loop compiles one inlined copy only.
+    Inlined at numba IR level (``inline="always"``), the per-event callback costs no call: an
+    ordinary call marshals its dozen array arguments (about 20 ns per event, measured) and keeps
+    LLVM from hoisting loads of ``params`` out of the loop. Responses are rare, so they keep a
+    call, to a copy with no Python entry point (internal.py) that keeps reference counting (a
+    strategy may allocate) and is not cached: numba would file it under the user's function,
+    whose own cached build has an entry point.
     """
     return (
         f"from {module} import {name} as _strategy\n"
