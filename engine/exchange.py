@@ -306,7 +306,7 @@ def _execute_nb(orders, oid, ts, mkt_x, pf, acct, cfg, tick, mult, lat, trace_ts
             trace_lat, rec_oe, resp, cnt)
     if take_touch > 0.0 and l2:  # walk the book: one fill per level, at that level's price
         left = take_touch
-        k = 0
+        k = np.int64(0)  # not a literal 0: numba would compile take_level_nb for it, then again
         while left > 0.0:
             px, q = take_level_nb(book, meta, inst, s_opp, k, limit, left)
             if math.isnan(px):
