@@ -39,6 +39,7 @@ from numba import types as _t
 from scipy.stats import norm
 
 from tickguard.data.schema import KIND_CONTROL, KIND_QUOTE
+from tickguard.engine.internal import internal_njit
 from tickguard.engine.layout import M_ASK, M_BID, M_MID
 from tickguard.engine.nbtypes import F64_1D, F64_2D
 
@@ -190,7 +191,7 @@ def new_risk_state(rulebook, n_instruments: int, every_event: bool = False) -> R
 
 
 # ------------------------------------------------------------------------- state machine
-@njit(cache=True)
+@internal_njit
 def escalate_nb(now, rule, action, observed, threshold, ks):
     """Move the switch up to what ``action`` demands; returns the new state, or 0 if not harsher."""
     target = KS_REDUCING if action == ACT_REDUCE else KS_HALTED
@@ -209,7 +210,7 @@ def escalate_nb(now, rule, action, observed, threshold, ks):
     return 0
 
 
-@njit(cache=True)
+@internal_njit
 def reset_nb(now, rules, rstate, ks):
     """Explicit reset to ACTIVE; re-arms the trigger windows. Returns TR_RESET, or 0 if already ACTIVE.
 
@@ -283,7 +284,7 @@ def ring_push_nb(rs, off, width, ts, value, classed, count_overflow):
 
 
 # ------------------------------------------------------------------------- per market event
-@njit(cache=True)
+@internal_njit
 def monitor_event_nb(now, kind, inst, side, level, mkt, rules, rstate, ks):
     """On a local market event, after the strategy's market view ``mkt`` took it in.
 
@@ -366,7 +367,7 @@ def monitor_event_nb(now, kind, inst, side, level, mkt, rules, rstate, ks):
     return tr
 
 
-@njit(cache=True)
+@internal_njit
 def _sample_sigma_nb(now, window, lam, scope, n_inst, mkt, rstate, rows):
     """One clock sample of the sigma estimate: each instrument in scope with a usable mid."""
     for k in range(n_inst):
@@ -388,7 +389,7 @@ def _sample_sigma_nb(now, window, lam, scope, n_inst, mkt, rstate, rows):
 
 
 # ------------------------------------------------------------------------- per equity sample
-@njit(cache=True)
+@internal_njit
 def monitor_sample_nb(now, equity, pnl, rules, rstate, ks):
     """Per equity sample: loss_over_window, drawdown, ewma_var_breach.
 
@@ -442,7 +443,7 @@ def monitor_sample_nb(now, equity, pnl, rules, rstate, ks):
 
 # ------------------------------------------------------------------------- per order activity
 # explicit: one copy, not one per literal activity code the loop passes (see engine/nbtypes.py)
-@njit(_t.int64(_t.int64, _t.int64, _t.int64, F64_2D, F64_1D, F64_1D), cache=True)
+@internal_njit(_t.int64(_t.int64, _t.int64, _t.int64, F64_2D, F64_1D, F64_1D))
 def monitor_activity_nb(now, what, inst, rules, rstate, ks):
     """Per order activity ``what`` (AC_*) on instrument ``inst`` at local time ``now``.
 

@@ -36,6 +36,7 @@ import math
 
 from numba import njit
 
+from tickguard.engine.internal import internal_njit
 from tickguard.engine.layout import M_ASK, M_BID, M_MID, M_TS_QUOTE
 from tickguard.engine.records import ACTION_CANCEL, ACTION_MODIFY, ST_IN_FLIGHT, ST_OPEN
 
@@ -104,7 +105,7 @@ def _deny(ks, observed, threshold, code):
     return code
 
 
-@njit(cache=True)
+@internal_njit
 def pretrade_nb(req, now, mkt, pos, orders, working, mult, rules, rstate, ks):
     """Gate one request (a REQUEST_DTYPE record) at local time ``now`` (ns).
 

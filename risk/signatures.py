@@ -19,6 +19,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from tickguard.engine.internal import internal_njit
+
 from .layout import (
     RB_CAP, RB_COUNT, RB_HEAD, RB_NF, RB_OVERFLOW, SG_INST, SG_NF, SG_PRICE, SG_QTY, SG_SIDE,
     SG_TS, SG_TYPE,
@@ -140,7 +142,7 @@ def signature_push_nb(rs, off, now, inst, side, otype, price, qty, use_type):
     _add_ring_row(rs, off, row, 1.0, use_type)
 
 
-@njit(cache=True)
+@internal_njit
 def _rebuild(rs, off, use_type):
     """Empty the table and count the live ring rows again (all but the newest, added after)."""
     cap = int(rs[off + RB_CAP])
