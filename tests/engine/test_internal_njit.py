@@ -55,10 +55,14 @@ def test_a_python_call_runs_a_separate_copy_with_an_entry_point():
     assert not _no_entry_points(entry) and entry.signatures
 
 
-def test_the_engines_kernels_are_internal():
+def test_the_engines_and_the_rulebooks_kernels_are_internal():
     # the cold-compile saving depends on these staying wrapper-less (README, performance, "Compile")
+    from tickguard.risk import killswitch, pretrade
+
     for kernel in (exchange._execute_nb, exchange._fill_nb, exchange.emit_nb, exchange.on_market_nb,
-                   exchange.process_arrivals_nb, book.apply_depth_nb, latency.latency_nb):
+                   exchange.process_arrivals_nb, book.apply_depth_nb, latency.latency_nb,
+                   pretrade.pretrade_nb, killswitch.monitor_event_nb, killswitch.monitor_sample_nb,
+                   killswitch.monitor_activity_nb):
         assert type(kernel).__name__ == "_InternalDispatcher" and _no_entry_points(kernel), kernel
 
 
