@@ -19,7 +19,6 @@ Per local event, in this order:
 5. equity is sampled on the configured clock.
 """
 
-
 from __future__ import annotations
 
 import math
