@@ -26,8 +26,8 @@ from tickguard.engine.layout import (
     C_N_RISK, C_N_WORK, C_SINCE_SAMPLE, C_STATUS, C_XCURSOR, G_ACT_CANCEL, G_ACT_MODIFY,
     G_ACT_SUBMIT, G_DENY_OBSERVED, G_DENY_THRESHOLD, G_FLATTEN, G_OBSERVED, G_PREV_TS, G_RULE,
     G_STATE, G_THRESHOLD, G_TR_HALTED, G_TR_NONE, G_TR_RESET, G_WAKE_ALL, G_WAKE_AT,
-    G_WAKE_CROSSED, G_WAKE_GAP, KERNEL_OVERFLOW, K_MARK, K_SEED, P_AVG, P_FEES, P_MARK, P_POS,
-    P_REALIZED,
+    G_WAKE_CROSSED, G_WAKE_GAP, KERNEL_OVERFLOW, K_MARK, K_SEED, M_TAKEN_ASK, M_TAKEN_BID, P_AVG,
+    P_FEES, P_MARK, P_POS, P_REALIZED,
 )
 from tickguard.engine.market import apply_market_event_nb
 from tickguard.engine.nbtypes import (
@@ -43,9 +43,9 @@ from tickguard.engine.records import (
 
 __all__ = [  # what the loop (loop_template.py) imports
     "risk", "_CALLS_HOOKS", "_CONTROL", "_QUOTE", "_RISK", "_TRADE",
-    "_drop_working", "_exchange_takes_row", "_handle_requests", "_has_room", "_kill_or_flatten",
-    "_kill_switch_actions", "_risk_on_event", "_sample_equity", "_store_clocks", "_transition",
-    "_wake_conditions",
+    "_drop_working", "_exchange_takes_row", "_handle_requests", "_has_room", "_idle_rows",
+    "_kill_or_flatten", "_kill_switch_actions", "_risk_on_event", "_sample_equity", "_store_clocks",
+    "_takes_pending", "_transition", "_wake_conditions",
 ]
 
 _TRADE = int(KIND_TRADE)
@@ -54,6 +54,7 @@ _CONTROL = int(KIND_CONTROL)
 _DEPTH = int(KIND_DEPTH)
 _SNAPSHOT = int(KIND_SNAPSHOT)
 _BOOK_ROW = _DEPTH | _SNAPSHOT
+_NOT_QUOTE = _TRADE | _CONTROL | _BOOK_ROW  # what a row brings besides a quote
 # The kernels here compile without reference counting (internal.py), and a callee inherits its
 # caller's setting unless it sets its own. A risk module's hooks may allocate, so in a loop with a
 # kill switch the kernels that call them keep it; a pass-through loop calls no hook.
@@ -371,6 +372,56 @@ _risk_on_event = _risk_kernel(_t.void(
     _t.int64, _t.int64, _t.int64, _t.int64, _t.int64, REQUESTS, ORDERS, LOCAL_ORDERS, I64_1D, I64_1D,
     I64_1D, F64_1D, F64_2D, I64_1D, F64_2D, F64_1D, F64_1D, F64_1D, F64_2D, F64_1D, ORDER_EVENTS,
     RISK_EVENTS, F64_2D, F64_1D, F64_1D), **_CALLS_HOOKS)(_risk_on_event)
+
+
+@njit(cache=True, inline="always")
+def _exchange_defers_row(xe, j, tx, mkt_x, book, book_meta, tick, deferred):
+    """The idle exchange takes row ``j`` (``xe``) at exchange time ``tx``: its view defers a quote
+    to catch_up_nb (market.py), takes a trade's price or a trading-state change at once (a store
+    or two), and its book takes depth rows."""
+    inst = xe["instrument"]
+    kind = xe["kind"]
+    if kind & _QUOTE:
+        deferred[inst] = j
+    if kind & _NOT_QUOTE:
+        apply_market_event_nb(mkt_x, inst, kind & _NOT_QUOTE, xe["side"], xe["level"], xe["price"],
+                              xe["bid_px"], xe["bid_sz"], xe["ask_px"], xe["ask_sz"], tx, True)
+        if kind & _BOOK_ROW:
+            apply_depth_nb(book, book_meta, inst, xe["side"], xe["price"], xe["size"], tx,
+                           (kind & _SNAPSHOT) != 0, tick[inst])
+
+
+@internal_njit
+def _takes_pending(mkt_x):
+    """How many instruments have a take of ours pending at the touch (M_TAKEN_* non-zero)."""
+    k = 0
+    for inst in range(mkt_x.shape[0]):
+        if mkt_x[inst, M_TAKEN_BID] != 0.0 or mkt_x[inst, M_TAKEN_ASK] != 0.0:
+            k += 1
+    return k
+
+
+@internal_njit
+def _idle_rows(events, j, last_xts, until, mkt_x, book, book_meta, tick, deferred, takes):
+    """The rows an idle exchange owes: from its cursor ``j``, those with exchange time up to
+    ``until``. Its view defers their quotes unless a take of ours is pending at a touch (``takes``
+    > 0: then each row is applied in full). Returns (cursor, last exchange time, whether a quote
+    was deferred)."""
+    n = events.shape[0]
+    any_deferred = False
+    while j < n:
+        xe = events[j]
+        tx = max(xe["ts_exch"], last_xts)
+        if tx > until:
+            break
+        if takes == 0:
+            _exchange_defers_row(xe, j, tx, mkt_x, book, book_meta, tick, deferred)
+            any_deferred = True
+        else:
+            _exchange_takes_row(xe, tx, mkt_x, book, book_meta, tick)
+        last_xts = tx
+        j += 1
+    return j, last_xts, any_deferred
 
 
 @njit(cache=True, inline="always")

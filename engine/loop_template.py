@@ -8,7 +8,9 @@ reference "no strategy" workload of the benchmarks).
 
 Per local event, in this order:
 1. the exchange catches up to the event's local time: market events by exchange time (the data's
-   ``ts_exch``), actions arriving after their entry latency, and
+   ``ts_exch``), actions arriving after their entry latency (an idle exchange, with nothing
+   resting and nothing due, is read by nobody: it takes the market events it owes when it is next
+   needed, in the same order, see ``_idle_rows``), and
 2. responses reaching the strategy after their response latency (its order view and known
    position change, and its callback runs with ``reason == REASON_RESPONSE`` at the response's
    own local time), all merged in time order (on equal times: market event, arrival, response),
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 from numba import njit
 
 from tickguard.engine.exchange import on_market_nb, process_arrivals_nb
@@ -39,10 +42,11 @@ from tickguard.engine.layout import (
 )
 from tickguard.engine.loop_kernels import (  # @@KERNELS@@
     _CALLS_HOOKS, _CONTROL, _QUOTE, _RISK, _TRADE, _drop_working, _exchange_takes_row,
-    _handle_requests, _has_room, _kill_or_flatten, _kill_switch_actions, _risk_on_event,
-    _sample_equity, _store_clocks, _transition, _wake_conditions, risk,
+    _handle_requests, _has_room, _idle_rows, _kill_or_flatten, _kill_switch_actions,
+    _risk_on_event, _sample_equity, _store_clocks, _takes_pending, _transition, _wake_conditions,
+    risk,
 )
-from tickguard.engine.market import apply_market_event_nb
+from tickguard.engine.market import apply_market_event_nb, catch_up_nb
 from tickguard.engine.records import (
     OE_CANCEL_ACK, OE_CANCEL_REJECT, OE_FILL, OE_MODIFY_ACK, OE_MODIFY_REJECT, OE_REJECT,
     ST_IN_FLIGHT, ST_OPEN,
@@ -194,6 +198,17 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
     # likewise the wake-up conditions: read again only after a hook ran (only hooks change them)
     wake_from, wake_gap, wake_crossed = _wake_conditions(ks)
     hooks_ran = False
+    # An idle exchange (nothing resting, nothing due) is read by nobody: it takes the rows it owes
+    # (exchange time up to owed_until) only when it is next needed (_idle_rows), and then its view
+    # (mkt_x) defers their quotes, the costliest part of keeping it: deferred[inst] is the row of
+    # inst's latest quote not yet applied, which catch_up_nb (market.py) applies before the view is
+    # read. Exact only while no take of ours is pending at a touch (its reset depends on every
+    # quote in between): takes counts them (README, performance).
+    owed = False
+    owed_until = 0
+    deferred = unmanaged(np.full(tick.shape[0], -1, np.int64))
+    any_deferred = False
+    takes = _takes_pending(mkt_x)
     cnt[C_STATUS] = KERNEL_DONE
     every = cfg[K_SAMPLE_EVERY]
     dt = cfg[K_SAMPLE_DT]
@@ -227,19 +242,20 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
         t_due = min(cnt[C_NEXT_ARRIVAL], cnt[C_NEXT_RESP])
         exchange_idle = t_due > t and cnt[C_N_OPEN] == 0
         if exchange_idle:
-            # the common case: an idle exchange (nothing resting, nothing due by t) only keeps its
-            # market view (and book) current and writes no records: no room check, no matching,
-            # no arrival or response times to compare (5-10 % of the canonical run: README)
-            while j < n:
-                xe = events[j]
-                tx = max(xe["ts_exch"], last_xts)
-                if tx > t:
-                    break
-                _exchange_takes_row(xe, tx, mkt_x, book, book_meta, tick)
-                last_xts = tx
-                j += 1
-        # the general merge: unless the idle exchange is done (out of rows only at the last chunk)
-        while not exchange_idle or (j >= n and not final):
+            # the common case: the exchange owes the rows up to t, and the event goes straight to
+            # the strategy: no room check, no matching, no arrival or response times to compare
+            owed = True
+            owed_until = t
+        else:  # the merge below matches against the exchange's view: bring it up to date
+            if owed:
+                j, last_xts, d = _idle_rows(events, j, last_xts, owed_until, mkt_x, book, book_meta,
+                                            tick, deferred, takes)
+                any_deferred = any_deferred or d
+                owed = False
+            if any_deferred:
+                catch_up_nb(events, deferred, mkt_x)
+                any_deferred = False
+        while not exchange_idle:
             if j < n:
                 tx = max(events[j]["ts_exch"], last_xts)
             elif final:
@@ -298,6 +314,8 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
                     stop = i
                     break
                 t_due = min(cnt[C_NEXT_ARRIVAL], cnt[C_NEXT_RESP])
+        if not exchange_idle:  # the merge may have taken at a touch, or a touch moved
+            takes = _takes_pending(mkt_x)
         if stop >= 0:  # the merge stopped the chunk (status set: more rows, room, or an error)
             continue
         # 3. the strategy's view takes the event, the kill switch looks at it, the strategy sees it
@@ -366,5 +384,11 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
             _sample_equity(events[n - 1]["ts_local"], done - 1, mkt_l, pf, acct, cfg, mult, rec_eq,
                            cnt, rec_risk, rules, rstate, ks)
             since = 0
+    if owed:  # rows owed beyond this chunk are taken in the next one, before anything reads them
+        j, last_xts, d = _idle_rows(events, j, last_xts, owed_until, mkt_x, book, book_meta, tick,
+                                    deferred, takes)
+        any_deferred = any_deferred or d
+    if any_deferred:  # deferred[] holds rows of this chunk
+        catch_up_nb(events, deferred, mkt_x)
     _store_clocks(cnt, acct, j, last_xts, done, since, next_t, dt, ks, prev_ts)
     return stop

@@ -8,11 +8,12 @@ from numba import njit
 
 from tickguard.data.schema import KIND_CONTROL, KIND_QUOTE, KIND_TRADE
 
+from .internal import internal_njit
 from .layout import (
     M_ASK, M_ASK_SZ, M_BID, M_BID_SZ, M_HALTED, M_LAST, M_MID, M_TAKEN_ASK, M_TAKEN_BID, M_TS_QUOTE,
 )
 
-__all__ = ["apply_market_event_nb"]
+__all__ = ["apply_market_event_nb", "catch_up_nb"]
 
 _QUOTE = int(KIND_QUOTE)
 _TRADE = int(KIND_TRADE)
@@ -32,7 +33,9 @@ def apply_market_event_nb(mkt, inst, kind, side, level, price, bid_px, bid_sz, a
     a halt begins, 0 quoting resumes (still no trading), +1 trading resumes.
 
     ``exchange_view`` (a constant at each call site) also maintains the sizes our own orders took
-    at the touch (M_TAKEN_*), reset when the touch moves; the strategy's view skips that work.
+    at the touch (M_TAKEN_*), reset when the touch moves; the strategy's view skips that work, and
+    the exchange's view does not keep M_TS_QUOTE (nothing on its side reads it; without it a
+    deferred quote, see :func:`catch_up_nb`, needs no clock kept with it).
     """
     # Indexed as mkt[inst, col]: a row view would cost a refcount round trip per event.
     quoted = False
@@ -54,10 +57,29 @@ def apply_market_event_nb(mkt, inst, kind, side, level, price, bid_px, bid_sz, a
             mkt[inst, M_MID] = ask_px if math.isnan(bid_px) else bid_px
         else:
             mkt[inst, M_MID] = 0.5 * (bid_px + ask_px)
-        mkt[inst, M_TS_QUOTE] = ts
+        if not exchange_view:
+            mkt[inst, M_TS_QUOTE] = ts
         quoted = True
     if kind & _TRADE:
         mkt[inst, M_LAST] = price
     if (kind & _CONTROL) and level == 0:
         mkt[inst, M_HALTED] = 0.0 if side > 0 else 1.0
     return quoted
+
+
+@internal_njit
+def catch_up_nb(events, deferred, mkt):
+    """Apply to the exchange's view ``mkt`` the quote rows it deferred: ``deferred[inst]`` is the
+    row of ``events`` holding instrument inst's latest quote not yet applied, -1 for none (reset
+    here). The same result as applying every quote row in order, as long as nothing our orders
+    took at the touch was pending (M_TAKEN_* zero): each quote overwrites every field a quote sets,
+    and only the pending-take reset depends on the quotes in between. The loop defers quotes only
+    while the exchange is idle and no take is pending (loop_template.py).
+    """
+    for inst in range(deferred.shape[0]):
+        r = deferred[inst]
+        if r >= 0:
+            e = events[r]
+            apply_market_event_nb(mkt, inst, _QUOTE, 0, 0, math.nan, e["bid_px"], e["bid_sz"],
+                                  e["ask_px"], e["ask_sz"], 0, True)
+            deferred[inst] = -1

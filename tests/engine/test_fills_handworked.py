@@ -96,6 +96,32 @@ def test_second_taker_does_not_reuse_size_we_already_took():
     assert fills(r, 1) == [(1000, 100.00, 1.0, LIQ_TAKER), (1000, 100.01, 3.0, LIQ_TAKER)]
 
 
+
+def test_size_we_took_stays_taken_while_the_touch_stands_still():
+    # ask 100.00 x 5 at every quote, impact 1 tick. Order 0 (market buy 4, sent at event 0, latency
+    # 0) arrives at 1000 and takes 4 at 100.00. The quotes at 2000 and 3000 repeat the same touch,
+    # so the data still shows size we took: order 1 (buy 4, sent at event 2, t=3000, the exchange
+    # idle in between) finds 1 left at 100.00 and takes its other 3 at 100.01.
+    rows = [Q(t, 99.99, 100, 100.00, 5) for t in (1000, 2000, 3000, 4000)]
+    r = go(rows, [submit(0, BUY, 4, order_type=OT_MARKET), submit(2, BUY, 4, order_type=OT_MARKET)],
+           impact_ticks=1)
+    assert fills(r, 0) == [(1000, 100.00, 4.0, LIQ_TAKER)]
+    assert fills(r, 1) == [(3000, 100.00, 1.0, LIQ_TAKER), (3000, 100.01, 3.0, LIQ_TAKER)]
+
+
+def test_size_we_took_is_back_once_the_touch_moved_away_and_back():
+    # As above, but while the exchange is idle (events at 3000 and 4000: nothing resting, nothing
+    # due) the ask moves to 100.01 and back to 100.00 x 5: a new touch, so nothing of it is ours.
+    # Order 1 (sent at event 3, t=4000) takes all 4 at 100.00. Only the quote at 3000 shows the
+    # move: an exchange view that kept only each instrument's latest quote would miss it and
+    # fill 1 + 3 as in the test above.
+    rows = [Q(1000, 99.99, 100, 100.00, 5), Q(2000, 99.99, 100, 100.00, 5),
+            Q(3000, 99.99, 100, 100.01, 5), Q(4000, 99.99, 100, 100.00, 5), Q(5000, 99.99, 100, 100.00, 5)]
+    r = go(rows, [submit(0, BUY, 4, order_type=OT_MARKET), submit(3, BUY, 4, order_type=OT_MARKET)],
+           impact_ticks=1)
+    assert fills(r, 0) == [(1000, 100.00, 4.0, LIQ_TAKER)]
+    assert fills(r, 1) == [(4000, 100.00, 4.0, LIQ_TAKER)]
+
 def test_fok_rejected_when_touch_cannot_fill_in_full():
     # ask 100.00 x 5, no impact: a FOK buy of 8 limit 100.05 can get only 5 -> rejected, no fill.
     rows = [Q(1000, 99.99, 100, 100.00, 5), Q(2000, 99.99, 100, 100.00, 5)]

@@ -1,0 +1,103 @@
+"""The exchange's deferred market view against its oracle: every row applied in order.
+
+While the exchange is idle the loop (engine/loop_template.py) leaves the rows it owes until it is
+next needed, then takes them with ``_idle_rows``: trades, trading-state changes and depth rows at
+once, quotes deferred to one per instrument (``catch_up_nb``), unless a take of ours is pending at
+a touch. The oracle is ``apply_market_event_nb`` on each row in order, the exchange's eager path.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tickguard.data.schema import KIND_CONTROL, KIND_QUOTE, KIND_TRADE, empty_events
+from tickguard.engine.book import BM_NF
+from tickguard.engine.layout import M_HALTED, M_NF, M_TAKEN_ASK, M_TAKEN_BID, M_TS_QUOTE
+from tickguard.engine.loop_kernels import _idle_rows, _takes_pending
+from tickguard.engine.market import apply_market_event_nb, catch_up_nb
+
+N_INST = 3
+PRICES = [np.nan, 99.98, 99.99, 100.0, 100.01]  # few values: repeats and reverts are common
+SIZES = [np.nan, 0.0, 5.0, 7.0]
+
+row = st.fixed_dictionaries({
+    "instrument": st.integers(0, N_INST - 1),
+    "kind": st.sampled_from([KIND_QUOTE, KIND_TRADE, KIND_CONTROL, KIND_QUOTE | KIND_TRADE,
+                             KIND_QUOTE, KIND_QUOTE]),
+    "side": st.integers(-1, 1),
+    "level": st.integers(0, 1),
+    "price": st.sampled_from(PRICES),
+    "bid_px": st.sampled_from(PRICES), "bid_sz": st.sampled_from(SIZES),
+    "ask_px": st.sampled_from(PRICES), "ask_sz": st.sampled_from(SIZES),
+    "gap": st.integers(0, 3),  # exchange-time step to the next row (0: same time)
+})
+
+
+def _events(rows: list[dict]) -> np.ndarray:
+    ev = empty_events(len(rows))
+    ts = 1_000
+    for i, r in enumerate(rows):
+        ts += r["gap"]
+        ev["ts_exch"][i] = ts
+        ev["ts_local"][i] = ts + 10
+        for k, v in r.items():
+            if k != "gap":
+                ev[k][i] = v
+    return ev
+
+
+def _start_view(taken: list[float]) -> np.ndarray:
+    mkt = np.full((N_INST, M_NF), np.nan)
+    mkt[:, [M_TAKEN_BID, M_TAKEN_ASK]] = 0.0
+    mkt[:, :4] = [100.0, 100.01, 5.0, 5.0]  # a touch to compare the first quotes with
+    mkt[:, M_TAKEN_ASK] = taken
+    mkt[:, M_HALTED] = 0.0
+    return mkt
+
+
+def _oracle(ev: np.ndarray, upto: int, mkt: np.ndarray) -> tuple[np.ndarray, int]:
+    out = mkt.copy()
+    j = 0
+    while j < len(ev) and ev["ts_exch"][j] <= upto:
+        e = ev[j]
+        apply_market_event_nb(out, int(e["instrument"]), int(e["kind"]), int(e["side"]), int(e["level"]),
+                              float(e["price"]), float(e["bid_px"]), float(e["bid_sz"]),
+                              float(e["ask_px"]), float(e["ask_sz"]), int(e["ts_exch"]), True)
+        j += 1
+    return out, j
+
+
+@settings(max_examples=300, deadline=None)
+@given(rows=st.lists(row, min_size=1, max_size=40), cut=st.floats(0.0, 1.0),
+       taken=st.lists(st.sampled_from([0.0, 0.0, 3.0]), min_size=N_INST, max_size=N_INST))
+def test_idle_rows_then_catch_up_equal_every_row_applied_in_order(rows, cut, taken):
+    ev = _events(rows)
+    upto = int(ev["ts_exch"][0] + cut * (ev["ts_exch"][-1] - ev["ts_exch"][0]))
+    expected, j_expected = _oracle(ev, upto, _start_view(taken))
+
+    mkt = _start_view(taken)
+    deferred = np.full(N_INST, -1, np.int64)
+    book = np.zeros((N_INST, 2, 0, 2))  # no depth kept (book_levels = 0)
+    meta = np.zeros((N_INST, BM_NF), np.int64)
+    takes = _takes_pending(mkt)
+    assert takes == sum(1 for x in taken if x != 0.0)
+    j, last_xts, any_deferred = _idle_rows(ev, 0, 0, upto, mkt, book, meta, np.full(N_INST, 0.01),
+                                           deferred, takes)
+    assert j == j_expected and last_xts == (ev["ts_exch"][j - 1] if j else 0)
+    assert any_deferred == (takes == 0 and j > 0)
+    if any_deferred:
+        catch_up_nb(ev, deferred, mkt)
+    assert (deferred == -1).all()  # caught up: nothing left deferred
+    np.testing.assert_array_equal(mkt, expected)  # NaN where NaN
+    assert np.isnan(mkt[:, M_TS_QUOTE]).all()  # the exchange's view keeps no quote clock
+
+
+def test_a_pending_take_is_counted_per_instrument():
+    mkt = _start_view([0.0, 0.0, 0.0])
+    assert _takes_pending(mkt) == 0
+    mkt[1, M_TAKEN_BID] = 2.0
+    mkt[2, M_TAKEN_ASK] = 1.0
+    mkt[2, M_TAKEN_BID] = 1.0
+    assert _takes_pending(mkt) == 2
