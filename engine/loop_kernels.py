@@ -29,7 +29,7 @@ from tickguard.engine.layout import (
     G_WAKE_CROSSED, G_WAKE_GAP, KERNEL_OVERFLOW, K_MARK, K_SEED, M_TAKEN_ASK, M_TAKEN_BID, P_AVG,
     P_FEES, P_MARK, P_POS, P_REALIZED,
 )
-from tickguard.engine.market import apply_market_event_nb
+from tickguard.engine.market import apply_market_event_nb, apply_trade_state_nb
 from tickguard.engine.nbtypes import (
     F64_1D, F64_2D, I64_1D, LOCAL_ORDER_ROW, LOCAL_ORDERS, ORDER_EVENTS, ORDERS, REQUESTS, RISK_EVENTS,
 )
@@ -374,23 +374,6 @@ _risk_on_event = _risk_kernel(_t.void(
     RISK_EVENTS, F64_2D, F64_1D, F64_1D), **_CALLS_HOOKS)(_risk_on_event)
 
 
-@njit(cache=True, inline="always")
-def _exchange_defers_row(xe, j, tx, mkt_x, book, book_meta, tick, deferred):
-    """The idle exchange takes row ``j`` (``xe``) at exchange time ``tx``: its view defers a quote
-    to catch_up_nb (market.py), takes a trade's price or a trading-state change at once (a store
-    or two), and its book takes depth rows."""
-    inst = xe["instrument"]
-    kind = xe["kind"]
-    if kind & _QUOTE:
-        deferred[inst] = j
-    if kind & _NOT_QUOTE:
-        apply_market_event_nb(mkt_x, inst, kind & _NOT_QUOTE, xe["side"], xe["level"], xe["price"],
-                              xe["bid_px"], xe["bid_sz"], xe["ask_px"], xe["ask_sz"], tx, True)
-        if kind & _BOOK_ROW:
-            apply_depth_nb(book, book_meta, inst, xe["side"], xe["price"], xe["size"], tx,
-                           (kind & _SNAPSHOT) != 0, tick[inst])
-
-
 @internal_njit
 def _takes_pending(mkt_x):
     """How many instruments have a take of ours pending at the touch (M_TAKEN_* non-zero)."""
@@ -402,26 +385,31 @@ def _takes_pending(mkt_x):
 
 
 @internal_njit
-def _idle_rows(events, j, last_xts, until, mkt_x, book, book_meta, tick, deferred, takes):
+def _idle_rows(events, j, last_xts, until, mkt_x, book, book_meta, tick, deferred):
     """The rows an idle exchange owes: from its cursor ``j``, those with exchange time up to
-    ``until``. Its view defers their quotes unless a take of ours is pending at a touch (``takes``
-    > 0: then each row is applied in full). Returns (cursor, last exchange time, whether a quote
-    was deferred)."""
+    ``until``. Its book takes depth rows and its view a trade's price or a trading-state change
+    (a store or two) at once; its view defers quotes: ``deferred[inst]`` becomes the row of the
+    latest, for catch_up_nb (market.py). Exact only while no take of ours is pending at a touch
+    (its reset depends on every quote in between): the loop calls it only then. Returns (cursor,
+    last exchange time)."""
     n = events.shape[0]
-    any_deferred = False
     while j < n:
         xe = events[j]
         tx = max(xe["ts_exch"], last_xts)
         if tx > until:
             break
-        if takes == 0:
-            _exchange_defers_row(xe, j, tx, mkt_x, book, book_meta, tick, deferred)
-            any_deferred = True
-        else:
-            _exchange_takes_row(xe, tx, mkt_x, book, book_meta, tick)
+        inst = xe["instrument"]
+        kind = xe["kind"]
+        if kind & _QUOTE:
+            deferred[inst] = j
+        if kind & _NOT_QUOTE:
+            apply_trade_state_nb(mkt_x, inst, kind, xe["side"], xe["level"], xe["price"])
+            if kind & _BOOK_ROW:
+                apply_depth_nb(book, book_meta, inst, xe["side"], xe["price"], xe["size"], tx,
+                               (kind & _SNAPSHOT) != 0, tick[inst])
         last_xts = tx
         j += 1
-    return j, last_xts, any_deferred
+    return j, last_xts
 
 
 @njit(cache=True, inline="always")

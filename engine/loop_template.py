@@ -9,8 +9,8 @@ reference "no strategy" workload of the benchmarks).
 Per local event, in this order:
 1. the exchange catches up to the event's local time: market events by exchange time (the data's
    ``ts_exch``), actions arriving after their entry latency (an idle exchange, with nothing
-   resting and nothing due, is read by nobody: it takes the market events it owes when it is next
-   needed, in the same order, see ``_idle_rows``), and
+   resting, nothing due and no take of ours pending at a touch, is read by nobody: it takes the
+   market events it owes when it is next needed, in the same order, see ``_idle_rows``), and
 2. responses reaching the strategy after their response latency (its order view and known
    position change, and its callback runs with ``reason == REASON_RESPONSE`` at the response's
    own local time), all merged in time order (on equal times: market event, arrival, response),
@@ -198,16 +198,16 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
     # likewise the wake-up conditions: read again only after a hook ran (only hooks change them)
     wake_from, wake_gap, wake_crossed = _wake_conditions(ks)
     hooks_ran = False
-    # An idle exchange (nothing resting, nothing due) is read by nobody: it takes the rows it owes
-    # (exchange time up to owed_until) only when it is next needed (_idle_rows), and then its view
-    # (mkt_x) defers their quotes, the costliest part of keeping it: deferred[inst] is the row of
-    # inst's latest quote not yet applied, which catch_up_nb (market.py) applies before the view is
-    # read. Exact only while no take of ours is pending at a touch (its reset depends on every
-    # quote in between): takes counts them (README, performance).
+    # An idle exchange (nothing resting, nothing due, no take of ours pending at a touch) is read
+    # by nobody: it takes the rows it owes (exchange time up to owed_until) only when it is next
+    # needed (_idle_rows), and then its view (mkt_x) defers their quotes, the costliest part of
+    # keeping it: deferred[inst] is the row of inst's latest quote not yet applied, which
+    # catch_up_nb (market.py) applies before the view is read. A pending take (counted in takes)
+    # is reset when the touch moves, which depends on every quote in between: the general merge
+    # below takes each row in full until then (README, performance).
     owed = False
     owed_until = 0
     deferred = unmanaged(np.full(tick.shape[0], -1, np.int64))
-    any_deferred = False
     takes = _takes_pending(mkt_x)
     cnt[C_STATUS] = KERNEL_DONE
     every = cfg[K_SAMPLE_EVERY]
@@ -240,7 +240,7 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
         #    strategy, all in time order (on equal times: market event, arrival, response)
         # t_due: the next arrival or response, read again only after a step that can move it
         t_due = min(cnt[C_NEXT_ARRIVAL], cnt[C_NEXT_RESP])
-        exchange_idle = t_due > t and cnt[C_N_OPEN] == 0
+        exchange_idle = t_due > t and cnt[C_N_OPEN] == 0 and takes == 0
         if exchange_idle:
             # the common case: the exchange owes the rows up to t, and the event goes straight to
             # the strategy: no room check, no matching, no arrival or response times to compare
@@ -248,13 +248,10 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
             owed_until = t
         else:  # the merge below matches against the exchange's view: bring it up to date
             if owed:
-                j, last_xts, d = _idle_rows(events, j, last_xts, owed_until, mkt_x, book, book_meta,
-                                            tick, deferred, takes)
-                any_deferred = any_deferred or d
-                owed = False
-            if any_deferred:
+                j, last_xts = _idle_rows(events, j, last_xts, owed_until, mkt_x, book, book_meta,
+                                         tick, deferred)
                 catch_up_nb(events, deferred, mkt_x)
-                any_deferred = False
+                owed = False
         while not exchange_idle:
             if j < n:
                 tx = max(events[j]["ts_exch"], last_xts)
@@ -385,10 +382,8 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
                            cnt, rec_risk, rules, rstate, ks)
             since = 0
     if owed:  # rows owed beyond this chunk are taken in the next one, before anything reads them
-        j, last_xts, d = _idle_rows(events, j, last_xts, owed_until, mkt_x, book, book_meta, tick,
-                                    deferred, takes)
-        any_deferred = any_deferred or d
-    if any_deferred:  # deferred[] holds rows of this chunk
-        catch_up_nb(events, deferred, mkt_x)
+        j, last_xts = _idle_rows(events, j, last_xts, owed_until, mkt_x, book, book_meta, tick,
+                                 deferred)
+        catch_up_nb(events, deferred, mkt_x)  # deferred[] holds rows of this chunk
     _store_clocks(cnt, acct, j, last_xts, done, since, next_t, dt, ks, prev_ts)
     return stop

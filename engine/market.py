@@ -13,7 +13,7 @@ from .layout import (
     M_ASK, M_ASK_SZ, M_BID, M_BID_SZ, M_HALTED, M_LAST, M_MID, M_TAKEN_ASK, M_TAKEN_BID, M_TS_QUOTE,
 )
 
-__all__ = ["apply_market_event_nb", "catch_up_nb"]
+__all__ = ["apply_market_event_nb", "apply_trade_state_nb", "catch_up_nb"]
 
 _QUOTE = int(KIND_QUOTE)
 _TRADE = int(KIND_TRADE)
@@ -60,11 +60,17 @@ def apply_market_event_nb(mkt, inst, kind, side, level, price, bid_px, bid_sz, a
         if not exchange_view:
             mkt[inst, M_TS_QUOTE] = ts
         quoted = True
+    apply_trade_state_nb(mkt, inst, kind, side, level, price)
+    return quoted
+
+
+@njit(cache=True, inline="always")
+def apply_trade_state_nb(mkt, inst, kind, side, level, price):
+    """The parts of a row besides its quote: a trade's price, the exchange's trading state."""
     if kind & _TRADE:
         mkt[inst, M_LAST] = price
     if (kind & _CONTROL) and level == 0:
         mkt[inst, M_HALTED] = 0.0 if side > 0 else 1.0
-    return quoted
 
 
 @internal_njit
@@ -74,7 +80,7 @@ def catch_up_nb(events, deferred, mkt):
     here). The same result as applying every quote row in order, as long as nothing our orders
     took at the touch was pending (M_TAKEN_* zero): each quote overwrites every field a quote sets,
     and only the pending-take reset depends on the quotes in between. The loop defers quotes only
-    while the exchange is idle and no take is pending (loop_template.py).
+    while the exchange is idle and no take is pending (loop_template.py, loop_kernels._idle_rows).
     """
     for inst in range(deferred.shape[0]):
         r = deferred[inst]

@@ -2,8 +2,9 @@
 
 While the exchange is idle the loop (engine/loop_template.py) leaves the rows it owes until it is
 next needed, then takes them with ``_idle_rows``: trades, trading-state changes and depth rows at
-once, quotes deferred to one per instrument (``catch_up_nb``), unless a take of ours is pending at
-a touch. The oracle is ``apply_market_event_nb`` on each row in order, the exchange's eager path.
+once, quotes deferred to one per instrument (``catch_up_nb``). The loop does so only while no take
+of ours is pending at a touch (tests/engine/test_fills_handworked.py has the loop-level cases).
+The oracle is ``apply_market_event_nb`` on each row in order, the exchange's eager path.
 """
 
 from __future__ import annotations
@@ -48,12 +49,10 @@ def _events(rows: list[dict]) -> np.ndarray:
     return ev
 
 
-def _start_view(taken: list[float]) -> np.ndarray:
+def _start_view() -> np.ndarray:
     mkt = np.full((N_INST, M_NF), np.nan)
-    mkt[:, [M_TAKEN_BID, M_TAKEN_ASK]] = 0.0
-    mkt[:, :4] = [100.0, 100.01, 5.0, 5.0]  # a touch to compare the first quotes with
-    mkt[:, M_TAKEN_ASK] = taken
-    mkt[:, M_HALTED] = 0.0
+    mkt[:, [M_TAKEN_BID, M_TAKEN_ASK, M_HALTED]] = 0.0
+    mkt[:, :4] = [100.0, 100.01, 5.0, 5.0]
     return mkt
 
 
@@ -70,32 +69,26 @@ def _oracle(ev: np.ndarray, upto: int, mkt: np.ndarray) -> tuple[np.ndarray, int
 
 
 @settings(max_examples=300, deadline=None)
-@given(rows=st.lists(row, min_size=1, max_size=40), cut=st.floats(0.0, 1.0),
-       taken=st.lists(st.sampled_from([0.0, 0.0, 3.0]), min_size=N_INST, max_size=N_INST))
-def test_idle_rows_then_catch_up_equal_every_row_applied_in_order(rows, cut, taken):
+@given(rows=st.lists(row, min_size=1, max_size=40), cut=st.floats(0.0, 1.0))
+def test_idle_rows_then_catch_up_equal_every_row_applied_in_order(rows, cut):
     ev = _events(rows)
     upto = int(ev["ts_exch"][0] + cut * (ev["ts_exch"][-1] - ev["ts_exch"][0]))
-    expected, j_expected = _oracle(ev, upto, _start_view(taken))
+    expected, j_expected = _oracle(ev, upto, _start_view())
 
-    mkt = _start_view(taken)
+    mkt = _start_view()
     deferred = np.full(N_INST, -1, np.int64)
     book = np.zeros((N_INST, 2, 0, 2))  # no depth kept (book_levels = 0)
     meta = np.zeros((N_INST, BM_NF), np.int64)
-    takes = _takes_pending(mkt)
-    assert takes == sum(1 for x in taken if x != 0.0)
-    j, last_xts, any_deferred = _idle_rows(ev, 0, 0, upto, mkt, book, meta, np.full(N_INST, 0.01),
-                                           deferred, takes)
+    j, last_xts = _idle_rows(ev, 0, 0, upto, mkt, book, meta, np.full(N_INST, 0.01), deferred)
     assert j == j_expected and last_xts == (ev["ts_exch"][j - 1] if j else 0)
-    assert any_deferred == (takes == 0 and j > 0)
-    if any_deferred:
-        catch_up_nb(ev, deferred, mkt)
+    catch_up_nb(ev, deferred, mkt)
     assert (deferred == -1).all()  # caught up: nothing left deferred
     np.testing.assert_array_equal(mkt, expected)  # NaN where NaN
     assert np.isnan(mkt[:, M_TS_QUOTE]).all()  # the exchange's view keeps no quote clock
 
 
 def test_a_pending_take_is_counted_per_instrument():
-    mkt = _start_view([0.0, 0.0, 0.0])
+    mkt = _start_view()
     assert _takes_pending(mkt) == 0
     mkt[1, M_TAKEN_BID] = 2.0
     mkt[2, M_TAKEN_ASK] = 1.0
