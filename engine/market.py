@@ -13,7 +13,7 @@ from .layout import (
     M_ASK, M_ASK_SZ, M_BID, M_BID_SZ, M_HALTED, M_LAST, M_MID, M_TAKEN_ASK, M_TAKEN_BID, M_TS_QUOTE,
 )
 
-__all__ = ["apply_market_event_nb", "apply_trade_state_nb", "catch_up_nb"]
+__all__ = ["apply_market_event_nb", "apply_touch_nb", "apply_trade_state_nb", "catch_up_nb"]
 
 _QUOTE = int(KIND_QUOTE)
 _TRADE = int(KIND_TRADE)
@@ -49,19 +49,25 @@ def apply_market_event_nb(mkt, inst, kind, side, level, price, bid_px, bid_sz, a
         if exchange_view and mkt[inst, M_TAKEN_ASK] != 0.0:
             if ask_px != mkt[inst, M_ASK] or ask_sz != mkt[inst, M_ASK_SZ]:
                 mkt[inst, M_TAKEN_ASK] = 0.0
-        mkt[inst, M_BID] = bid_px
-        mkt[inst, M_ASK] = ask_px
-        mkt[inst, M_BID_SZ] = bid_sz
-        mkt[inst, M_ASK_SZ] = ask_sz
-        if math.isnan(bid_px) or math.isnan(ask_px):
-            mkt[inst, M_MID] = ask_px if math.isnan(bid_px) else bid_px
-        else:
-            mkt[inst, M_MID] = 0.5 * (bid_px + ask_px)
+        apply_touch_nb(mkt, inst, bid_px, bid_sz, ask_px, ask_sz)
         if not exchange_view:
             mkt[inst, M_TS_QUOTE] = ts
         quoted = True
     apply_trade_state_nb(mkt, inst, kind, side, level, price)
     return quoted
+
+
+@njit(cache=True, inline="always")
+def apply_touch_nb(mkt, inst, bid_px, bid_sz, ask_px, ask_sz):
+    """A quote's touch and mid (one side NaN: the mid is the other side)."""
+    mkt[inst, M_BID] = bid_px
+    mkt[inst, M_ASK] = ask_px
+    mkt[inst, M_BID_SZ] = bid_sz
+    mkt[inst, M_ASK_SZ] = ask_sz
+    if math.isnan(bid_px) or math.isnan(ask_px):
+        mkt[inst, M_MID] = ask_px if math.isnan(bid_px) else bid_px
+    else:
+        mkt[inst, M_MID] = 0.5 * (bid_px + ask_px)
 
 
 @njit(cache=True, inline="always")
@@ -86,6 +92,5 @@ def catch_up_nb(events, deferred, mkt):
         r = deferred[inst]
         if r >= 0:
             e = events[r]
-            apply_market_event_nb(mkt, inst, _QUOTE, 0, 0, math.nan, e["bid_px"], e["bid_sz"],
-                                  e["ask_px"], e["ask_sz"], 0, True)
+            apply_touch_nb(mkt, inst, e["bid_px"], e["bid_sz"], e["ask_px"], e["ask_sz"])
             deferred[inst] = -1
