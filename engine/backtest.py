@@ -335,6 +335,7 @@ class Backtest:
         blank = np.zeros(1, dtype=EVENT_DTYPE)
         book = np.zeros((n_inst, 2, self.config.book_levels, B_NF))
         book_meta = np.zeros((n_inst, BM_NF), dtype=np.int64)
+        deferred = np.full(n_inst, -1, dtype=np.int64)  # the loop's scratch: -1 between calls
         width = 0 if strat.aux is None else strat.aux.shape[1]
         aux_blank = np.full(width, np.nan)
         tl = time.perf_counter()  # importing the generated loop compiles its explicit-signature kernels
@@ -371,7 +372,8 @@ class Backtest:
                 args = (blank, mkt_l, mkt_x, pf, pos_local, acct, b["orders"], b["lorders"],
                         b["lwork"], b["open_idx"], cnt, req, b["resp"], cfg, lat, trace_ts, trace_lat,
                         tick, lot, mult, b["rec_oe"], b["rec_fill"], b["rec_eq"], b["rec_risk"], strat.params,
-                        state, aux, aux_blank, rules, rstate, ks, b["kreq"], book, book_meta)
+                        state, aux, aux_blank, rules, rstate, ks, b["kreq"], book, book_meta,
+                        deferred)
                 if first:  # compile (or load from cache) on an empty slice of the same type
                     tc = time.perf_counter()
                     loop(ev[:0], False, *args[:26], aux[:0], *args[27:])  # args[26] is aux

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 from numba import njit
 
 from tickguard.engine.exchange import on_market_nb, process_arrivals_nb
@@ -137,12 +136,13 @@ def _deliver(t, blank, resp, orders, lorders, pos_local, cnt, mkt_l, params, sta
 def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders, lorders, lwork,
                  open_idx, cnt, req, resp, cfg, lat, trace_ts, trace_lat, tick, lot, mult, rec_oe,
                  rec_fill, rec_eq, rec_risk, params, state, aux, aux_blank, rules, rstate, ks, kreq,
-                 book, book_meta):
+                 book, book_meta, deferred):
     """Process ``events`` (one chunk); returns how many were consumed.
 
     ``blank`` is a one-row event array handed to the strategy on response callbacks (so it cannot
     peek at the next market event); ``aux`` holds per-event strategy inputs aligned to ``events``
-    (e.g. a signal array) and ``aux_blank`` the NaN row given with responses.
+    (e.g. a signal array) and ``aux_blank`` the NaN row given with responses. ``deferred``
+    (int64[n_inst], all -1 between calls) is the exchange view's scratch (see below).
 
     Sets ``cnt[C_STATUS]``: KERNEL_DONE (all consumed), KERNEL_NEED_MORE (the exchange clock needs
     the next chunk; the caller carries the unconsumed tail over), KERNEL_OVERFLOW (a buffer is
@@ -184,6 +184,7 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
     kreq = unmanaged(kreq)
     book = unmanaged(book)
     book_meta = unmanaged(book_meta)
+    deferred = unmanaged(deferred)
     n = events.shape[0]
     n_rules = rules.shape[0]
     # hot counters live in locals (registers) and go back to cnt/acct at every exit
@@ -207,7 +208,6 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
     # below takes each row in full until then (README, performance).
     owed = False
     owed_until = 0
-    deferred = unmanaged(np.full(tick.shape[0], -1, np.int64))
     takes = _takes_pending(mkt_x)
     cnt[C_STATUS] = KERNEL_DONE
     every = cfg[K_SAMPLE_EVERY]
