@@ -36,8 +36,7 @@ from tickguard.engine.layout import (
     C_LAST_XTS, C_NEXT_ARRIVAL, C_NEXT_RESP, C_N_EQ, C_N_OE, C_N_OPEN, C_N_ORDERS, C_N_PEND,
     C_SINCE_SAMPLE, C_STATUS, C_XCURSOR, G_ACT_FILL, G_ACT_REJECT, G_FLATTEN, G_PREV_TS, G_TR_NONE,
     INT64_MAX, KERNEL_DONE, KERNEL_NEED_MORE, KERNEL_NEED_SPACE, KERNEL_OVERFLOW,
-    KERNEL_STRATEGY_ERROR, K_SAMPLE_DT, K_SAMPLE_EVERY, M_ASK, M_BID, REASON_MARKET,
-    REASON_RESPONSE,
+    KERNEL_STRATEGY_ERROR, K_SAMPLE_DT, K_SAMPLE_EVERY, REASON_MARKET, REASON_RESPONSE,
 )
 from tickguard.engine.loop_kernels import (  # @@KERNELS@@
     _CALLS_HOOKS, _CONTROL, _QUOTE, _RISK, _TRADE, _drop_working, _exchange_takes_row,
@@ -327,9 +326,9 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
             if hooks_ran:
                 wake_from, wake_gap, wake_crossed = _wake_conditions(ks)
                 hooks_ran = False
+            # (a quote's touch is the row's: read there, not back from the view just written)
             if (kind & _CONTROL) != 0 or t >= wake_from or t - prev_ts > wake_gap \
-                    or (wake_crossed and (kind & _QUOTE) != 0
-                        and mkt_l[inst, M_BID] >= mkt_l[inst, M_ASK]):
+                    or (wake_crossed and (kind & _QUOTE) != 0 and ev["bid_px"] >= ev["ask_px"]):
                 ks[G_PREV_TS] = prev_ts
                 hooks_ran = True
                 _risk_on_event(t, kind, inst, ev["side"], ev["level"], kreq, orders, lorders, lwork,
