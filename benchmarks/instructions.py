@@ -1,0 +1,169 @@
+"""Instructions per event, counted by valgrind's callgrind: the engine's work, free of the VM's noise.
+
+Timings on this VM move by +-20 % from one minute to the next, which hides any change of a few
+per cent (README, performance). An instruction count does not move between runs of the same
+code and data, so a change to a kernel can be judged by it; it is not a time (a cache miss or a
+long dependency chain costs more than an instruction), so the throughput goals stay with
+``benchmarks/engine.py``.
+
+Each workload runs in a child under ``valgrind --tool=callgrind --instr-atstart=no``: the child
+first runs the workload on a short slice (numba compiles, or loads its cache, uncounted), then
+switches collection on around the measured call only (``callgrind_control -i on|off``). Counts
+are of everything that call runs:
+- ``bare``: the bare numba loop of benchmarks/engine.py (the ratio goal's yardstick);
+- ``engine``: one backtest of the canonical workload (benchmarks/engine.py), which includes the
+  Python side of ``run()`` (hashing the input, building the records);
+- ``rulebook``: the same with the full default rulebook, relaxed as in benchmarks/engine.py;
+- ``gate``: the pre-trade gate alone on orders that pass, per order (``_gate_calls_nb``).
+
+valgrind is a system tool, not a Python dependency (``apt install valgrind``); without it this
+benchmark says so and stops. A child takes about a minute and a half at 10^6 events (the numba
+import and cache load run under valgrind too, uncounted but not free).
+
+    python -m tickguard.benchmarks.instructions [--events N] [--only NAME ...] [--json PATH|-]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from typing import Any
+
+__all__ = ["WORKLOADS", "count_instructions", "main", "parse_callgrind_total"]
+
+_PRELUDE = """
+import os, subprocess, sys
+def counted(fn):
+    pid = str(os.getpid())
+    subprocess.run(["callgrind_control", "-i", "on", pid], check=True, capture_output=True)
+    try:
+        return fn()
+    finally:
+        subprocess.run(["callgrind_control", "-i", "off", pid], check=True, capture_output=True)
+from tickguard.benchmarks.engine import (
+    _engine_once, _gate_calls_nb, bare_ema_loop_nb, full_rulebook_gate, quote_workload,
+)
+from tickguard.data.schema import InstrumentTable
+N = int(sys.argv[1])
+TABLE = InstrumentTable.single("SYN", tick_size=0.005, lot_size=1)
+"""
+
+#: name -> (child body, what one unit is). The body defines ``units`` (how many were counted).
+WORKLOADS: dict[str, tuple[str, str]] = {
+    "bare": ("""
+ev = quote_workload(N)
+bare_ema_loop_nb(ev[:1000], 50.0, 200.0, 1.0)
+counted(lambda: bare_ema_loop_nb(ev, 50.0, 200.0, 1.0))
+units = N
+""", "event"),
+    "engine": ("""
+ev = quote_workload(N)
+_engine_once(ev[:2000], TABLE)
+counted(lambda: _engine_once(ev, TABLE))
+units = N
+""", "event"),
+    "rulebook": ("""
+ev = quote_workload(N)
+gate = full_rulebook_gate(TABLE)
+_engine_once(ev[:2000], TABLE, gate)
+r = counted(lambda: _engine_once(ev, TABLE, gate))
+assert len(r.risk_events) == 0, "the relaxed rulebook must let the canonical flow pass"
+units = N
+""", "event"),
+    "gate": ("""
+import numpy as np
+from tickguard.engine.layout import M_ASK, M_BID, M_MID, M_NF
+from tickguard.engine.records import ACTION_SUBMIT, LOCAL_ORDER_DTYPE, OT_MARKET, REQUEST_DTYPE
+gate = full_rulebook_gate(TABLE)
+req = np.zeros(1, REQUEST_DTYPE)
+req[0]["action"], req[0]["order_type"], req[0]["price"], req[0]["qty"] = ACTION_SUBMIT, OT_MARKET, np.nan, 1.0
+mkt = np.zeros((1, M_NF))
+mkt[0, [M_BID, M_ASK, M_MID]] = 99.99, 100.01, 100.0
+args = (mkt, np.zeros(1), np.zeros(1, LOCAL_ORDER_DTYPE), np.zeros(0, np.int64), np.ones(1), gate.rules)
+_gate_calls_nb(10, req, *args, *gate.new_state(1))
+n = max(N // 50, 1000)
+state = gate.new_state(1)
+passed = counted(lambda: _gate_calls_nb(n, req, *args, *state))
+assert passed == n, f"the gate denied {n - passed} of {n} orders"
+units = n
+""", "order"),
+}
+
+
+def parse_callgrind_total(path: str) -> int:
+    """The ``totals:`` line of a callgrind output file (instructions, the only event counted)."""
+    with open(path) as fh:
+        for line in fh:
+            if line.startswith("totals:"):
+                return int(line.split()[1])
+    raise ValueError(f"{path}: no 'totals:' line; is it a callgrind output file?")
+
+
+def count_instructions(name: str, events: int) -> dict[str, Any]:
+    """Run workload ``name`` under callgrind; instructions counted and per unit."""
+    body, unit = WORKLOADS[name]
+    with tempfile.TemporaryDirectory(prefix="tickguard-callgrind-") as tmp:
+        out = os.path.join(tmp, "callgrind.out")
+        script = os.path.join(tmp, "child.py")
+        with open(script, "w") as fh:
+            fh.write(textwrap.dedent(_PRELUDE) + textwrap.dedent(body)
+                     + "\nprint('units', units)\n")
+        t0 = time.perf_counter()
+        proc = subprocess.run(
+            ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}",
+             sys.executable, script, str(events)],
+            capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise RuntimeError(f"instructions: workload {name!r} failed under valgrind "
+                               f"(exit {proc.returncode}):\n{proc.stderr[-3000:]}")
+        units = int(next(line.split()[1] for line in proc.stdout.splitlines()
+                         if line.startswith("units ")))
+        total = parse_callgrind_total(out)
+    return {"instructions": total, "units": units, "unit": unit,
+            "per_unit": total / units, "wall_s": time.perf_counter() - t0}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m tickguard.benchmarks.instructions",
+                                 description=__doc__.splitlines()[0])
+    ap.add_argument("--events", type=int, default=10**6)
+    ap.add_argument("--only", nargs="+", choices=sorted(WORKLOADS), help="run only these workloads")
+    ap.add_argument("--json", help="write the counts as JSON to PATH ('-' for stdout)")
+    ns = ap.parse_args(argv)
+    missing = [tool for tool in ("valgrind", "callgrind_control") if shutil.which(tool) is None]
+    if missing:
+        print(f"instructions: {' and '.join(missing)} not found on PATH; this benchmark needs "
+              "valgrind (e.g. apt install valgrind)", file=sys.stderr)
+        return 2
+    out: dict[str, Any] = {"events": ns.events}
+    for name in ns.only or list(WORKLOADS):
+        res = count_instructions(name, ns.events)
+        out[name] = res
+        print(f"{name:9s} {res['per_unit']:9.1f} instructions per {res['unit']} "
+              f"({res['instructions']:,} for {res['units']:,}; {res['wall_s']:.0f} s under valgrind)",
+              flush=True)
+    if "bare" in out and "engine" in out:
+        out["ratio_bare_to_engine"] = out["bare"]["per_unit"] / out["engine"]["per_unit"]
+        print(f"bare / engine instructions per event: {out['ratio_bare_to_engine']:.3f}")
+    if "engine" in out and "rulebook" in out:
+        out["rulebook_extra"] = out["rulebook"]["per_unit"] / out["engine"]["per_unit"] - 1.0
+        print(f"the rulebook's extra instructions: {out['rulebook_extra']:.1%} of the engine's")
+    if ns.json:
+        text = json.dumps(out, indent=2)
+        if ns.json == "-":
+            print(text)
+        else:
+            with open(ns.json, "w") as fh:
+                fh.write(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
