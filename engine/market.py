@@ -1,4 +1,4 @@
-"""Top-of-book state per instrument, updated from one event row."""
+"""Top-of-book state per instrument: updated from one event row, or caught up on deferred quotes."""
 
 from __future__ import annotations
 
