@@ -32,7 +32,7 @@ from tickguard.data.schema import KIND_QUOTE, InstrumentTable, empty_events
 from tickguard.engine.layout import M_ASK, M_BID, M_MID, M_NF, M_TS_QUOTE
 from tickguard.risk.pretrade import pretrade_nb
 
-__all__ = ["bare_ema_loop_nb", "gate_ns_per_order", "main", "quote_workload", "run"]
+__all__ = ["bare_ema_loop_nb", "gate_inputs", "gate_ns_per_order", "main", "quote_workload", "run"]
 
 
 def quote_workload(n: int, seed: int = 7) -> np.ndarray:
@@ -122,18 +122,25 @@ def _gate_calls_nb(n, req, mkt, pos, orders, working, mult, rules, rstate, ks):
     return passed
 
 
-def gate_ns_per_order(gate: Any, n: int = 200_000) -> float:
-    """Nanoseconds per pre-trade check of ``gate`` (a RiskGate): one instrument, one order every
-    100 ms of simulated time (the canonical workload sends one per ~80 ms), no open orders, every
-    order passing (as the canonical flow does; a denial takes another path, so a figure timed on
-    denials says nothing about the loop's cost: refused)."""
+def gate_inputs(gate: Any) -> tuple[np.ndarray, tuple[Any, ...]]:
+    """(request, the market, position, order and rule arguments) for ``_gate_calls_nb``: a one-lot
+    market order on one instrument quoted 99.99 / 100.01, flat, no open orders."""
     from tickguard.engine.records import ACTION_SUBMIT, LOCAL_ORDER_DTYPE, OT_MARKET, REQUEST_DTYPE
 
     req = np.zeros(1, REQUEST_DTYPE)
     req[0]["action"], req[0]["order_type"], req[0]["price"], req[0]["qty"] = ACTION_SUBMIT, OT_MARKET, np.nan, 1.0
     mkt = np.zeros((1, M_NF))
     mkt[0, [M_BID, M_ASK, M_MID, M_TS_QUOTE]] = 99.99, 100.01, 100.0, 0.0
-    args = (mkt, np.zeros(1), np.zeros(1, LOCAL_ORDER_DTYPE), np.zeros(0, np.int64), np.ones(1), gate.rules)
+    return req, (mkt, np.zeros(1), np.zeros(1, LOCAL_ORDER_DTYPE), np.zeros(0, np.int64), np.ones(1),
+                 gate.rules)
+
+
+def gate_ns_per_order(gate: Any, n: int = 200_000) -> float:
+    """Nanoseconds per pre-trade check of ``gate`` (a RiskGate): one instrument, one order every
+    100 ms of simulated time (the canonical workload sends one per ~80 ms), no open orders, every
+    order passing (as the canonical flow does; a denial takes another path, so a figure timed on
+    denials says nothing about the loop's cost: refused)."""
+    req, args = gate_inputs(gate)
     _gate_calls_nb(10, req, *args, *gate.new_state(1))  # compile outside the timing
 
     def once() -> None:

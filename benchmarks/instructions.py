@@ -6,10 +6,11 @@ code and data, so a change to a kernel can be judged by it; it is not a time (a 
 long dependency chain costs more than an instruction), so the throughput goals stay with
 ``benchmarks/engine.py``.
 
-Each workload runs in a child under ``valgrind --tool=callgrind --instr-atstart=no``: the child
-first runs the workload on a short slice (numba compiles, or loads its cache, uncounted), then
-switches collection on around the measured call only (``callgrind_control -i on|off``). Counts
-are of everything that call runs:
+Each workload runs in a child under ``valgrind --tool=callgrind --instr-atstart=no``, after a
+plain run that fills numba's cache (so the counted code is what the cache holds, as in any later
+run): the child first runs the workload on a short slice (uncounted), then switches collection on
+around the measured call only (``callgrind_control -i on|off``). Counts are of everything that
+call runs:
 - ``bare``: the bare numba loop of benchmarks/engine.py (the ratio goal's yardstick);
 - ``engine``: one backtest of the canonical workload (benchmarks/engine.py), which includes the
   Python side of ``run()`` (hashing the input, building the records);
@@ -41,6 +42,8 @@ __all__ = ["WORKLOADS", "count_instructions", "main", "parse_callgrind_total"]
 _PRELUDE = """
 import os, subprocess, sys
 def counted(fn):
+    if os.environ.get("TICKGUARD_CALLGRIND_WARM"):  # the warm-up run, outside valgrind
+        return fn()
     pid = str(os.getpid())
     subprocess.run(["callgrind_control", "-i", "on", pid], check=True, capture_output=True)
     try:
@@ -78,15 +81,9 @@ assert len(r.risk_events) == 0, "the relaxed rulebook must let the canonical flo
 units = N
 """, "event"),
     "gate": ("""
-import numpy as np
-from tickguard.engine.layout import M_ASK, M_BID, M_MID, M_NF
-from tickguard.engine.records import ACTION_SUBMIT, LOCAL_ORDER_DTYPE, OT_MARKET, REQUEST_DTYPE
+from tickguard.benchmarks.engine import gate_inputs
 gate = full_rulebook_gate(TABLE)
-req = np.zeros(1, REQUEST_DTYPE)
-req[0]["action"], req[0]["order_type"], req[0]["price"], req[0]["qty"] = ACTION_SUBMIT, OT_MARKET, np.nan, 1.0
-mkt = np.zeros((1, M_NF))
-mkt[0, [M_BID, M_ASK, M_MID]] = 99.99, 100.01, 100.0
-args = (mkt, np.zeros(1), np.zeros(1, LOCAL_ORDER_DTYPE), np.zeros(0, np.int64), np.ones(1), gate.rules)
+req, args = gate_inputs(gate)
 _gate_calls_nb(10, req, *args, *gate.new_state(1))
 n = max(N // 50, 1000)
 state = gate.new_state(1)
@@ -116,6 +113,13 @@ def count_instructions(name: str, events: int) -> dict[str, Any]:
             fh.write(textwrap.dedent(_PRELUDE) + textwrap.dedent(body)
                      + "\nprint('units', units)\n")
         t0 = time.perf_counter()
+        # Fill numba's cache first, in a plain interpreter: code compiled in the counted process
+        # itself may be inlined differently (LLVM inlines across functions compiled together),
+        # so counts would depend on what the cache held (the gate: 2 345 vs 2 412 per order).
+        warm = subprocess.run([sys.executable, script, "2000"], capture_output=True, text=True,
+                              env={**os.environ, "TICKGUARD_CALLGRIND_WARM": "1"})
+        if warm.returncode != 0:
+            raise RuntimeError(f"instructions: workload {name!r} failed:\n{warm.stderr[-3000:]}")
         proc = subprocess.run(
             ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}",
              sys.executable, script, str(events)],
