@@ -1,10 +1,11 @@
 """Instructions per event, counted by valgrind's callgrind: the engine's work, free of the VM's noise.
 
 Timings on this VM move by +-20 % from one minute to the next, which hides any change of a few
-per cent (README, performance). An instruction count does not move between runs of the same
-code and data, so a change to a kernel can be judged by it; it is not a time (a cache miss or a
-long dependency chain costs more than an instruction), so the throughput goals stay with
-``benchmarks/engine.py``.
+per cent (README, performance). An instruction count barely moves between runs of the same code
+and data (under 0.2 % for a whole backtest, whose Python side varies a little; the bare loop and
+the gate repeat to the instruction), so a change to a kernel can be judged by it; it is not a
+time (a cache miss or a long dependency chain costs more than an instruction), so the throughput
+goals stay with ``benchmarks/engine.py``.
 
 Each workload runs in a child under ``valgrind --tool=callgrind --instr-atstart=no``, after a
 plain run that fills numba's cache (so the counted code is what the cache holds, as in any later
