@@ -3,9 +3,9 @@
 Timings on this VM move by +-20 % from one minute to the next, which hides any change of a few
 per cent (README, performance). An instruction count barely moves between runs of the same code
 and data (under 0.2 % for a whole backtest, whose Python side varies a little; 0.002 % for the
-gate alone), so a change to a kernel can be judged by it; it is not a
-time (a cache miss or a long dependency chain costs more than an instruction), so the throughput
-goals stay with ``benchmarks/engine.py``.
+gate alone), so a change to a kernel can be judged by it. It is not a time (a cache miss or a
+long dependency chain costs more than an instruction), so the throughput goals stay with
+``benchmarks/engine.py``.
 
 Each workload runs in a child under ``valgrind --tool=callgrind --instr-atstart=no``, after a
 plain run that fills numba's cache (so the counted code is what the cache holds, as in any later
