@@ -12,11 +12,13 @@ import dataclasses
 
 import numpy as np
 
-from tickguard.engine.gate import monitor_activity_nb, monitor_event_nb, monitor_sample_nb, pretrade_nb
+from tickguard.engine.gate import (
+    HOOKS_ALLOCATE, monitor_activity_nb, monitor_event_nb, monitor_sample_nb, pretrade_nb,
+)
 from tickguard.risk import RiskGate
 from tickguard.risk.layout import KS_WAKE_ALL, KS_WAKE_AT, KS_WAKE_CROSSED, KS_WAKE_GAP
 
-__all__ = ["NoOpHooksGate", "monitor_activity_nb", "monitor_event_nb", "monitor_sample_nb",
+__all__ = ["HOOKS_ALLOCATE", "NoOpHooksGate", "monitor_activity_nb", "monitor_event_nb", "monitor_sample_nb",
            "pretrade_nb"]
 
 

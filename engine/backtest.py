@@ -169,6 +169,25 @@ class _Joiner:
         return out
 
 
+def _check_instruments(chunk: np.ndarray, known: np.ndarray, first_row: int, table: InstrumentTable) -> None:
+    """Refuse a chunk with an event for an instrument id the table lacks (the kernels index
+    per-instrument arrays by it, unchecked). ``first_row``: the chunk's first row in the data."""
+    ids = chunk["instrument"]
+    if not len(ids):
+        return
+    lo, hi = int(ids.min()), int(ids.max())
+    if lo >= 0 and hi < len(known) and (known.all() or known[ids].all()):
+        return
+    ok = (ids >= 0) & (ids < len(known))
+    ok[ok] = known[ids[ok]]
+    row = int(np.argmin(ok))
+    raise ValueError(
+        f"event row {first_row + row}: field 'instrument' is {int(ids[row])}, which is not an id "
+        f"of the instrument table (ids {table.ids.tolist()}); add the instrument to the table "
+        "(instruments=) or drop its rows"
+    )
+
+
 def _with_last(chunks: Iterable[np.ndarray]) -> Iterator[tuple[np.ndarray, bool]]:
     it = iter(chunks)
     try:
@@ -349,7 +368,13 @@ class Backtest:
         t0 = time.perf_counter()
         run_s = 0.0
         first = True
+        known = ~np.isnan(dense["tick_size"])  # index: instrument id
+        rows_read = 0
+
         def hash_chunk(chunk: np.ndarray) -> None:  # runs in the reader thread
+            nonlocal rows_read
+            _check_instruments(chunk, known, rows_read, table)
+            rows_read += len(chunk)
             data_hash.update(_bytes(chunk))
 
         buffers = {"orders": orders, "lorders": lorders, "lwork": lwork, "open_idx": open_idx,

@@ -34,6 +34,7 @@ _KERNEL_DEPENDENCIES = (
 _DEPENDENCIES = ("loop_template.py", "idle.py", *_KERNEL_DEPENDENCIES)
 _GATE_LINE = "import tickguard.engine.gate as risk  # @@GATE@@"
 _RISK_LINE = "_RISK = True  # @@RISK@@"
+_HOOKS_ALLOCATE_LINE = "_HOOKS_ALLOCATE = True  # @@HOOKS_ALLOCATE@@"
 _KERNELS_LINE = "from tickguard.engine.loop_kernels import (  # @@KERNELS@@"
 _PASS_THROUGH = "tickguard.engine.gate"
 _RISK_HOOKS = ("pretrade_nb", "monitor_event_nb", "monitor_sample_nb", "monitor_activity_nb")
@@ -159,11 +160,13 @@ def _kernels_module(g_mod: str, g_src: str) -> str:
     """The name of the generated, imported copy of loop_kernels.py for the risk module ``g_mod``:
     one per risk module, so loops for other strategies share its compiled kernels."""
     template = (_ENGINE_DIR / "loop_kernels.py").read_text()
-    if _GATE_LINE not in template or _RISK_LINE not in template:
-        raise RuntimeError("loop_kernels.py lost its @@GATE@@/@@RISK@@ marker lines")
+    if _GATE_LINE not in template or _RISK_LINE not in template or _HOOKS_ALLOCATE_LINE not in template:
+        raise RuntimeError("loop_kernels.py lost its @@GATE@@/@@RISK@@/@@HOOKS_ALLOCATE@@ marker lines")
     source = template.replace(_GATE_LINE, f"import {g_mod} as risk")
     if g_mod == _PASS_THROUGH:  # its hooks never trip: the loop carries no kill-switch code
         source = source.replace(_RISK_LINE, "_RISK = False  # @@RISK@@")
+    if getattr(importlib.import_module(g_mod), "HOOKS_ALLOCATE", True) is False:
+        source = source.replace(_HOOKS_ALLOCATE_LINE, "_HOOKS_ALLOCATE = False  # @@HOOKS_ALLOCATE@@")
     return _load("_tickguard_kernels_", source, _KERNEL_DEPENDENCIES, g_src).__name__
 
 

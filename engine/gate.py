@@ -34,6 +34,11 @@ the simulated latency) and, when ``ks[G_FLATTEN]`` is set, flatten the known pos
 ``rules`` (float64 2-D) and ``rstate`` (float64 1-D) belong to the risk module. The loop skips
 ``monitor_event_nb`` when ``rules`` has no rows, so the pass-through costs nothing per event.
 
+A module whose hooks allocate nothing says so with ``HOOKS_ALLOCATE = False`` (a module global):
+the loop's kernels then call them without reference counting. Hooks decorated with
+:func:`~tickguard.engine.internal.internal_njit` qualify (numba refuses them any allocation);
+without the flag the loop assumes they may allocate.
+
 :mod:`tickguard.risk.inloop` is the rulebook-driven risk module; this one allows everything.
 """
 
@@ -44,7 +49,9 @@ from numba import types as _t
 from .internal import internal_njit
 from .nbtypes import F64_1D, F64_2D
 
-__all__ = ["monitor_activity_nb", "monitor_event_nb", "monitor_sample_nb", "pretrade_nb"]
+__all__ = ["HOOKS_ALLOCATE", "monitor_activity_nb", "monitor_event_nb", "monitor_sample_nb", "pretrade_nb"]
+
+HOOKS_ALLOCATE = False  # the hooks below allocate nothing (see the module doc)
 
 
 @internal_njit

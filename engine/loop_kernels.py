@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 from numba import njit
 from numba import types as _t
 
@@ -55,10 +56,13 @@ _DEPTH = int(KIND_DEPTH)
 _SNAPSHOT = int(KIND_SNAPSHOT)
 _BOOK_ROW = _DEPTH | _SNAPSHOT
 _NOT_QUOTE = _TRADE | _CONTROL | _BOOK_ROW  # what a row brings besides a quote
+_HOOKS_ALLOCATE = True  # @@HOOKS_ALLOCATE@@: False for a risk module that says so (gate.py)
 # The kernels here compile without reference counting (internal.py), and a callee inherits its
 # caller's setting unless it sets its own. A risk module's hooks may allocate, so in a loop with a
-# kill switch the kernels that call them keep it; a pass-through loop calls no hook.
-_CALLS_HOOKS = {"_nrt": True} if _RISK else {}
+# kill switch the kernels that call them keep it, unless the module says they allocate nothing:
+# then a hook call passes its ten arrays without a reference count call on each (two per array
+# per call, ~100 per order with the rulebook); a pass-through loop calls no hook.
+_CALLS_HOOKS = {"_nrt": True} if _RISK and _HOOKS_ALLOCATE else {}
 
 
 @internal_njit
@@ -394,14 +398,14 @@ def _idle_rows(events, j, last_xts, until, mkt_x, book, book_meta, tick, deferre
     last exchange time)."""
     n = events.shape[0]
     while j < n:
-        xe = events[j]
+        xe = events[np.uint64(j)]  # unsigned: no wrap-around of a negative index (never is)
         tx = max(xe["ts_exch"], last_xts)
         if tx > until:
             break
         inst = xe["instrument"]
         kind = xe["kind"]
         if kind & _QUOTE:
-            deferred[inst] = j
+            deferred[np.uint64(inst)] = j  # (ids are checked non-negative: Backtest)
         if kind & _NOT_QUOTE:
             apply_trade_state_nb(mkt_x, inst, kind, xe["side"], xe["level"], xe["price"])
             if kind & _BOOK_ROW:

@@ -16,7 +16,9 @@ Per local event, in this order:
    own local time), all merged in time order (on equal times: market event, arrival, response),
    with resting orders matched after each market event. The exchange never runs ahead of a
    response, so what a response callback sends is matched against the book of its own time;
-3. the event updates the strategy's market view and the callback runs (``REASON_MARKET``);
+3. the event updates the strategy's market view and the callback runs (``REASON_MARKET``): in
+   ``_strategy_steps``, which goes on with the next events while the exchange stays idle and
+   nothing else is due (a tight loop of its own, with only what it reads in registers);
 4. requests pass the risk gate and leave with their entry latency;
 5. equity is sampled on the configured clock.
 """
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 from numba import njit
 
 from tickguard.engine.exchange import on_market_nb, process_arrivals_nb
@@ -50,6 +53,11 @@ from tickguard.engine.records import (
     ST_IN_FLIGHT, ST_OPEN,
 )
 from tickguard.engine.unmanaged import unmanaged
+
+# how _strategy_steps stopped
+STOP_BEFORE = 0  # before the event it returns (not started: t_due reached, i_max, or the end)
+STOP_AFTER_CALLBACK = 1  # after that event's callback: the loop finishes it (requests, clock)
+STOP_WAKES = 2  # after the view took that event, which the kill switch's monitor sees next
 
 __all__ = [
     "KERNEL_DONE",
@@ -128,6 +136,68 @@ def _deliver(t, blank, resp, orders, lorders, pos_local, cnt, mkt_l, params, sta
         if resp[k]["ts_local"] < nxt:
             nxt = resp[k]["ts_local"]
     cnt[C_NEXT_RESP] = nxt
+
+
+@internal_njit(_nrt=True)  # the strategy, inlined here, may allocate
+def _strategy_steps(events, i, i_max, t_due, prev_ts, watch, wake_from, wake_gap, wake_crossed,
+                    since, every_n, next_t, done, mkt_l, pos_local, lorders, cnt, params, state,
+                    aux, req):
+    """Step 3 for events ``i`` to ``i_max - 1``, while nothing else is due: the strategy's view
+    takes the event and the callback runs. It stops before an event at or after ``t_due``; after
+    the view took an event the kill switch's monitor must see first (if ``watch``); after the
+    callback of an event that sent requests or that the equity clock samples (``every_n`` 0: any
+    event). The loop finishes those.
+
+    Returns (the event it stopped at, how: STOP_BEFORE, STOP_WAKES or STOP_AFTER_CALLBACK, the
+    requests that callback returned).
+
+    A function of its own, with only the arrays this path reads: as part of the loop, whose
+    other paths hold dozens of values, LLVM kept them in stack slots (the canonical workload's
+    loop ran 189 instructions per event that way, 153 this way; README, performance).
+    """
+    # views with no owner: the strategy inlined below costs no reference counting (unmanaged.py)
+    events = unmanaged(events)
+    mkt_l = unmanaged(mkt_l)
+    pos_local = unmanaged(pos_local)
+    lorders = unmanaged(lorders)
+    cnt = unmanaged(cnt)
+    params = unmanaged(params)
+    state = unmanaged(state)
+    aux = unmanaged(aux)
+    req = unmanaged(req)
+    n_orders = cnt[C_N_ORDERS]  # only a request adds an order
+    cnt[C_ERR_ORDER] = -1  # (Backtest reports where a callback raised: a market event's)
+    how = STOP_BEFORE
+    nreq = 0
+    while i < i_max:
+        # unsigned indices: numba wraps a signed one that might be negative (a few instructions
+        # per access); rows and instrument ids are not (Backtest checks the ids)
+        ev = events[np.uint64(i)]
+        t = ev["ts_local"]
+        if t >= t_due:
+            break
+        kind = ev["kind"]
+        cnt[C_CUR_DONE] = done
+        apply_market_event_nb(mkt_l, np.uint64(ev["instrument"]), kind, ev["side"], ev["level"],
+                              ev["price"], ev["bid_px"], ev["bid_sz"], ev["ask_px"], ev["ask_sz"], t,
+                              False)
+        # (a quote's touch is the row's: read there, not back from the view just written)
+        if _RISK and watch and ((kind & _CONTROL) != 0 or t >= wake_from or t - prev_ts > wake_gap
+                                or (wake_crossed and (kind & _QUOTE) != 0
+                                    and ev["bid_px"] >= ev["ask_px"])):
+            how = STOP_WAKES
+            break
+        cnt[C_ERR_TS] = t
+        nreq = on_event(REASON_MARKET, ev, -1, t, mkt_l, pos_local, lorders, n_orders, params,
+                        state, aux[i], req)
+        if nreq != 0 or since + 1 >= every_n or t >= next_t:
+            how = STOP_AFTER_CALLBACK
+            break
+        prev_ts = float(t)
+        since += 1
+        done += 1
+        i += 1
+    return i, how, nreq
 
 
 # nogil: the GIL is free for the chunk reader thread (see prefetch.py); no C entry point (see internal.py)
@@ -224,13 +294,14 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
     # performance, "Compile"); so a stop sets `stop` and goes back to the loop's test
     stop = -1  # where the chunk stopped early (the status says why), -1 while running
     i = 0
+    watch = _RISK and n_rules > 0
     while stop < 0 and i < n:  # one exit edge (numba releases the arrays there once)
         ev = events[i]
         t = ev["ts_local"]
         cnt[C_CUR_DONE] = done
         if cnt[C_N_OE] != checked_oe or cnt[C_N_EQ] + 4 > cap_eq:
-            if not _has_room(cnt, cap_oe, cap_fill, cap_resp, cap_orders, cap_risk, cap_eq, n_req,
-                             n_levels, n_inst):
+            if not _has_room(cnt, cap_oe, cap_fill, cap_resp, cap_orders, cap_risk, cap_eq,
+                             n_req, n_levels, n_inst):
                 cnt[C_STATUS] = KERNEL_NEED_SPACE
                 stop = i
                 continue
@@ -240,17 +311,14 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
         # t_due: the next arrival or response, read again only after a step that can move it
         t_due = min(cnt[C_NEXT_ARRIVAL], cnt[C_NEXT_RESP])
         exchange_idle = t_due > t and cnt[C_N_OPEN] == 0 and takes == 0
-        if exchange_idle:
-            # the common case: the exchange owes the rows up to t, and the event goes straight to
-            # the strategy: no room check, no matching, no arrival or response times to compare
+        if exchange_idle:  # it owes the rows up to t; no matching, no due times to compare
             owed = True
             owed_until = t
-        else:  # the merge below matches against the exchange's view: bring it up to date
-            if owed:
-                j, last_xts = _idle_rows(events, j, last_xts, owed_until, mkt_x, book, book_meta,
-                                         tick, deferred)
-                catch_up_nb(events, deferred, mkt_x)
-                owed = False
+        elif owed:  # the merge below matches against the exchange's view: bring it up to date
+            j, last_xts = _idle_rows(events, j, last_xts, owed_until, mkt_x, book, book_meta,
+                                     tick, deferred)
+            catch_up_nb(events, deferred, mkt_x)
+            owed = False
         while not exchange_idle:
             if j < n:
                 tx = max(events[j]["ts_exch"], last_xts)
@@ -264,8 +332,8 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
                 if tx > t:
                     break
                 if cnt[C_N_OPEN] > 0 and cnt[C_N_OE] != checked_oe:
-                    if not _has_room(cnt, cap_oe, cap_fill, cap_resp, cap_orders, cap_risk, cap_eq,
-                                     n_req, n_levels, n_inst):
+                    if not _has_room(cnt, cap_oe, cap_fill, cap_resp, cap_orders, cap_risk,
+                                     cap_eq, n_req, n_levels, n_inst):
                         cnt[C_STATUS] = KERNEL_NEED_SPACE
                         stop = i
                         break
@@ -275,10 +343,10 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
                 last_xts = tx
                 if cnt[C_N_OPEN] > 0:  # only then is there anything to match
                     inst = xe["instrument"]
-                    on_market_nb(inst, (xe["kind"] & _TRADE) != 0, quoted, is_book, xe["price"], xe["size"],
-                                 xe["side"], tx, orders, open_idx, mkt_x, pf, acct, cfg,
-                                 tick[inst], lot[inst], mult[inst], lat, trace_ts, trace_lat, rec_oe,
-                                 rec_fill, resp, cnt)
+                    on_market_nb(inst, (xe["kind"] & _TRADE) != 0, quoted, is_book, xe["price"],
+                                 xe["size"], xe["side"], tx, orders, open_idx, mkt_x, pf, acct,
+                                 cfg, tick[inst], lot[inst], mult[inst], lat, trace_ts,
+                                 trace_lat, rec_oe, rec_fill, resp, cnt)
                     t_due = min(cnt[C_NEXT_ARRIVAL], cnt[C_NEXT_RESP])  # fills queue responses
                 j += 1
             else:
@@ -287,25 +355,26 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
                 ta = cnt[C_NEXT_ARRIVAL]
                 tr = cnt[C_NEXT_RESP]
                 if cnt[C_N_OE] != checked_oe:
-                    if not _has_room(cnt, cap_oe, cap_fill, cap_resp, cap_orders, cap_risk, cap_eq,
-                                     n_req, n_levels, n_inst):
+                    if not _has_room(cnt, cap_oe, cap_fill, cap_resp, cap_orders, cap_risk,
+                                     cap_eq, n_req, n_levels, n_inst):
                         cnt[C_STATUS] = KERNEL_NEED_SPACE
                         stop = i
                         break
                     checked_oe = cnt[C_N_OE]
                 if ta <= tr:
-                    process_arrivals_nb(ta, orders, open_idx, mkt_x, pf, acct, cfg, tick, mult, lat,
-                                        trace_ts, trace_lat, rec_oe, rec_fill, resp, cnt, book,
-                                        book_meta)
+                    process_arrivals_nb(ta, orders, open_idx, mkt_x, pf, acct, cfg, tick, mult,
+                                        lat, trace_ts, trace_lat, rec_oe, rec_fill, resp, cnt,
+                                        book, book_meta)
                     t_due = min(cnt[C_NEXT_ARRIVAL], cnt[C_NEXT_RESP])
                     continue
-                # 2. a response reaches the strategy at its own local time tr (<= t): the exchange
-                # has not run past tr, so whatever the callback sends is matched in time order
+                # 2. a response reaches the strategy at its own local time tr (<= t): the
+                # exchange has not run past tr, so whatever the callback sends is matched in
+                # time order
                 ks[G_PREV_TS] = prev_ts
                 hooks_ran = True
                 _deliver(tr, blank, resp, orders, lorders, pos_local, cnt, mkt_l, params, state,
-                         aux_blank, req, lwork, open_idx, cfg, lat, trace_ts, trace_lat, tick, lot,
-                         mult, rec_oe, rec_risk, rules, rstate, ks, kreq)
+                         aux_blank, req, lwork, open_idx, cfg, lat, trace_ts, trace_lat, tick,
+                         lot, mult, rec_oe, rec_risk, rules, rstate, ks, kreq)
                 if cnt[C_STATUS] != KERNEL_DONE:
                     stop = i
                     break
@@ -314,31 +383,60 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
             takes = _takes_pending(mkt_x)
         if stop >= 0:  # the merge stopped the chunk (status set: more rows, room, or an error)
             continue
-        # 3. the strategy's view takes the event, the kill switch looks at it, the strategy sees it
-        inst = ev["instrument"]
-        kind = ev["kind"]
-        apply_market_event_nb(mkt_l, inst, kind, ev["side"], ev["level"], ev["price"], ev["bid_px"],
-                              ev["bid_sz"], ev["ask_px"], ev["ask_sz"], t, False)
-        if _RISK and n_rules > 0:
-            # the monitor sees only the events its rules asked for (wake-ups, gate.py), and every
-            # event while the kill switch has positions left to flatten; one call site, so the
-            # common path is a few compares (each rare call site costs the hot loop registers)
-            if hooks_ran:
-                wake_from, wake_gap, wake_crossed = _wake_conditions(ks)
-                hooks_ran = False
-            # (a quote's touch is the row's: read there, not back from the view just written)
-            if (kind & _CONTROL) != 0 or t >= wake_from or t - prev_ts > wake_gap \
-                    or (wake_crossed and (kind & _QUOTE) != 0 and ev["bid_px"] >= ev["ask_px"]):
-                ks[G_PREV_TS] = prev_ts
-                hooks_ran = True
-                _risk_on_event(t, kind, inst, ev["side"], ev["level"], kreq, orders, lorders, lwork,
-                               open_idx, cnt, cfg, lat, trace_ts, trace_lat, tick, lot, mult, mkt_l,
-                               pos_local, rec_oe, rec_risk, rules, rstate, ks)
-            prev_ts = float(t)
-        cnt[C_ERR_TS] = t  # where the callback runs, should it raise (Backtest reports it)
-        cnt[C_ERR_ORDER] = -1
-        nreq = on_event(REASON_MARKET, ev, -1, t, mkt_l, pos_local, lorders, cnt[C_N_ORDERS],
-                        params, state, aux[i], req)
+        # 3. the strategy's view takes the event and the strategy sees it: this event and,
+        #    while the exchange stays idle (so owes its rows), the next ones, in
+        #    _strategy_steps; the kill switch's monitor sees the events its rules asked for
+        #    (wake-ups, gate.py), and every event while it has positions left to flatten
+        if _RISK and hooks_ran:  # (only hooks change the wake-up conditions)
+            wake_from, wake_gap, wake_crossed = _wake_conditions(ks)
+            hooks_ran = False
+        # while the exchange stays idle (t_due > t here), the strategy's steps take the events
+        # that follow too; an event the exchange merged, they take alone and leave for the steps
+        # below to finish (its requests, the clock, the kill switch): the clock stops them
+        # (every 0 events). One call site: each would compile a copy (numba types literal
+        # arguments apart).
+        idle = cnt[C_N_OPEN] == 0 and takes == 0
+        i_max = n if idle else i + 1
+        t_stop = t_due if idle else INT64_MAX
+        every_stop = every_n if idle else 0
+        look = watch
+        while True:
+            i0 = i
+            i, how, nreq = _strategy_steps(
+                events, i, i_max, t_stop, prev_ts, look, wake_from, wake_gap, wake_crossed, since,
+                every_stop, next_t, done, mkt_l, pos_local, lorders, cnt, params, state, aux, req)
+            done += i - i0
+            since += i - i0
+            last = i if how == STOP_AFTER_CALLBACK else i - 1
+            if last >= i0:
+                if watch:
+                    prev_ts = float(events[last]["ts_local"])
+                if idle:  # the exchange owes the rows up to then
+                    owed = True
+                    owed_until = events[last]["ts_local"]
+            if not (_RISK and how == STOP_WAKES):
+                break
+            # the view took event i, which the monitor looks at before the strategy does; then
+            # the strategy's steps take it again, alone, whatever is now due (the view's update
+            # repeats: it sets what the row says)
+            ev = events[i]
+            t = ev["ts_local"]
+            if idle:
+                owed = True
+                owed_until = t
+            ks[G_PREV_TS] = prev_ts
+            hooks_ran = True
+            _risk_on_event(t, ev["kind"], ev["instrument"], ev["side"], ev["level"], kreq, orders,
+                           lorders, lwork, open_idx, cnt, cfg, lat, trace_ts, trace_lat, tick, lot,
+                           mult, mkt_l, pos_local, rec_oe, rec_risk, rules, rstate, ks)
+            i_max = i + 1
+            t_stop = INT64_MAX
+            every_stop = 0
+            look = False
+        if how != STOP_AFTER_CALLBACK:
+            continue
+        ev = events[i]  # steps 1 to 3 of event i are done: on to its requests and the clock
+        t = ev["ts_local"]
         # 4. its requests leave through the gate
         if nreq != 0:
             if nreq < 0 or nreq > req.shape[0]:

@@ -23,10 +23,13 @@ from .pretrade import pretrade_nb
 from .rulebook import Rulebook, load_rulebook
 
 __all__ = [
-    "DEFAULT_RULEBOOK", "RiskGate", "monitor_activity_nb", "monitor_event_nb", "monitor_sample_nb",
+    "DEFAULT_RULEBOOK", "HOOKS_ALLOCATE", "RiskGate", "monitor_activity_nb", "monitor_event_nb", "monitor_sample_nb",
     "pretrade_nb",
 ]
 
+# the four hooks are internal_njit kernels, which numba refuses any allocation: the loop calls
+# them without reference counting (engine/gate.py)
+HOOKS_ALLOCATE = False
 DEFAULT_RULEBOOK = Path(__file__).resolve().parent / "rulebooks" / "default.toml"
 _PSEUDO_NAMES = {L.PSEUDO_HALTED: "kill-switch:halted", L.PSEUDO_REDUCING: "kill-switch:reducing",
                  L.PSEUDO_EXTERNAL: "kill-switch:external", L.PSEUDO_RESET: "kill-switch:reset"}

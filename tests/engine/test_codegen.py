@@ -117,3 +117,34 @@ def test_loops_for_two_strategies_share_the_gates_kernels(tmp_path, monkeypatch)
     assert mods[0]._sample_equity is mods[1]._sample_equity
     assert len(list(tmp_path.glob("_tickguard_kernels_*.py"))) == 1
     assert len(list(tmp_path.glob("_tickguard_loop_*.py"))) == 2
+
+
+def test_hooks_that_allocate_nothing_are_called_without_reference_counting(monkeypatch):
+    # A risk module that says its hooks allocate nothing (HOOKS_ALLOCATE = False) gets kernels
+    # that call them without reference counting; one that does not say so keeps it (its hooks may
+    # allocate: test_internal_njit.py runs such a module).
+    import sys
+    import types
+
+    from tickguard.engine import codegen
+    from tickguard.risk import inloop
+
+    sources = {}
+
+    def capture(prefix, source, deps, extra):
+        sources[current] = source
+        return types.SimpleNamespace(__name__="unused")
+
+    monkeypatch.setattr(codegen, "_load", capture)
+    silent = types.ModuleType("silent_hooks")  # the rulebook's hooks, without the flag
+    for hook in codegen._RISK_HOOKS:
+        setattr(silent, hook, getattr(inloop, hook))
+    monkeypatch.setitem(sys.modules, "silent_hooks", silent)
+    for current in ("tickguard.risk.inloop", "tickguard.benchmarks.noop_risk", "silent_hooks"):
+        __import__(current)
+        codegen._kernels_module(current, "")
+    off = "_HOOKS_ALLOCATE = False  # @@HOOKS_ALLOCATE@@"
+    assert off in sources["tickguard.risk.inloop"]
+    assert off in sources["tickguard.benchmarks.noop_risk"]
+    assert codegen._HOOKS_ALLOCATE_LINE in sources["silent_hooks"]
+    assert 'if _RISK and _HOOKS_ALLOCATE else {}' in sources["silent_hooks"]

@@ -130,3 +130,24 @@ def test_bad_count_from_a_response_callback_names_the_order_and_its_time():
                                             r"at local time 1250 ns"):
         run(quotes(), NumbaStrategy(bad_on_response_nb, max_requests=1), instruments=INST,
             config=EngineConfig(latency=lat))
+
+
+@pytest.mark.parametrize("bad_id", [7, -1])
+@pytest.mark.parametrize("chunk_rows", [3, 1000])
+def test_event_for_an_unknown_instrument_names_its_row(bad_id, chunk_rows):
+    # The kernels index per-instrument arrays by the id, unchecked: an id the table lacks must be
+    # refused before the loop sees it, naming the row across chunk boundaries.
+    ev = quotes(8)
+    ev["instrument"][5] = bad_id
+    strat = scripted([submit(1, 1, 1.0, 100.0)])
+    with pytest.raises(ValueError, match=rf"event row 5: field 'instrument' is {bad_id}, .*ids \[0\]"):
+        run(ev, strat, instruments=INST, config=EngineConfig(chunk_rows=chunk_rows))
+
+
+def test_an_id_missing_inside_the_tables_range_is_refused():
+    table = InstrumentTable([Instrument(0, "X", tick_size=0.01, lot_size=1),
+                             Instrument(2, "Z", tick_size=0.01, lot_size=1)])
+    ev = quotes(4)
+    ev["instrument"][3] = 1  # below the largest id, but no instrument 1
+    with pytest.raises(ValueError, match=r"event row 3: field 'instrument' is 1, .*ids \[0, 2\]"):
+        run(ev, scripted([]), instruments=table)
