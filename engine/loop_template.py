@@ -36,7 +36,7 @@ on_event = on_response  # @@STRATEGY_INLINE@@
 from tickguard.engine.internal import internal_njit
 from tickguard.engine.layout import (
     A_NEXT_SAMPLE_T, C_CUR_DONE, C_ERR_ORDER, C_ERR_TS, C_ERR_VALUE, C_EVENTS_DONE, C_KILL,
-    C_LAST_XTS, C_NEXT_ARRIVAL, C_NEXT_RESP, C_N_EQ, C_N_OE, C_N_OPEN, C_N_ORDERS, C_N_PEND,
+    C_LAST_XTS, C_NEXT_ARRIVAL, C_NEXT_RESP, C_N_EQ, C_N_OE, C_N_OPEN, C_N_ORDERS, C_N_PEND, C_N_RISK,
     C_SINCE_SAMPLE, C_STATUS, C_XCURSOR, G_ACT_FILL, G_ACT_REJECT, G_FLATTEN, G_PREV_TS, G_TR_NONE,
     INT64_MAX, KERNEL_DONE, KERNEL_NEED_MORE, KERNEL_NEED_SPACE, KERNEL_OVERFLOW,
     KERNEL_STRATEGY_ERROR, K_SAMPLE_DT, K_SAMPLE_EVERY, REASON_MARKET, REASON_RESPONSE,
@@ -400,10 +400,11 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
         t_stop = t_due if idle else INT64_MAX
         every_stop = every_n if idle else 0
         look = watch
+        gap_from = prev_ts  # the previous event's time, for the feed-gap wake-up
         while True:
             i0 = i
             i, how, nreq = _strategy_steps(
-                events, i, i_max, t_stop, prev_ts, look, wake_from, wake_gap, wake_crossed, since,
+                events, i, i_max, t_stop, gap_from, look, wake_from, wake_gap, wake_crossed, since,
                 every_stop, next_t, done, mkt_l, pos_local, lorders, cnt, params, state, aux, req)
             done += i - i0
             since += i - i0
@@ -417,22 +418,35 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
             if not (_RISK and how == STOP_WAKES):
                 break
             # the view took event i, which the monitor looks at before the strategy does; then
-            # the strategy's steps take it again, alone, whatever is now due (the view's update
-            # repeats: it sets what the row says)
+            # the strategy's steps take it again (the view's update repeats: it sets what the row
+            # says) and go on as before, as long as it wakes the monitor no more (the feed gap
+            # is then measured from itself). If it still does, or the monitor acted (a
+            # transition, orders, a full buffer), they take it alone, whatever is now due, and
+            # leave it for the steps below to finish
             ev = events[i]
             t = ev["ts_local"]
+            kind = ev["kind"]
             if idle:
                 owed = True
                 owed_until = t
+            n_risk = cnt[C_N_RISK]
+            n_oe = cnt[C_N_OE]
+            arrival = cnt[C_NEXT_ARRIVAL]
             ks[G_PREV_TS] = prev_ts
-            hooks_ran = True
-            _risk_on_event(t, ev["kind"], ev["instrument"], ev["side"], ev["level"], kreq, orders,
+            _risk_on_event(t, kind, ev["instrument"], ev["side"], ev["level"], kreq, orders,
                            lorders, lwork, open_idx, cnt, cfg, lat, trace_ts, trace_lat, tick, lot,
                            mult, mkt_l, pos_local, rec_oe, rec_risk, rules, rstate, ks)
-            i_max = i + 1
-            t_stop = INT64_MAX
-            every_stop = 0
-            look = False
+            wake_from, wake_gap, wake_crossed = _wake_conditions(ks)  # the hook moves them on
+            gap_from = float(t)
+            if (kind & _CONTROL) != 0 or t >= wake_from \
+                    or (wake_crossed and (kind & _QUOTE) != 0 and ev["bid_px"] >= ev["ask_px"]) \
+                    or cnt[C_N_RISK] != n_risk or cnt[C_N_OE] != n_oe \
+                    or cnt[C_NEXT_ARRIVAL] != arrival or cnt[C_KILL] != 0 \
+                    or cnt[C_STATUS] != KERNEL_DONE:
+                i_max = i + 1
+                t_stop = INT64_MAX
+                every_stop = 0
+                look = False
         if how != STOP_AFTER_CALLBACK:
             continue
         ev = events[i]  # steps 1 to 3 of event i are done: on to its requests and the clock
