@@ -311,10 +311,10 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
         # t_due: the next arrival or response, read again only after a step that can move it
         t_due = min(cnt[C_NEXT_ARRIVAL], cnt[C_NEXT_RESP])
         exchange_idle = t_due > t and cnt[C_N_OPEN] == 0 and takes == 0
-        if exchange_idle:  # it owes the rows up to t; no matching, no due times to compare
-            owed = True
-            owed_until = t
-        elif owed:  # the merge below matches against the exchange's view: bring it up to date
+        # idle, it owes the rows up to t (the strategy's steps below note that): no matching, no
+        # due times to compare; else the merge below matches against the exchange's view: bring
+        # it up to date
+        if not exchange_idle and owed:
             j, last_xts = _idle_rows(events, j, last_xts, owed_until, mkt_x, book, book_meta,
                                      tick, deferred)
             catch_up_nb(events, deferred, mkt_x)
@@ -426,9 +426,6 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
             ev = events[i]
             t = ev["ts_local"]
             kind = ev["kind"]
-            if idle:
-                owed = True
-                owed_until = t
             n_risk = cnt[C_N_RISK]
             n_oe = cnt[C_N_OE]
             arrival = cnt[C_NEXT_ARRIVAL]
