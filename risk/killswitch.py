@@ -48,17 +48,17 @@ from .layout import (
     CR_N_CROSSED, EV_N, EV_NF, EV_PREV_PNL, EV_VAR, EV_Z, KS_ACTIVE, KS_FLATTEN, KS_HALTED, KS_NF,
     KS_N_RESETS, KS_N_TRANSITIONS, KS_OBSERVED, KS_PREV_TS, KS_REDUCING, KS_RULE, KS_STATE,
     KS_THRESHOLD, KS_TS, KS_WAKE_ALL, KS_WAKE_AT, KS_WAKE_CROSSED, KS_WAKE_GAP, MT_CROSSED_DATA,
-    MT_DRAWDOWN, MT_DUPLICATE_ORDER, MT_EWMA_VAR_BREACH, MT_EXTERNAL_KILL, MT_FILL_RATE,
+    MT_DRAWDOWN, MT_DUPLICATE_ORDER, MT_EWMA_VAR_BREACH, MT_EXTERNAL_KILL, MT_FILL_RATE, MT_FIRST_KILL,
     MT_LOSS_OVER_WINDOW, MT_MESSAGE_RATE, MT_MESSAGE_RATE_KILL, MT_ORDER_TO_TRADE,
     MT_PRICE_COLLAR_SIGMA, MT_REJECT_RATE, MT_REPEATED_EXECUTION, MT_STALE_FEED, PSEUDO_EXTERNAL,
     PSEUDO_RESET, RB_CAP, RB_COUNT, RB_DEN, RB_HEAD, RB_NF, RB_NUM, RB_OVERFLOW, RS_EVENT_LIST,
     RS_ACT_TABLE, RS_CHARGE_LIST, RS_EVERY_EVENT, RS_EXTERNAL, RS_HEADER, RS_N_ACTIVITY, RS_N_CHARGE,
-    RS_N_EVENT, RS_N_INST, RS_N_RULES,
-    RS_N_SAMPLE, R_ACTION, R_METRIC, R_P0, R_P1, R_P2, R_SCOPE, R_THRESHOLD, R_WINDOW, SIG_N,
+    RS_N_EVENT, RS_N_INST, RS_N_PRE, RS_N_RULES, RS_N_SAMPLE, RS_PRE_LIST, R_ACTION, R_METRIC, R_P0, R_P1, R_P2, R_SCOPE, R_THRESHOLD, R_WINDOW, SIG_N,
     SIG_NEXT, SIG_NF, SIG_PREV_MID, SIG_PREV_TS, SIG_ROWS, SIG_VAR, TB_NF, TB_TOKENS_MODIFY,
     TB_TOKENS_SUBMIT, TR_RESET,
 )
 from .signatures import signature_block
+from .slots import slot_nb
 
 __all__ = ["RiskState", "escalate_nb", "monitor_activity_nb", "monitor_event_nb",
            "monitor_sample_nb", "new_risk_state", "reset_nb", "ring_expire_nb", "ring_push_nb"]
@@ -147,6 +147,7 @@ def new_risk_state(rulebook, n_instruments: int, every_event: bool = False) -> R
     metrics = rules[:, R_METRIC].astype(int)
     per_event = [r for r in range(n) if metrics[r] in (MT_PRICE_COLLAR_SIGMA, MT_CROSSED_DATA, MT_STALE_FEED)]
     charge = [r for r in range(n) if metrics[r] in (MT_MESSAGE_RATE, MT_REPEATED_EXECUTION, MT_DUPLICATE_ORDER)]
+    pre = [r for r in range(n) if metrics[r] < MT_FIRST_KILL]  # in rulebook order: the first denial wins
     per_code = [[(r, c) for r in range(n) for c in [_activity_class(metrics[r], what)] if c >= 0]
                 for what in range(1, AC_NCODES + 1)]
     blocks = [np.zeros(2 * n_instruments)]  # pretrade's scratch for open-order sums
@@ -162,6 +163,7 @@ def new_risk_state(rulebook, n_instruments: int, every_event: bool = False) -> R
     head[RS_EVENT_LIST], head[RS_N_EVENT] = add(per_event), len(per_event)
     head[RS_N_ACTIVITY] = len({r for pairs in per_code for r, _ in pairs})
     head[RS_CHARGE_LIST], head[RS_N_CHARGE] = add(charge), len(charge)
+    head[RS_PRE_LIST], head[RS_N_PRE] = add(pre), len(pre)
     head[RS_ACT_TABLE] = add([0.0] * (2 * AC_NCODES))
     table = blocks[-1]  # per activity code: (start, count) of its (rule, class) pairs
     for k, pairs in enumerate(per_code):
@@ -242,9 +244,9 @@ def reset_nb(now, rules, rstate, ks):
 @njit(cache=True, inline="always")
 def ring_expire_nb(rs, off, width, cutoff, classed):
     """Drop entries stamped before ``cutoff`` (column 0 is the time); keep the class counts."""
-    cap = int(rs[off + RB_CAP])
-    head = int(rs[off + RB_HEAD])
-    n = int(rs[off + RB_COUNT])
+    cap = slot_nb(rs[off + RB_CAP])
+    head = slot_nb(rs[off + RB_HEAD])
+    n = slot_nb(rs[off + RB_COUNT])
     base = off + RB_NF
     while n > 0 and rs[base + head * width] < cutoff:
         if classed:
@@ -261,9 +263,9 @@ def ring_push_nb(rs, off, width, ts, value, classed, count_overflow):
 
     Returns the row offset written, so callers with wider rows fill the remaining columns.
     """
-    cap = int(rs[off + RB_CAP])
-    head = int(rs[off + RB_HEAD])
-    n = int(rs[off + RB_COUNT])
+    cap = slot_nb(rs[off + RB_CAP])
+    head = slot_nb(rs[off + RB_HEAD])
+    n = slot_nb(rs[off + RB_COUNT])
     base = off + RB_NF
     if n == cap:
         if classed:
@@ -312,15 +314,15 @@ def monitor_event_nb(now, kind, inst, side, level, mkt, rules, rstate, ks):
     armed = ctl != 1  # a reset event updates the feed facts but trips nothing
     if rstate[RS_N_EVENT] != 0.0:
         quote = (kind & _QUOTE) != 0
-        n_inst = int(rstate[RS_N_INST])
-        first_rule = int(rstate[RS_EVENT_LIST])
+        n_inst = slot_nb(rstate[RS_N_INST])
+        first_rule = slot_nb(rstate[RS_EVENT_LIST])
         wake_at = math.inf
         crossed_any = False
-        for e in range(int(rstate[RS_N_EVENT])):  # only the rules with per-event work
-            r = int(rstate[first_rule + e])
+        for e in range(slot_nb(rstate[RS_N_EVENT])):  # only the rules with per-event work
+            r = slot_nb(rstate[first_rule + e])
             m = int(rules[r, R_METRIC])
             scope = int(rules[r, R_SCOPE])
-            off = int(rstate[RS_HEADER + r])
+            off = slot_nb(rstate[RS_HEADER + r])  # (-1, masked, for a rule without a block: unused)
             thr = rules[r, R_THRESHOLD]
             if m == MT_STALE_FEED:
                 gap = now - ks[KS_PREV_TS]  # NaN before the first event: no trip
@@ -407,12 +409,12 @@ def monitor_sample_nb(now, equity, pnl, rules, rstate, ks):
     tr = 0
     for r in range(rules.shape[0]):
         m = int(rules[r, R_METRIC])
-        off = int(rstate[RS_HEADER + r])
+        off = slot_nb(rstate[RS_HEADER + r])  # (-1, masked, for a rule without a block: unused)
         thr = rules[r, R_THRESHOLD]
         if m == MT_LOSS_OVER_WINDOW and not math.isnan(pnl):
             ring_expire_nb(rstate, off, 2, now - rules[r, R_WINDOW], False)
             ring_push_nb(rstate, off, 2, now, pnl, False, True)
-            loss = rstate[off + RB_NF + int(rstate[off + RB_HEAD]) * 2 + 1] - pnl
+            loss = rstate[off + RB_NF + slot_nb(rstate[off + RB_HEAD]) * 2 + 1] - pnl
             if loss > thr:
                 tr = max(tr, escalate_nb(now, r, rules[r, R_ACTION], loss, thr, ks))
         elif m == MT_DRAWDOWN and not math.isnan(equity):
@@ -455,16 +457,16 @@ def monitor_activity_nb(now, what, inst, rules, rstate, ks):
     if rstate[RS_N_ACTIVITY] == 0.0 or what < 1 or what > AC_NCODES:
         return 0
     tr = 0
-    entry = int(rstate[RS_ACT_TABLE]) + 2 * (what - 1)
-    first = int(rstate[entry])
-    for e in range(int(rstate[entry + 1])):  # the rules that count this activity, and as what
-        r = int(rstate[first + 2 * e])
+    entry = slot_nb(rstate[RS_ACT_TABLE]) + 2 * ((what - 1) & 7)
+    first = slot_nb(rstate[entry])
+    for e in range(slot_nb(rstate[entry + 1])):  # the rules that count this activity, and as what
+        r = slot_nb(rstate[first + 2 * e])
         cls = rstate[first + 2 * e + 1]
         m = int(rules[r, R_METRIC])
         scope = int(rules[r, R_SCOPE])
         if scope >= 0 and scope != inst:
             continue
-        off = int(rstate[RS_HEADER + r])
+        off = slot_nb(rstate[RS_HEADER + r])
         thr = rules[r, R_THRESHOLD]
         ratio = m == MT_ORDER_TO_TRADE or m == MT_REJECT_RATE
         ring_expire_nb(rstate, off, 2, now - rules[r, R_WINDOW], True)

@@ -14,9 +14,10 @@ Arrays
 ``rstate`` float64[n]: everything else, flat. A header (``RS_*``), then ``rstate[RS_HEADER + r]``
            holds the offset of rule ``r``'s block (``-1`` if the rule keeps no state); then
            ``2 * n_instruments`` scratch floats at ``RS_HEADER + n_rules`` (pretrade's open-order
-           sums: buys, then sells); then the indices of the rules monitor_event_nb visits (at
-           ``rstate[RS_EVENT_LIST]``, ``RS_N_EVENT`` of them: the per-event loop skips the rest);
-           then the blocks. Block contents per metric:
+           sums: buys, then sells); then the lists of the rules each hook visits (monitor_event_nb
+           at ``rstate[RS_EVENT_LIST]``, ``RS_N_EVENT`` of them; pretrade_nb at ``RS_PRE_LIST``;
+           the rules a passed request charges at ``RS_CHARGE_LIST``; monitor_activity_nb's table
+           at ``RS_ACT_TABLE``): each skips the rest; then the blocks. Block contents per metric:
 
            - message_rate: ``TB_*`` (one token bucket per action type: submit, modify).
            - repeated_execution, duplicate_order: ring header ``RB_*``, ``cap`` rows of
@@ -137,7 +138,9 @@ RS_CHARGE_LIST = 8  #: offset of the list of the RS_N_CHARGE rules a passed requ
 RS_N_CHARGE = 9  #: (message_rate, repeated_execution, duplicate_order)
 RS_ACT_TABLE = 10  #: offset of AC_NCODES (start, count) pairs: per activity code, where its list
 #: of (rule index, class) pairs starts (class 0 numerator, 1 denominator) and how many it holds
-RS_HEADER = 11  #: rstate[RS_HEADER + r] = offset of rule r's block (-1: no state)
+RS_PRE_LIST = 11  #: offset of the list of the RS_N_PRE pre-trade rules (pretrade_nb skips the rest)
+RS_N_PRE = 12
+RS_HEADER = 13  #: rstate[RS_HEADER + r] = offset of rule r's block (-1: no state)
 
 # --- ring buffer header (RB_NF floats, then cap rows) ------------------------------------------
 RB_HEAD = 0  #: slot of the oldest entry
@@ -155,7 +158,8 @@ SG_SIDE = 2
 SG_TYPE = 3
 SG_PRICE = 4
 SG_QTY = 5
-SG_NF = 6
+SG_ROW = 6  #: ring rows: where their key sits in the table (an rstate offset), so expiry needs no probe
+SG_NF = 7
 
 # --- token bucket (message_rate) ----------------------------------------------------------------
 TB_TOKENS_SUBMIT = 0

@@ -42,15 +42,16 @@ from tickguard.engine.records import ACTION_CANCEL, ACTION_MODIFY, ST_IN_FLIGHT,
 
 from .layout import (
     KS_HALTED, KS_LAST_OBSERVED, KS_LAST_THRESHOLD, KS_OBSERVED, KS_REDUCING, KS_STATE,
-    KS_THRESHOLD, MT_DUPLICATE_ORDER, MT_FIRST_KILL, MT_MAX_GROSS_EXPOSURE, MT_MAX_NET_EXPOSURE,
+    KS_THRESHOLD, MT_DUPLICATE_ORDER, MT_MAX_GROSS_EXPOSURE, MT_MAX_NET_EXPOSURE,
     MT_MAX_ORDER_NOTIONAL, MT_MAX_ORDER_QTY, MT_MAX_POSITION, MT_MAX_POSITION_NOTIONAL,
     MT_MESSAGE_RATE, MT_PRICE_COLLAR_PCT, MT_PRICE_COLLAR_SIGMA, MT_REPEATED_EXECUTION,
     MT_RESTRICTED, MT_STALE_DATA, PSEUDO_HALTED, PSEUDO_REDUCING, R_METRIC, R_P0, R_P1, R_P2,
     R_SCOPE, R_THRESHOLD, R_WINDOW, RS_CHARGE_LIST, RS_HEADER, RS_N_CHARGE, RS_N_INST,
-    RS_N_RULES, SIG_N, SIG_NF, SIG_ROWS,
+    RS_N_PRE, RS_N_RULES, RS_PRE_LIST, SIG_N, SIG_NF, SIG_ROWS,
     SIG_VAR, TB_TOKENS_MODIFY, TB_TOKENS_SUBMIT,
 )
 from .signatures import signature_count_nb, signature_expire_nb, signature_push_nb
+from .slots import slot_nb
 
 __all__ = ["gate_rule_index", "pretrade_nb"]
 
@@ -77,25 +78,54 @@ def _open_sums(orders, working, skip, rstate, so, n_inst):
 
 
 @njit(cache=True, inline="always")
-def _exposure(pos, mkt, mult, rstate, so, n_inst, inst, side, extra, net):
-    """Worst-case gross (``net=False``) or |net| exposure with ``extra`` more on (inst, side)."""
-    gross = 0.0
-    hi_sum = 0.0
-    lo_sum = 0.0
+def _exposures(pos, mkt, mult, rstate, so, n_inst, inst, side, extra_before, extra_after, net):
+    """Worst-case gross (``net=False``) or |net| exposure with ``extra_before``, then with
+    ``extra_after``, more on (inst, side): (before, after), in one pass over the instruments.
+    Each is inf when an instrument it holds has no value (no mid): the gate fails closed."""
+    gross_b = gross_a = hi_b = lo_b = hi_a = lo_a = 0.0
+    bad_b = bad_a = False
     for j in range(n_inst):
-        b = rstate[so + j] + (extra if j == inst and side > 0 else 0.0)
-        s = rstate[so + n_inst + j] + (extra if j == inst and side < 0 else 0.0)
-        hi = pos[j] + b
-        lo = pos[j] - s
-        if hi == 0.0 and lo == 0.0:
+        buys = rstate[so + j]
+        sells = rstate[so + n_inst + j]
+        hb = pos[j] + (buys + (extra_before if j == inst and side > 0 else 0.0))
+        lb = pos[j] - (sells + (extra_before if j == inst and side < 0 else 0.0))
+        ha = pos[j] + (buys + (extra_after if j == inst and side > 0 else 0.0))
+        la = pos[j] - (sells + (extra_after if j == inst and side < 0 else 0.0))
+        held_b = hb != 0.0 or lb != 0.0
+        held_a = ha != 0.0 or la != 0.0
+        if not (held_b or held_a):
             continue
         v = mkt[j, M_MID] * mult[j]
-        if not (v > 0.0 and v < math.inf):
-            return math.inf  # an exposure we cannot value: fail closed
-        gross += max(abs(hi), abs(lo)) * v
-        hi_sum += hi * v
-        lo_sum += lo * v
-    return max(abs(hi_sum), abs(lo_sum)) if net else gross
+        valued = v > 0.0 and v < math.inf
+        if held_b:
+            bad_b = bad_b or not valued
+            gross_b += max(abs(hb), abs(lb)) * v
+            hi_b += hb * v
+            lo_b += lb * v
+        if held_a:
+            bad_a = bad_a or not valued
+            gross_a += max(abs(ha), abs(la)) * v
+            hi_a += ha * v
+            lo_a += la * v
+    before = max(abs(hi_b), abs(lo_b)) if net else gross_b
+    after = max(abs(hi_a), abs(lo_a)) if net else gross_a
+    return (math.inf if bad_b else before), (math.inf if bad_a else after)
+
+
+@internal_njit
+def _collar(m, r, inst, price, mkt, rules, rstate):
+    """(observed distance, allowed width) of a limit price from mid under collar rule ``r``.
+
+    It reads mid itself: given the gate's copy (loop-invariant), LLVM hoisted the division and
+    the log out of the rule loop, above the market-order test, so every order paid for them; a
+    load after the loop's stores cannot move there."""
+    mid = mkt[inst, M_MID]
+    if m == MT_PRICE_COLLAR_PCT:
+        return (abs(price / mid - 1.0) if mid > 0.0 else math.inf), rules[r, R_THRESHOLD]
+    obs = abs(math.log(price / mid)) if mid > 0.0 and price > 0.0 else math.inf
+    o = slot_nb(rstate[RS_HEADER + r]) + SIG_ROWS + inst * SIG_NF
+    sigma = math.sqrt(rstate[o + SIG_VAR]) if rstate[o + SIG_N] > 0.0 else 0.0
+    return obs, min(max(rules[r, R_THRESHOLD] * sigma, rules[r, R_P1]), rules[r, R_P2])
 
 
 @njit(cache=True, inline="always")
@@ -122,8 +152,8 @@ def pretrade_nb(req, now, mkt, pos, orders, working, mult, rules, rstate, ks):
     state = ks[KS_STATE]
     if state == KS_HALTED:
         return _deny(ks, ks[KS_OBSERVED], ks[KS_THRESHOLD], PSEUDO_HALTED)
-    n_inst = int(rstate[RS_N_INST])
-    so = RS_HEADER + int(rstate[RS_N_RULES])
+    n_inst = slot_nb(rstate[RS_N_INST])
+    so = RS_HEADER + slot_nb(rstate[RS_N_RULES])
     skip = -1
     old_rem = 0.0
     if action == ACTION_MODIFY:
@@ -156,10 +186,12 @@ def pretrade_nb(req, now, mkt, pos, orders, working, mult, rules, rstate, ks):
         if not (shrinks or (action == ACTION_MODIFY and rem <= old_rem)):
             return _deny(ks, p + side * (same + rem), p, PSEUDO_REDUCING)
     mid = mkt[inst, M_MID]
-    for r in range(rules.shape[0]):
+    pre = slot_nb(rstate[RS_PRE_LIST])
+    for e in range(slot_nb(rstate[RS_N_PRE])):  # the pre-trade rules, in rulebook order
+        r = slot_nb(rstate[pre + e])
         m = int(rules[r, R_METRIC])
         scope = int(rules[r, R_SCOPE])
-        if m >= MT_FIRST_KILL or (scope >= 0 and scope != inst):
+        if scope >= 0 and scope != inst:
             continue
         thr = rules[r, R_THRESHOLD]
         if m == MT_MAX_ORDER_QTY:
@@ -176,14 +208,7 @@ def pretrade_nb(req, now, mkt, pos, orders, working, mult, rules, rstate, ks):
         elif m == MT_PRICE_COLLAR_PCT or m == MT_PRICE_COLLAR_SIGMA:
             if math.isnan(price):
                 continue  # market orders carry no price to collar
-            if m == MT_PRICE_COLLAR_PCT:
-                obs = abs(price / mid - 1.0) if mid > 0.0 else math.inf
-                width = thr
-            else:
-                obs = abs(math.log(price / mid)) if mid > 0.0 and price > 0.0 else math.inf
-                o = int(rstate[RS_HEADER + r]) + SIG_ROWS + inst * SIG_NF
-                sigma = math.sqrt(rstate[o + SIG_VAR]) if rstate[o + SIG_N] > 0.0 else 0.0
-                width = min(max(thr * sigma, rules[r, R_P1]), rules[r, R_P2])
+            obs, width = _collar(m, r, inst, price, mkt, rules, rstate)
             if not obs <= width:
                 return _deny(ks, obs, width, r + 1)
         elif m >= MT_MAX_POSITION and m <= MT_MAX_NET_EXPOSURE:
@@ -192,8 +217,8 @@ def pretrade_nb(req, now, mkt, pos, orders, working, mult, rules, rstate, ks):
                 sums_done = True
             if m == MT_MAX_GROSS_EXPOSURE or m == MT_MAX_NET_EXPOSURE:
                 net = m == MT_MAX_NET_EXPOSURE
-                before = _exposure(pos, mkt, mult, rstate, so, n_inst, inst, side, old_rem, net)
-                after = _exposure(pos, mkt, mult, rstate, so, n_inst, inst, side, rem, net)
+                before, after = _exposures(pos, mkt, mult, rstate, so, n_inst, inst, side, old_rem,
+                                           rem, net)
             else:
                 same = rstate[so + (inst if side > 0 else n_inst + inst)]
                 before = abs(p + side * (same + old_rem))
@@ -208,7 +233,7 @@ def pretrade_nb(req, now, mkt, pos, orders, working, mult, rules, rstate, ks):
             if after > thr and (after > before or after == math.inf):
                 return _deny(ks, after, thr, r + 1)
         elif m == MT_MESSAGE_RATE:
-            o = int(rstate[RS_HEADER + r]) + (TB_TOKENS_MODIFY if action == ACTION_MODIFY
+            o = slot_nb(rstate[RS_HEADER + r]) + (TB_TOKENS_MODIFY if action == ACTION_MODIFY
                                               else TB_TOKENS_SUBMIT)
             tokens = rstate[o]  # o + 1: the matching TB_LAST_* (time of the last pass)
             if rstate[o + 1] == rstate[o + 1]:  # refilled since the last pass
@@ -218,11 +243,12 @@ def pretrade_nb(req, now, mkt, pos, orders, working, mult, rules, rstate, ks):
         elif m == MT_REPEATED_EXECUTION or m == MT_DUPLICATE_ORDER:
             if action == ACTION_MODIFY:
                 continue
-            off = int(rstate[RS_HEADER + r])
-            dup = m == MT_DUPLICATE_ORDER  # duplicates also match the order type
-            signature_expire_nb(rstate, off, now - rules[r, R_WINDOW], dup)
+            off = slot_nb(rstate[RS_HEADER + r])
+            signature_expire_nb(rstate, off, now - rules[r, R_WINDOW])
+            # this order and its twins (duplicates also match the order type); the key stays
+            # pending, for the push below if the order passes
             count = 1.0 + signature_count_nb(rstate, off, float(inst), float(side), float(otype),
-                                             price, qty, dup)  # this order and its twins
+                                             price, qty, m == MT_DUPLICATE_ORDER)
             if count > thr:
                 return _deny(ks, count, thr, r + 1)
         elif m == MT_RESTRICTED:
@@ -232,14 +258,14 @@ def pretrade_nb(req, now, mkt, pos, orders, working, mult, rules, rstate, ks):
             if not age <= thr:  # never quoted: NaN age, refused
                 return _deny(ks, math.inf if age != age else age, thr, r + 1)
     # passed: charge the throttles and remember the order
-    first = int(rstate[RS_CHARGE_LIST])
-    for e in range(int(rstate[RS_N_CHARGE])):
-        r = int(rstate[first + e])
+    first = slot_nb(rstate[RS_CHARGE_LIST])
+    for e in range(slot_nb(rstate[RS_N_CHARGE])):
+        r = slot_nb(rstate[first + e])
         m = int(rules[r, R_METRIC])
         scope = int(rules[r, R_SCOPE])
         if scope >= 0 and scope != inst:
             continue
-        off = int(rstate[RS_HEADER + r])
+        off = slot_nb(rstate[RS_HEADER + r])
         if m == MT_MESSAGE_RATE:
             o = off + (TB_TOKENS_MODIFY if action == ACTION_MODIFY else TB_TOKENS_SUBMIT)
             tokens = rstate[o]
@@ -249,6 +275,5 @@ def pretrade_nb(req, now, mkt, pos, orders, working, mult, rules, rstate, ks):
             rstate[o] = tokens - 1.0
             rstate[o + 1] = now
         elif (m == MT_REPEATED_EXECUTION or m == MT_DUPLICATE_ORDER) and action != ACTION_MODIFY:
-            signature_push_nb(rstate, off, now, float(inst), float(side), float(otype), price, qty,
-                              m == MT_DUPLICATE_ORDER)
+            signature_push_nb(rstate, off, now)  # the key its rule above counted
     return 0

@@ -416,7 +416,7 @@ def test_state_is_monotone_and_halted_passes_nothing(start_reducing: bool, ops: 
 
 def test_each_hook_visits_exactly_the_rules_that_concern_it():
     """The lists new_risk_state writes, against the default rulebook read by hand: which rules
-    a passed order charges, and which count each activity and as what
+    the gate checks, which a passed order charges, and which count each activity and as what
     (order_to_trade counts messages over fills, as MiFID II RTS 9; reject_rate rejects over
     submits; message_rate_kill messages; fill_rate fills)."""
     from tickguard.risk.inloop import DEFAULT_RULEBOOK
@@ -429,6 +429,10 @@ def test_each_hook_visits_exactly_the_rules_that_concern_it():
         return [rb.ids[int(rs[first + e])] for e in range(int(rs[count_slot]))]
 
     assert ids(L.RS_CHARGE_LIST, L.RS_N_CHARGE) == ["throttle", "repeat-throttle", "no-duplicates"]
+    assert ids(L.RS_PRE_LIST, L.RS_N_PRE) == [  # the file's deny rules, in its order
+        "fat-finger-qty", "fat-finger-notional", "collar-5pct", "collar-sigma", "position-cap",
+        "position-notional-cap", "gross-cap", "net-cap", "throttle", "repeat-throttle",
+        "no-duplicates", "stale-quote"]
     num, den = 0, 1
     expected = {
         SUB: [("order-to-trade", num), ("reject-storm", den), ("runaway-messages", num)],

@@ -39,14 +39,13 @@ def test_counts_match_a_scan_of_the_window(cap, window, thr, use_type, orders):
     for step, inst, side, otype, price, qty in orders:
         now += step
         sig = (inst, side, otype, price, qty)
-        signature_expire_nb(rs, 0, float(now - window), use_type)
+        signature_expire_nb(rs, 0, float(now - window))
         got = 1.0 + signature_count_nb(rs, 0, float(inst), float(side), float(otype), price, qty, use_type)
         ring = [(ts, s) for ts, s in ring if ts >= now - window]
         want = 1 + sum(_same(s, sig, use_type) for _, s in ring)
         assert got == want
         if want <= thr:  # passed: remembered
-            signature_push_nb(rs, 0, float(now), float(inst), float(side), float(otype), price, qty,
-                              use_type)
+            signature_push_nb(rs, 0, float(now))  # the pending key: the one just counted
             ring.append((now, sig))
             if len(ring) > cap:
                 ring.pop(0)
