@@ -276,7 +276,10 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
     # is reset when the touch moves, which depends on every quote in between: the general merge
     # below takes each row in full until then (README, performance).
     owed = False
-    owed_until = 0
+    # np.int64(0), not 0, here and for i below: numba would type a plain 0 as the literal 0 where it
+    # first meets the variable, and compile a second copy of each callee taking it (a literal
+    # argument is a type of its own): the strategy's steps twice, strategy inlined (~1 s)
+    owed_until = np.int64(0)
     takes = _takes_pending(mkt_x)
     cnt[C_STATUS] = KERNEL_DONE
     every = cfg[K_SAMPLE_EVERY]
@@ -293,7 +296,7 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
     # again (numba's reference counting), ~300 lines of IR each to lower and optimize (README,
     # performance, "Compile"); so a stop sets `stop` and goes back to the loop's test
     stop = -1  # where the chunk stopped early (the status says why), -1 while running
-    i = 0
+    i = np.int64(0)
     watch = _RISK and n_rules > 0
     while stop < 0 and i < n:  # one exit edge (numba releases the arrays there once)
         ev = events[i]

@@ -363,7 +363,8 @@ def monitor_event_nb(now, kind, inst, side, level, mkt, rules, rstate, ks):
         if r >= 0:
             tr = max(tr, escalate_nb(now, r, rules[r, R_ACTION], 1.0, 0.0, ks))
         else:
-            tr = max(tr, escalate_nb(now, PSEUDO_EXTERNAL, ACT_HALT, 1.0, 0.0, ks))
+            # (typed as the rule rows are: literal arguments would compile escalate_nb again)
+            tr = max(tr, escalate_nb(now, np.int64(PSEUDO_EXTERNAL), float(ACT_HALT), 1.0, 0.0, ks))
     elif ctl == 1:
         tr = reset_nb(now, rules, rstate, ks)
     return tr

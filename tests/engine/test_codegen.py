@@ -148,3 +148,35 @@ def test_hooks_that_allocate_nothing_are_called_without_reference_counting(monke
     assert off in sources["tickguard.benchmarks.noop_risk"]
     assert codegen._HOOKS_ALLOCATE_LINE in sources["silent_hooks"]
     assert 'if _RISK and _HOOKS_ALLOCATE else {}' in sources["silent_hooks"]
+
+
+def test_each_kernel_of_a_fresh_loop_compiles_once(tmp_path, monkeypatch):
+    # Numba types a variable first met as a plain literal (i = 0) as that literal, and compiles a
+    # callee taking it twice: once for Literal[int](0), once for int64. The strategy's steps, with
+    # the strategy inlined, were compiled twice that way (~1 s of every cold compile, README,
+    # performance). A fresh loop and fresh kernels (the pass-through gate's: the rulebook's take
+    # 20 s more to compile): every function of theirs compiles one signature (record_order_event_nb,
+    # in exchange.py, takes rows of two record types on purpose and is not among them).
+    import sys
+
+    from numba import config as numba_config
+    from numba.core.registry import CPUDispatcher
+
+    from tickguard.benchmarks.engine import _engine_once, quote_workload
+    from tickguard.data.schema import InstrumentTable
+    from tickguard.engine import codegen
+
+    if numba_config.DISABLE_JIT:
+        pytest.skip("nothing compiles in the pure-Python twin")
+    monkeypatch.setenv("TICKGUARD_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(codegen, "_loaded", {})
+    table = InstrumentTable.single("SYN", tick_size=0.005, lot_size=1)
+    _engine_once(quote_workload(1000), table)
+    loop_module = sys.modules[compile_loop(ema_module.ema_crossover_nb, GATE).py_func.__module__]
+    modules = [loop_module, sys.modules[loop_module._handle_requests.py_func.__module__]]
+    compiled = {f"{m.__name__}.{name}": len(obj.signatures) for m in modules
+                for name, obj in vars(m).items()
+                if isinstance(obj, CPUDispatcher) and obj.py_func.__module__ == m.__name__}
+    assert compiled[f"{loop_module.__name__}._strategy_steps"] == 1  # compiled here, not loaded
+    assert compiled[f"{loop_module._handle_requests.py_func.__module__}._idle_rows"] == 1
+    assert {k: v for k, v in compiled.items() if v > 1} == {}
