@@ -53,7 +53,8 @@ from .layout import (
     MT_PRICE_COLLAR_SIGMA, MT_REJECT_RATE, MT_REPEATED_EXECUTION, MT_STALE_FEED, PSEUDO_EXTERNAL,
     PSEUDO_RESET, RB_CAP, RB_COUNT, RB_DEN, RB_HEAD, RB_NF, RB_NUM, RB_OVERFLOW, RS_EVENT_LIST,
     RS_ACT_TABLE, RS_CHARGE_LIST, RS_EVERY_EVENT, RS_EXTERNAL, RS_HEADER, RS_N_ACTIVITY, RS_N_CHARGE,
-    RS_N_EVENT, RS_N_INST, RS_N_PRE, RS_N_RULES, RS_N_SAMPLE, RS_PRE_LIST, R_ACTION, R_METRIC, R_P0, R_P1, R_P2, R_SCOPE, R_THRESHOLD, R_WINDOW, SIG_N,
+    RS_N_EVENT, RS_N_INST, RS_N_PRE, RS_N_RULES, RS_N_SAMPLE, RS_PRE_LIST, R_ACTION, R_METRIC, R_P0,
+    R_P1, R_P2, R_SCOPE, R_THRESHOLD, R_WINDOW, SIG_N,
     SIG_NEXT, SIG_NF, SIG_PREV_MID, SIG_PREV_TS, SIG_ROWS, SIG_VAR, TB_NF, TB_TOKENS_MODIFY,
     TB_TOKENS_SUBMIT, TR_RESET,
 )
@@ -458,7 +459,7 @@ def monitor_activity_nb(now, what, inst, rules, rstate, ks):
     if rstate[RS_N_ACTIVITY] == 0.0 or what < 1 or what > AC_NCODES:
         return 0
     tr = 0
-    entry = slot_nb(rstate[RS_ACT_TABLE]) + 2 * ((what - 1) & 7)
+    entry = slot_nb(rstate[RS_ACT_TABLE]) + 2 * ((what - 1) & 7)  # (masked: known >= 0, see slots.py)
     first = slot_nb(rstate[entry])
     for e in range(slot_nb(rstate[entry + 1])):  # the rules that count this activity, and as what
         r = slot_nb(rstate[first + 2 * e])

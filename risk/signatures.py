@@ -66,7 +66,8 @@ def _row(rs, sc, inst, side, otype, price, qty):
     x = abs(inst * 7919.0 + side * 104729.0 + otype * 1299709.0 + qty * 15485863.0
             + (price * 179424673.0 if price == price else 0.0))
     k = int(x * 1024.0) if x < 4.0e15 else 0  # keeps ~3 decimals of the price in the key
-    h = ((k * _GOLDEN) >> 29) & (n_rows - 1) & SLOT_MASK  # wraps in int64 (jitted); same counts either way
+    # wraps in int64 (jitted); same counts either way. SLOT_MASK: known >= 0 (slots.py)
+    h = ((k * _GOLDEN) >> 29) & (n_rows - 1) & SLOT_MASK
     for _ in range(n_rows):
         row = table + h * SG_NF
         if rs[row + SG_INST] == _EMPTY:
