@@ -18,16 +18,24 @@ call runs:
 - ``rulebook``: the same with the full default rulebook, relaxed as in benchmarks/engine.py;
 - ``gate``: the pre-trade gate alone on orders that pass, per order (``_gate_calls_nb``).
 
+With ``--by-function`` it also says where the instructions go: callgrind then records each
+instruction's address, the child writes where numba put every jitted function it loaded (numba's
+code libraries; valgrind sees only nameless JIT code), and each address is charged to the jitted
+function that starts at or below it (other code keeps callgrind's own name). Self counts: a
+function LLVM inlined into its caller is counted in the caller.
+
 valgrind is a system tool, not a Python dependency (``apt install valgrind``); without it this
 benchmark says so and stops. A child takes about a minute and a half at 10^6 events (the numba
 import and cache load run under valgrind too, uncounted but not free).
 
-    python -m tickguard.benchmarks.instructions [--events N] [--only NAME ...] [--json PATH|-]
+    python -m tickguard.benchmarks.instructions [--events N] [--only NAME ...] [--by-function]
+                                                [--json PATH|-]
 """
 
 from __future__ import annotations
 
 import argparse
+import bisect
 import json
 import os
 import shutil
@@ -38,13 +46,20 @@ import textwrap
 import time
 from typing import Any
 
-__all__ = ["WORKLOADS", "count_instructions", "main", "parse_callgrind_total"]
+__all__ = ["WORKLOADS", "count_instructions", "demangle_numba", "function_costs", "jitted_symbols",
+           "main", "parse_callgrind_total"]
 
 _PRELUDE = """
 import os, subprocess, sys
 def counted(fn):
     if os.environ.get("TICKGUARD_CALLGRIND_WARM"):  # the warm-up run, outside valgrind
         return fn()
+    symbols = os.environ.get("TICKGUARD_CALLGRIND_SYMBOLS")
+    if symbols:  # where the jitted code sits, for --by-function (all of it is loaded by now)
+        import json
+        from tickguard.benchmarks.instructions import jitted_symbols
+        with open(symbols, "w") as fh:
+            json.dump(jitted_symbols(), fh)
     pid = str(os.getpid())
     subprocess.run(["callgrind_control", "-i", "on", pid], check=True, capture_output=True)
     try:
@@ -104,11 +119,82 @@ def parse_callgrind_total(path: str) -> int:
     raise ValueError(f"{path}: no 'totals:' line; is it a callgrind output file?")
 
 
-def count_instructions(name: str, events: int) -> dict[str, Any]:
-    """Run workload ``name`` under callgrind; instructions counted and per unit."""
+def jitted_symbols() -> dict[str, int]:
+    """Start address of every function in the code numba compiled or loaded in this process."""
+    import gc
+
+    from numba.core.codegen import CPUCodeLibrary
+
+    names: set[str] = set()
+    engine = None
+    for lib in gc.get_objects():
+        if not isinstance(lib, CPUCodeLibrary):
+            continue
+        engine = lib._codegen._engine
+        # compiled here: the final module; loaded from the cache: the module it was linked with
+        for module in (getattr(lib, "_final_module", None), getattr(lib, "_shared_module", None)):
+            if module is not None:
+                names.update(f.name for f in module.functions if not f.is_declaration)
+    if engine is None:
+        return {}
+    addresses = {n: engine.get_function_address(n) for n in sorted(names)}
+    return {n: a for n, a in addresses.items() if a}
+
+
+def demangle_numba(name: str) -> str:
+    """``_ZN9tickguard6engine8exchange11_execute_nbB3v31...`` -> ``tickguard.engine.exchange._execute_nb``
+    (numba's Itanium-style names: length-prefixed parts, then the ABI and type tags); others as is."""
+    if not name.startswith("_ZN"):
+        return name
+    parts, k = [], 3
+    while k < len(name) and name[k].isdigit():
+        j = k
+        while j < len(name) and name[j].isdigit():
+            j += 1
+        n = int(name[k:j])
+        parts.append(name[j:j + n])
+        k = j + n
+    return ".".join(parts) if parts else name
+
+
+def function_costs(path: str, symbols: dict[str, int], max_size: int = 1 << 16) -> dict[str, int]:
+    """Self instructions per function from a callgrind file written with ``--dump-instr=yes
+    --compress-pos=no --compress-strings=no``: an address is charged to the jitted function of
+    ``symbols`` (name -> start) that starts at most ``max_size`` bytes below it, else to the
+    function callgrind names (``fn=``). The line after ``calls=`` is a call's inclusive cost, not
+    counted (the callee's own lines count it)."""
+    starts = sorted((a, n) for n, a in symbols.items())
+    addrs = [a for a, _ in starts]
+    costs: dict[str, int] = {}
+    fn = "(unknown)"
+    skip = False
+    with open(path) as fh:
+        for line in fh:
+            if skip:
+                skip = False
+                continue
+            if line.startswith("calls="):
+                skip = True
+            elif line.startswith("fn="):
+                fn = line[3:].strip()
+            elif line.startswith("0x"):
+                fields = line.split()
+                if len(fields) < 2:
+                    continue
+                addr = int(fields[0], 16)
+                i = bisect.bisect_right(addrs, addr) - 1
+                owner = starts[i][1] if i >= 0 and addr - addrs[i] < max_size else fn
+                costs[owner] = costs.get(owner, 0) + int(fields[1])
+    return costs
+
+
+def count_instructions(name: str, events: int, by_function: bool = False) -> dict[str, Any]:
+    """Run workload ``name`` under callgrind; instructions counted and per unit (and, with
+    ``by_function``, per function: the 20 costliest, self counts per unit)."""
     body, unit = WORKLOADS[name]
     with tempfile.TemporaryDirectory(prefix="tickguard-callgrind-") as tmp:
         out = os.path.join(tmp, "callgrind.out")
+        symbols = os.path.join(tmp, "symbols.json")
         script = os.path.join(tmp, "child.py")
         with open(script, "w") as fh:
             fh.write(textwrap.dedent(_PRELUDE) + textwrap.dedent(body)
@@ -121,18 +207,28 @@ def count_instructions(name: str, events: int) -> dict[str, Any]:
                               env={**os.environ, "TICKGUARD_CALLGRIND_WARM": "1"})
         if warm.returncode != 0:
             raise RuntimeError(f"instructions: workload {name!r} failed:\n{warm.stderr[-3000:]}")
+        per_instr = ["--dump-instr=yes", "--dump-line=no", "--compress-pos=no",
+                     "--compress-strings=no"] if by_function else []
         proc = subprocess.run(
             ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}",
-             sys.executable, script, str(events)],
-            capture_output=True, text=True)
+             *per_instr, sys.executable, script, str(events)],
+            capture_output=True, text=True,
+            env={**os.environ, **({"TICKGUARD_CALLGRIND_SYMBOLS": symbols} if by_function else {})})
         if proc.returncode != 0:
             raise RuntimeError(f"instructions: workload {name!r} failed under valgrind "
                                f"(exit {proc.returncode}):\n{proc.stderr[-3000:]}")
         units = int(next(line.split()[1] for line in proc.stdout.splitlines()
                          if line.startswith("units ")))
         total = parse_callgrind_total(out)
-    return {"instructions": total, "units": units, "unit": unit,
-            "per_unit": total / units, "wall_s": time.perf_counter() - t0}
+        res: dict[str, Any] = {"instructions": total, "units": units, "unit": unit,
+                               "per_unit": total / units}
+        if by_function:
+            with open(symbols) as fh:
+                costs = function_costs(out, json.load(fh))
+            top = sorted(costs.items(), key=lambda kv: -kv[1])[:20]
+            res["functions"] = [{"function": demangle_numba(n), "per_unit": c / units} for n, c in top]
+    res["wall_s"] = time.perf_counter() - t0
+    return res
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -140,6 +236,8 @@ def main(argv: list[str] | None = None) -> int:
                                  description=__doc__.splitlines()[0])
     ap.add_argument("--events", type=int, default=10**6)
     ap.add_argument("--only", nargs="+", choices=sorted(WORKLOADS), help="run only these workloads")
+    ap.add_argument("--by-function", action="store_true",
+                    help="also the costliest functions (self instructions per unit)")
     ap.add_argument("--json", help="write the counts as JSON to PATH ('-' for stdout)")
     ns = ap.parse_args(argv)
     missing = [tool for tool in ("valgrind", "callgrind_control") if shutil.which(tool) is None]
@@ -149,11 +247,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     out: dict[str, Any] = {"events": ns.events}
     for name in ns.only or list(WORKLOADS):
-        res = count_instructions(name, ns.events)
+        res = count_instructions(name, ns.events, ns.by_function)
         out[name] = res
         print(f"{name:9s} {res['per_unit']:9.1f} instructions per {res['unit']} "
               f"({res['instructions']:,} for {res['units']:,}; {res['wall_s']:.0f} s under valgrind)",
               flush=True)
+        for f in res.get("functions", []):
+            print(f"  {f['per_unit']:9.2f}  {f['function'][:100]}")
     if "bare" in out and "engine" in out:
         out["ratio_bare_to_engine"] = out["bare"]["per_unit"] / out["engine"]["per_unit"]
         print(f"bare / engine instructions per event: {out['ratio_bare_to_engine']:.3f}")

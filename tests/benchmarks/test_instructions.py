@@ -27,6 +27,39 @@ def test_the_total_is_read_from_the_totals_line(tmp_path):
         instructions.parse_callgrind_total(str(g))
 
 
+def test_instructions_are_charged_to_the_jitted_function_at_or_below_their_address(tmp_path):
+    # a hand-made file in the shape --dump-instr=yes --compress-pos=no --compress-strings=no
+    # writes: JIT code has no name (fn=0x...), the line after calls= is an inclusive call cost
+    f = tmp_path / "callgrind.out"
+    f.write_text("events: Ir\n"
+                 "fn=0x0000000000001000\n0x1000 5\n0x1004 7\ncalls=3 0x2000\n0x1008 900\n0x100c 1\n"
+                 "fn=0x0000000000002000\n0x2000 4\n0x2010 6\n"
+                 "fn=PyEval\n0x900000 11\n"
+                 "totals: 34\n")
+    symbols = {"_ZN3pkg4loop7step_nbB2v1": 0x1000, "_ZN3pkg4gate9pretradeB3v5": 0x2000}
+    costs = instructions.function_costs(str(f), symbols, max_size=0x100)
+    # 5 + 7 + 1 (not the 900 of the call: the callee's lines hold it), 4 + 6, and the rest by name
+    assert costs == {"_ZN3pkg4loop7step_nbB2v1": 13, "_ZN3pkg4gate9pretradeB3v5": 10, "PyEval": 11}
+    assert sum(costs.values()) == 34  # the totals line
+    assert instructions.demangle_numba("_ZN3pkg4loop7step_nbB2v1") == "pkg.loop.step_nb"
+    assert instructions.demangle_numba("_ZN36_tickguard_loop_5d414fac9d6963ceaf3c12run_chunk_nbB3v46") \
+        == "_tickguard_loop_5d414fac9d6963ceaf3c.run_chunk_nb"
+    assert instructions.demangle_numba("PyEval") == "PyEval"
+
+
+def test_the_symbol_map_holds_a_function_compiled_here():
+    from numba import njit
+
+    @njit
+    def twice_plus_one(x):
+        return 2 * x + 1
+
+    assert twice_plus_one(20) == 41
+    found = {instructions.demangle_numba(n): a for n, a in instructions.jitted_symbols().items()}
+    name = next(k for k in found if k.endswith("twice_plus_one") and not k.startswith("cpython"))
+    assert found[name] > 0
+
+
 def test_without_valgrind_it_says_so_and_stops(monkeypatch, capsys):
     monkeypatch.setattr(instructions.shutil, "which", lambda tool: None)
     assert instructions.main(["--only", "bare"]) == 2
