@@ -242,8 +242,9 @@ class Backtest:
             raise TypeError(f"strategy must be a NumbaStrategy or SignalStrategy, got {type(strategy).__name__}")
         self.strategy = strategy
         # risk: None, or an object with ``module`` (the risk hooks, see gate.py), ``rules`` (float64
-        # 2-D), ``new_state(n_instruments) -> (rstate, ks)``, ``describe()``, ``rule_name(rule)``
-        # and ``explain(rule, observed, threshold)``: tickguard.risk.RiskGate is one
+        # 2-D), ``new_state(n_instruments) -> (rstate, ks)`` (fresh arrays on every call: the loop
+        # writes them), ``describe()``, ``rule_name(rule)`` and ``explain(rule, observed,
+        # threshold)``: tickguard.risk.RiskGate is one
         self.risk = risk
 
     @staticmethod
@@ -348,7 +349,9 @@ class Backtest:
             rstate, ks = np.zeros(1), np.zeros(G_NF)
         else:
             risk_module, rules = self.risk.module, np.ascontiguousarray(self.risk.rules, dtype=np.float64)
-            rstate, ks = (np.array(a, dtype=np.float64, order="C", copy=True)
+            # new_state makes fresh arrays (the protocol above): copied only if not float64, C and
+            # writable. A copy of the default rulebook's 4.9 MB of rings cost as much as making them
+            rstate, ks = (np.require(a, dtype=np.float64, requirements=["C", "W"])
                           for a in self.risk.new_state(n_inst))
         kreq = np.zeros(caps["orders"] + n_inst, dtype=REQUEST_DTYPE)
         blank = np.zeros(1, dtype=EVENT_DTYPE)
