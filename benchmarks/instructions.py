@@ -185,6 +185,10 @@ def function_costs(path: str, symbols: dict[str, int], max_size: int = 1 << 16) 
                 i = bisect.bisect_right(addrs, addr) - 1
                 owner = starts[i][1] if i >= 0 and addr - addrs[i] < max_size else fn
                 costs[owner] = costs.get(owner, 0) + int(fields[1])
+            elif line[:1].isdigit() and not costs:  # a cost line keyed by source line, not address
+                raise ValueError(f"{path}: cost lines carry no instruction addresses (line "
+                                 f"{line.strip()!r}); record it with --dump-instr=yes "
+                                 "--compress-pos=no --compress-strings=no")
     return costs
 
 

@@ -45,6 +45,11 @@ def test_instructions_are_charged_to_the_jitted_function_at_or_below_their_addre
     assert instructions.demangle_numba("_ZN36_tickguard_loop_5d414fac9d6963ceaf3c12run_chunk_nbB3v46") \
         == "_tickguard_loop_5d414fac9d6963ceaf3c.run_chunk_nb"
     assert instructions.demangle_numba("PyEval") == "PyEval"
+    # a file recorded without --dump-instr keys costs by source line: refused, not read as empty
+    g = tmp_path / "by_line.out"
+    g.write_text("events: Ir\nfn=PyEval\n16 5\ntotals: 5\n")
+    with pytest.raises(ValueError, match="by_line.out: cost lines carry no instruction addresses"):
+        instructions.function_costs(str(g), symbols)
 
 
 def test_the_symbol_map_holds_a_function_compiled_here():
