@@ -43,6 +43,11 @@ _STRATEGY_LINE = (
     "on_event = on_response  # @@STRATEGY_INLINE@@"
 )
 _loaded: dict[str, ModuleType] = {}
+# path -> ((mtime_ns, size, inode), text, sha256 hex digest): every run() re-derives the loop's
+# key from these files, and reading and hashing them each time cost ~2 ms per call (a stress grid
+# runs thousands of small cells). Re-read when the stat changes: numba's own cache trusts a
+# source file's (mtime, size), so this memo is no weaker.
+_sources: dict[str, tuple[tuple[int, int, int], str, str]] = {}
 
 
 def loop_cache_dir() -> Path:
@@ -57,7 +62,7 @@ def loop_cache_dir() -> Path:
 
 
 def _import_path(fn: Any, what: str) -> tuple[str, str, str]:
-    """(module, name, source text of its file) of a jitted module-level function."""
+    """(module, name, digests of the sources it reaches) of a jitted module-level function."""
     py = fn if numba_config.DISABLE_JIT else getattr(fn, "py_func", None)  # twin runs: plain Python
     if py is None:
         raise TypeError(
@@ -77,7 +82,8 @@ def _import_path(fn: Any, what: str) -> tuple[str, str, str]:
 
 
 def _sources_reached(py: Any) -> str:
-    """Source text of every file holding a jitted function ``py`` calls, directly or not.
+    """Digests of the source of every file holding a jitted function ``py`` calls, directly or not
+    (a file that cannot be read counts by its path).
 
     The compiled loop inlines all of them, so a change to any one must change the cache key.
     """
@@ -97,13 +103,26 @@ def _sources_reached(py: Any) -> str:
             callee = getattr(value, "py_func", None) if not numba_config.DISABLE_JIT else None
             if callee is not None and inspect.getfile(callee) not in seen:
                 todo.append(callee)
-    texts = []
+    digests = []
     for path in sorted(files):
         try:
-            texts.append(Path(path).read_text())
+            digests.append(_source(path)[1])
         except OSError:
-            texts.append(path)
-    return "\n".join(texts)
+            digests.append(path)
+    return "\n".join(digests)
+
+
+def _source(path: Path | str) -> tuple[str, str]:
+    """(text, SHA-256 hex digest) of a source file, read again only when its stat changes."""
+    key = str(path)
+    st = os.stat(key)
+    stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
+    memo = _sources.get(key)
+    if memo is None or memo[0] != stamp:
+        text = Path(key).read_text()
+        memo = (stamp, text, hashlib.sha256(text.encode()).hexdigest())
+        _sources[key] = memo
+    return memo[1], memo[2]
 
 
 def _strategy_import(module: str, name: str) -> str:
@@ -127,7 +146,8 @@ def _strategy_import(module: str, name: str) -> str:
 
 
 def _risk_module(module: ModuleType | str) -> tuple[str, str]:
-    """(importable name, sources reached) of a risk module holding the four hooks (see gate.py)."""
+    """(importable name, digests of the sources reached) of a risk module holding the four hooks
+    (see gate.py)."""
     mod = importlib.import_module(module) if isinstance(module, str) else module
     name = mod.__name__
     if name == "__main__" or sys.modules.get(name) is not mod:
@@ -146,7 +166,7 @@ def compile_loop(strategy_fn: Any, risk_module: ModuleType | str = "tickguard.en
     s_mod, s_name, s_src = _import_path(strategy_fn, "strategy callback")
     g_mod, g_src = _risk_module(risk_module)
     kernels = _kernels_module(g_mod, g_src)
-    template = (_ENGINE_DIR / "loop_template.py").read_text()
+    template = _source(_ENGINE_DIR / "loop_template.py")[0]
     if _STRATEGY_LINE not in template or _KERNELS_LINE not in template:
         raise RuntimeError("loop_template.py lost its @@STRATEGY@@/@@KERNELS@@ marker lines")
     source = template.replace(_STRATEGY_LINE, _strategy_import(s_mod, s_name)).replace(
@@ -159,7 +179,7 @@ def compile_loop(strategy_fn: Any, risk_module: ModuleType | str = "tickguard.en
 def _kernels_module(g_mod: str, g_src: str) -> str:
     """The name of the generated, imported copy of loop_kernels.py for the risk module ``g_mod``:
     one per risk module, so loops for other strategies share its compiled kernels."""
-    template = (_ENGINE_DIR / "loop_kernels.py").read_text()
+    template = _source(_ENGINE_DIR / "loop_kernels.py")[0]
     if _GATE_LINE not in template or _RISK_LINE not in template or _HOOKS_ALLOCATE_LINE not in template:
         raise RuntimeError("loop_kernels.py lost its @@GATE@@/@@RISK@@/@@HOOKS_ALLOCATE@@ marker lines")
     source = template.replace(_GATE_LINE, f"import {g_mod} as risk")
@@ -172,10 +192,10 @@ def _kernels_module(g_mod: str, g_src: str) -> str:
 
 def _load(prefix: str, source: str, deps: tuple[str, ...], extra: str) -> ModuleType:
     """Write ``source`` to the cache folder under a name keyed by it, the engine's modules ``deps``
-    and ``extra`` (sources of the user code it reaches), and import it (once per process)."""
+    and ``extra`` (digests of the user code it reaches), and import it (once per process)."""
     digest = hashlib.sha256(source.encode())
     for dep in deps:
-        digest.update((_ENGINE_DIR / dep).read_bytes())
+        digest.update(_source(_ENGINE_DIR / dep)[1].encode())
     digest.update(extra.encode())
     mod_name = f"{prefix}{digest.hexdigest()[:20]}"
     if mod_name in _loaded:

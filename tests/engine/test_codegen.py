@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import inspect
+import os
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +12,7 @@ import pytest
 from numba import njit
 
 from tickguard.engine import strategy as strategy_module
-from tickguard.engine.codegen import _sources_reached, compile_loop
+from tickguard.engine.codegen import _source, _sources_reached, compile_loop
 from tickguard.strategies import ema_crossover as ema_module
 
 GATE = "tickguard.engine.gate"  # the pass-through risk module
@@ -20,8 +22,23 @@ def test_key_covers_helpers_the_strategy_calls_in_other_modules():
     # ema_crossover_nb calls submit_market_nb, which lives in engine/strategy.py: an edit there
     # must reach the key, or numba would reuse a stale compiled loop.
     text = _sources_reached(ema_module.ema_crossover_nb.py_func)
-    assert Path(inspect.getfile(ema_module)).read_text() in text
-    assert Path(inspect.getfile(strategy_module)).read_text() in text
+    for module in (ema_module, strategy_module):
+        assert hashlib.sha256(Path(inspect.getfile(module)).read_bytes()).hexdigest() in text
+
+
+def test_a_source_is_read_again_when_its_size_or_its_time_changes(tmp_path):
+    # compile_loop keys the loop on digests it remembers per file (not re-read on every run):
+    # an edit must still reach the key, whether it keeps the file's size or its time.
+    path = tmp_path / "helper.py"
+    path.write_text("X = 1\n")
+    os.utime(path, ns=(1_000_000_000, 1_000_000_000))
+    assert _source(path) == ("X = 1\n", hashlib.sha256(b"X = 1\n").hexdigest())
+    path.write_text("X = 2\n")  # same size, new time
+    os.utime(path, ns=(2_000_000_000, 2_000_000_000))
+    assert _source(path) == ("X = 2\n", hashlib.sha256(b"X = 2\n").hexdigest())
+    path.write_text("X = 30\n")  # new size, the old time
+    os.utime(path, ns=(2_000_000_000, 2_000_000_000))
+    assert _source(path) == ("X = 30\n", hashlib.sha256(b"X = 30\n").hexdigest())
 
 
 def test_strategy_defined_inside_a_function_is_refused_with_the_reason():
