@@ -1,0 +1,100 @@
+"""The cold-compile profile: nested compiles charged to the right function, LLVM to its library."""
+
+from __future__ import annotations
+
+import pytest
+
+from tickguard.benchmarks._measure import child_peak_rss
+from tickguard.benchmarks.compile_profile import CompileProfile, display_name, main
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_nested_compiles_are_charged_to_the_function_that_did_the_work():
+    # Worked by hand: A compiles from t=0 to 10 and, while typing, compiles B (1..4) and C (5..6);
+    # later B compiles again (another signature) from 20 to 22. A's own work: 10 - 3 - 1 = 6.
+    clock = _Clock()
+    p = CompileProfile(clock)
+    for t, what in ((0, "A"), (1, "B"), (4, None), (5, "C"), (6, None), (10, None), (20, "B"), (22, None)):
+        clock.now = float(t)
+        if what is None:
+            p.end()
+        else:
+            p.start(f"mod.{what}", what)
+    assert p.inclusive == {"mod.A": 10.0, "mod.B": 5.0, "mod.C": 1.0}
+    assert p.exclusive == {"mod.A": 6.0, "mod.B": 5.0, "mod.C": 1.0}
+    assert p.compiles == {"mod.A": 1, "mod.B": 2, "mod.C": 1}
+    # LLVM per library: A's and B's to them; "impl" is the qualname of two functions: not guessed
+    p.start("x.impl", "impl")
+    p.end()
+    p.start("y.impl", "impl")
+    p.end()
+    p.add_llvm("A", "module_passes", 1.5)
+    p.add_llvm("A", "machine_code", 0.5)
+    p.add_llvm("B", "function_passes", 1.0)
+    p.add_llvm("impl", "machine_code", 0.25)
+    rows = {r["function"]: r for r in p.rows()}
+    assert rows["mod.A"]["llvm_s"] == 2.0 and rows["mod.A"]["frontend_s"] == 4.0
+    assert rows["mod.B"]["llvm_s"] == 1.0 and rows["mod.C"]["llvm_s"] == 0.0
+    assert rows["[library] impl"]["llvm_s"] == 0.25
+    assert [r["function"] for r in p.rows()][:3] == ["mod.A", "mod.B", "mod.C"]
+    tot = p.totals()
+    assert tot["exclusive_s"] == 12.0  # = the two top-level compiles' wall time, 10 + 2
+    assert tot["llvm_s"] == 3.25 and tot["llvm_steps_s"]["module_passes"] == 1.5
+    assert tot["compile_events"] == 6 and tot["functions"] == 5
+
+
+_REAL = """
+from numba import njit
+from tickguard.benchmarks.compile_profile import CompileProfile
+profile = CompileProfile()
+profile.install()
+
+@njit
+def callee(x):
+    s = 0.0
+    for i in range(x.shape[0]):
+        s += x[i] * x[i]
+    return s
+
+@njit
+def caller(x):
+    return callee(x) + 1.0
+
+import numpy as np
+caller(np.ones(3))
+result = {"rows": profile.rows(), "totals": profile.totals()}
+"""
+
+
+def test_a_real_compile_charges_the_callee_inside_its_caller_and_llvm_to_each():
+    out = child_peak_rss(_REAL, timeout=300).result
+    rows = {r["function"]: r for r in out["rows"]}
+    caller, callee = rows["__main__.caller"], rows["__main__.callee"]
+    assert caller["compiles"] == callee["compiles"] == 1
+    # numba compiled the callee while typing the caller: inside its time, not in its own work
+    assert caller["inclusive_s"] >= callee["inclusive_s"] + caller["exclusive_s"] - 1e-6
+    assert caller["exclusive_s"] < caller["inclusive_s"]
+    # each library's LLVM work ran inside its own function's compile, not the other's
+    for r in (caller, callee):
+        assert 0.0 < r["llvm_s"] <= r["exclusive_s"]
+    assert out["totals"]["llvm_s"] <= out["totals"]["exclusive_s"]
+
+
+def test_generated_modules_are_named_by_their_role():
+    assert display_name("_tickguard_loop_0123abcd", "run_chunk_nb") == "[loop].run_chunk_nb"
+    assert display_name("_tickguard_kernels_99", "_idle_rows") == "[kernels]._idle_rows"
+    assert display_name("tickguard.engine.book", "apply_depth_nb") == "tickguard.engine.book.apply_depth_nb"
+
+
+def test_top_must_be_positive(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--top", "0"])
+    assert exc.value.code == 2
+    assert "--top must be >= 1, got 0" in capsys.readouterr().err
