@@ -5,7 +5,7 @@ code: a CPython wrapper (it unboxes every argument: for a kernel taking twenty s
 that is a lot of code) and a C-callable wrapper. The engine's kernels are called only by the event
 loop, so both are compile time spent on code nothing runs: leaving them out cut a cold compile of
 the engine from 14.6 to 12.1 s (median of 4 interleaved runs each, benchmarks/engine.py's
-workload; README, performance, "Compile").
+workload; benchmarks/PERFORMANCE.md, "Compile").
 
 They also compile without reference counting: they allocate nothing, and the loop hands them
 unmanaged views (unmanaged.py), so every incref/decref numba would emit is code for nothing.

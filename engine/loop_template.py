@@ -153,7 +153,7 @@ def _strategy_steps(events, i, i_max, t_due, prev_ts, watch, wake_from, wake_gap
 
     A function of its own, with only the arrays this path reads: as part of the loop, whose
     other paths hold dozens of values, LLVM kept them in stack slots (the canonical workload's
-    loop ran 189 instructions per event that way, 153 this way; README, performance).
+    loop ran 189 instructions per event that way, 153 this way; benchmarks/PERFORMANCE.md).
     """
     # views with no owner: the strategy inlined below costs no reference counting (unmanaged.py)
     events = unmanaged(events)
@@ -274,7 +274,7 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
     # keeping it: deferred[inst] is the row of inst's latest quote not yet applied, which
     # catch_up_nb (market.py) applies before the view is read. A pending take (counted in takes)
     # is reset when the touch moves, which depends on every quote in between: the general merge
-    # below takes each row in full until then (README, performance).
+    # below takes each row in full until then (benchmarks/PERFORMANCE.md).
     owed = False
     # np.int64(0), not 0, here and for i below: numba would type a plain 0 as the literal 0 where it
     # first meets the variable, and compile a second copy of each callee taking it (a literal
@@ -293,8 +293,8 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
     cap_orders, cap_risk, cap_eq = orders.shape[0], rec_risk.shape[0], rec_eq.shape[0]
     checked_oe = -1  # cnt[C_N_OE] when the room was last checked (nothing written since: still room)
     # one exit: every return site, and every edge leaving this loop, would release the arrays
-    # again (numba's reference counting), ~300 lines of IR each to lower and optimize (README,
-    # performance, "Compile"); so a stop sets `stop` and goes back to the loop's test
+    # again (numba's reference counting), ~300 lines of IR each to lower and optimize
+    # (benchmarks/PERFORMANCE.md, "Compile"); so a stop sets `stop` and goes back to the loop's test
     stop = -1  # where the chunk stopped early (the status says why), -1 while running
     i = np.int64(0)
     watch = _RISK and n_rules > 0

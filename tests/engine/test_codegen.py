@@ -170,10 +170,11 @@ def test_hooks_that_allocate_nothing_are_called_without_reference_counting(monke
 def test_each_kernel_of_a_fresh_loop_compiles_once(tmp_path, monkeypatch):
     # Numba types a variable first met as a plain literal (i = 0) as that literal, and compiles a
     # callee taking it twice: once for Literal[int](0), once for int64. The strategy's steps, with
-    # the strategy inlined, were compiled twice that way (~1 s of every cold compile, README,
-    # performance). A fresh loop and fresh kernels (the pass-through gate's: the rulebook's take
-    # 20 s more to compile): every function of theirs compiles one signature (record_order_event_nb,
-    # in exchange.py, takes rows of two record types on purpose and is not among them).
+    # the strategy inlined, were compiled twice that way (~1 s of every cold compile,
+    # benchmarks/PERFORMANCE.md). A fresh loop and fresh kernels (the pass-through gate's: the
+    # rulebook's take 20 s more to compile): every function of theirs compiles one signature
+    # (record_order_event_nb, in exchange.py, takes rows of two record types on purpose and is not
+    # among them).
     import sys
 
     from numba import config as numba_config

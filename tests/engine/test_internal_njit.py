@@ -56,7 +56,7 @@ def test_a_python_call_runs_a_separate_copy_with_an_entry_point():
 
 
 def test_the_engines_and_the_rulebooks_kernels_are_internal():
-    # the cold-compile saving depends on these staying wrapper-less (README, performance, "Compile")
+    # the cold-compile saving depends on these staying wrapper-less (benchmarks/PERFORMANCE.md, "Compile")
     from tickguard.risk import killswitch, pretrade
 
     for kernel in (exchange._execute_nb, exchange._fill_nb, exchange.emit_nb, exchange.on_market_nb,
