@@ -19,7 +19,12 @@ benchmark's cold compile does) and records:
 lowering to LLVM IR). Measured in one fresh cache per run; seconds move with the VM like any
 timing here, so compare shares within a run, or A/B pairs of processes.
 
-    python -m tickguard.benchmarks.compile_profile [--rulebook] [--top N] [--json PATH|-]
+With ``--new-strategy`` it profiles what a quant waits for after editing a strategy: a second
+strategy (microprice) compiled once the canonical run filled the cache (the engine benchmark's
+"a new strategy with the engine cached").
+
+    python -m tickguard.benchmarks.compile_profile [--rulebook] [--new-strategy] [--top N]
+                                                   [--json PATH|-]
 """
 
 from __future__ import annotations
@@ -136,7 +141,9 @@ class CompileProfile:
                    "inclusive_s": self.inclusive.get(name, 0.0)}
             if self.llvm_available:
                 row["llvm_s"] = llvm.get(name, 0.0)
-                row["frontend_s"] = exclusive - row["llvm_s"]
+                # a library no compile names (one loaded from the cache, whose machine code is
+                # made ready inside its caller's compile) has no frontend of its own
+                row["frontend_s"] = exclusive - row["llvm_s"] if name in self.exclusive else None
             rows.append(row)
         return sorted(rows, key=lambda r: -r["exclusive_s"])
 
@@ -163,39 +170,53 @@ t_start = time.perf_counter()
 from tickguard.benchmarks.compile_profile import CompileProfile
 from tickguard.benchmarks.engine import _engine_once, full_rulebook_gate, quote_workload
 from tickguard.data.schema import InstrumentTable
+from tickguard.engine.backtest import run
+from tickguard.strategies.microprice import microprice
 table = InstrumentTable.single("SYN", tick_size=0.005, lot_size=1)
 gate = full_rulebook_gate(table) if sys.argv[1] == "1" else None
 events = quote_workload(1000)
 t_imports = time.perf_counter() - t_start
 profile = CompileProfile()  # from here: what run() compiles, as the engine's compile figure
-profile.install()
-r = _engine_once(events, table, gate)
+if sys.argv[2] == "1":
+    profile.install()
+if sys.argv[3] == "ema":
+    r = _engine_once(events, table, gate)
+else:  # the engine benchmark's "new strategy" figure: another strategy's loop, kernels cached
+    r = run(events, microprice(), instruments=table, risk=gate)
 result = {"rows": profile.rows(), "totals": profile.totals(), "compile_s": r.timings["compile"],
           "imports_s": t_imports, "process_s": time.perf_counter() - t_start}
 """
 
 
-def profile_cold_compile(rulebook: bool = False) -> dict[str, Any]:
+def profile_cold_compile(rulebook: bool = False, new_strategy: bool = False) -> dict[str, Any]:
     """The canonical workload's cold compile (with the relaxed default rulebook if ``rulebook``),
-    in a child interpreter whose numba cache and generated loops start empty."""
+    in a child interpreter whose numba cache and generated loops start empty; with
+    ``new_strategy``, what a second strategy (microprice) compiles once that run filled the
+    cache: what a quant waits for after editing a strategy."""
     from tickguard.benchmarks.engine import _cache_env
 
+    flag = "1" if rulebook else "0"
     with tempfile.TemporaryDirectory() as cache:
-        child = child_peak_rss(_CHILD, setup="import sys", env=_cache_env(cache),
-                               args=["1" if rulebook else "0"])
-    return {"rulebook": rulebook, **child.result}
+        env = _cache_env(cache)
+        if new_strategy:
+            child_peak_rss(_CHILD, setup="import sys", env=env, args=[flag, "0", "ema"])
+        child = child_peak_rss(_CHILD, setup="import sys", env=env,
+                               args=[flag, "1", "microprice" if new_strategy else "ema"])
+    return {"rulebook": rulebook, "new_strategy": new_strategy, **child.result}
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m tickguard.benchmarks.compile_profile",
                                  description=__doc__.split("\n\n")[0])
     ap.add_argument("--rulebook", action="store_true", help="compile the loop with the default rulebook")
+    ap.add_argument("--new-strategy", action="store_true",
+                    help="profile a second strategy's compile once the canonical run filled the cache")
     ap.add_argument("--top", type=int, default=25, help="functions to list (default 25)")
     ap.add_argument("--json", metavar="PATH", help="also write the figures as JSON ('-': stdout only)")
     args = ap.parse_args(argv)
     if args.top < 1:
         ap.error(f"--top must be >= 1, got {args.top}")
-    out = profile_cold_compile(args.rulebook)
+    out = profile_cold_compile(args.rulebook, args.new_strategy)
     if args.json == "-":
         print(json.dumps(out, indent=2))
         return 0
@@ -204,12 +225,14 @@ def main(argv: list[str] | None = None) -> int:
     cols = ["function", "compiles", "exclusive s", "inclusive s"] + (["LLVM s", "frontend s"]
                                                                       if llvm != "unavailable" else [])
     table = [[r["function"], r["compiles"], f"{r['exclusive_s']:.2f}", f"{r['inclusive_s']:.2f}"]
-             + ([f"{r['llvm_s']:.2f}", f"{r['frontend_s']:.2f}"] if "llvm_s" in r else [])
+             + ([f"{r['llvm_s']:.2f}", "-" if r["frontend_s"] is None else f"{r['frontend_s']:.2f}"]
+                if "llvm_s" in r else [])
              for r in out["rows"][: args.top]]
     print(format_table(cols, table))
     share = f"{llvm:.2f} s LLVM ({llvm / tot['exclusive_s']:.0%}), {tot['frontend_s']:.2f} s numba's frontend" \
         if llvm != "unavailable" else "LLVM: unavailable (numba's CodeLibrary methods moved)"
-    print(f"cold compile {out['compile_s']:.2f} s as the engine reports it; {tot['exclusive_s']:.2f} s in "
+    what = "a new strategy's compile" if out["new_strategy"] else "cold compile"
+    print(f"{what} {out['compile_s']:.2f} s as the engine reports it; {tot['exclusive_s']:.2f} s in "
           f"{tot['compile_events']} compiles of {tot['functions']} functions: {share}; "
           f"imports before the run {out['imports_s']:.2f} s (numba, pandas, and kernels with explicit "
           f"signatures); the child's whole life {out['process_s']:.2f} s")

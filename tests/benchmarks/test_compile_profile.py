@@ -43,6 +43,7 @@ def test_nested_compiles_are_charged_to_the_function_that_did_the_work():
     assert rows["mod.A"]["llvm_s"] == 2.0 and rows["mod.A"]["frontend_s"] == 4.0
     assert rows["mod.B"]["llvm_s"] == 1.0 and rows["mod.C"]["llvm_s"] == 0.0
     assert rows["[library] impl"]["llvm_s"] == 0.25
+    assert rows["[library] impl"]["frontend_s"] is None  # no compile of its own to split
     assert [r["function"] for r in p.rows()][:3] == ["mod.A", "mod.B", "mod.C"]
     tot = p.totals()
     assert tot["exclusive_s"] == 12.0  # = the two top-level compiles' wall time, 10 + 2
