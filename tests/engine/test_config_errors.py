@@ -6,10 +6,12 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from numba import njit
 
 from tickguard.data.schema import KIND_QUOTE, Instrument, InstrumentTable, empty_events
-from tickguard.engine.backtest import StrategyError, run
+from tickguard.engine.backtest import StrategyError, _id_range_nb, run
 from tickguard.engine.config import EngineConfig, FeeConfig, Latency, LatencyConfig
 from tickguard.engine.records import OT_LIMIT
 from tickguard.engine.scripted import cancel, scripted, submit
@@ -142,6 +144,16 @@ def test_event_for_an_unknown_instrument_names_its_row(bad_id, chunk_rows):
     strat = scripted([submit(1, 1, 1.0, 100.0)])
     with pytest.raises(ValueError, match=rf"event row 5: field 'instrument' is {bad_id}, .*ids \[0\]"):
         run(ev, strat, instruments=INST, config=EngineConfig(chunk_rows=chunk_rows))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(-(2**31), 2**31 - 1), min_size=1, max_size=300))
+def test_the_id_range_is_numpys_min_and_max_of_the_rows(ids):
+    # the check reads the ids through a strided view of the rows, as the reader thread does
+    ev = empty_events(len(ids))
+    ev["instrument"] = ids
+    view = ev["instrument"]
+    assert _id_range_nb(view) == (view.min(), view.max())
 
 
 def test_an_id_missing_inside_the_tables_range_is_refused():
