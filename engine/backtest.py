@@ -377,6 +377,9 @@ class Backtest:
         aux_blank = np.full(width, np.nan)
         tl = time.perf_counter()  # importing the generated loop compiles its explicit-signature kernels
         loop = compile_loop(strat.on_event, risk_module)
+        # the reader thread's id check, compiled in the timed part (two rows: a strided view, as
+        # the chunks' ids are; one row would read as contiguous, another specialisation)
+        _id_range_nb(np.zeros(2, dtype=EVENT_DTYPE)["instrument"])
         loop_import_s = time.perf_counter() - tl
 
         data_hash = xxhash.xxh3_128()
