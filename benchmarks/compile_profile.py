@@ -208,7 +208,8 @@ def profile_cold_compile(rulebook: bool = False, new_strategy: bool = False) -> 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m tickguard.benchmarks.compile_profile",
                                  description=__doc__.split("\n\n")[0])
-    ap.add_argument("--rulebook", action="store_true", help="compile the loop with the default rulebook")
+    ap.add_argument("--rulebook", action="store_true",
+                    help="compile the loop with the default rulebook")
     ap.add_argument("--new-strategy", action="store_true",
                     help="profile a second strategy's compile once the canonical run filled the cache")
     ap.add_argument("--top", type=int, default=25, help="functions to list (default 25)")
@@ -229,8 +230,11 @@ def main(argv: list[str] | None = None) -> int:
                 if "llvm_s" in r else [])
              for r in out["rows"][: args.top]]
     print(format_table(cols, table))
-    share = f"{llvm:.2f} s LLVM ({llvm / tot['exclusive_s']:.0%}), {tot['frontend_s']:.2f} s numba's frontend" \
-        if llvm != "unavailable" else "LLVM: unavailable (numba's CodeLibrary methods moved)"
+    if llvm == "unavailable":
+        share = "LLVM: unavailable (numba's CodeLibrary methods moved)"
+    else:
+        share = (f"{llvm:.2f} s LLVM ({llvm / tot['exclusive_s']:.0%}), "
+                 f"{tot['frontend_s']:.2f} s numba's frontend")
     what = "a new strategy's compile" if out["new_strategy"] else "cold compile"
     print(f"{what} {out['compile_s']:.2f} s as the engine reports it; {tot['exclusive_s']:.2f} s in "
           f"{tot['compile_events']} compiles of {tot['functions']} functions: {share}; "

@@ -1,9 +1,9 @@
 """Instructions per event, counted by valgrind's callgrind: the engine's work, free of the VM's noise.
 
 Timings on this VM move by +-20 % from one minute to the next, which hides any change of a few
-per cent (benchmarks/PERFORMANCE.md). An instruction count barely moves between runs of the same code
-and data (under 0.2 % for a whole backtest, whose Python side varies a little; 0.002 % for the
-gate alone), so a change to a kernel can be judged by it. It is not a time (a cache miss or a
+per cent (benchmarks/PERFORMANCE.md). An instruction count barely moves between runs of the same
+code and data (under 0.2 % for a whole backtest, whose Python side varies a little; 0.002 % for
+the gate alone), so a change to a kernel can be judged by it. It is not a time (a cache miss or a
 long dependency chain costs more than an instruction), so the throughput goals stay with
 ``benchmarks/engine.py``.
 

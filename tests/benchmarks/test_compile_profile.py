@@ -99,3 +99,30 @@ def test_top_must_be_positive(capsys):
         main(["--top", "0"])
     assert exc.value.code == 2
     assert "--top must be >= 1, got 0" in capsys.readouterr().err
+
+
+def _canned(llvm_available: bool) -> dict:
+    row = {"function": "m.f", "compiles": 1, "exclusive_s": 2.0, "inclusive_s": 3.0}
+    totals = {"functions": 1, "compile_events": 1, "exclusive_s": 2.0}
+    if llvm_available:
+        row.update(llvm_s=0.5, frontend_s=1.5)
+        totals.update(llvm_s=0.5, frontend_s=1.5)
+    else:
+        totals["llvm_s"] = "unavailable"
+    return {"rulebook": False, "new_strategy": True, "compile_s": 2.5, "imports_s": 0.5,
+            "process_s": 4.0, "rows": [row], "totals": totals}
+
+
+@pytest.mark.parametrize("llvm_available", [True, False])
+def test_the_report_states_the_shares_or_says_llvm_is_unavailable(monkeypatch, capsys, llvm_available):
+    import tickguard.benchmarks.compile_profile as cp
+
+    monkeypatch.setattr(cp, "profile_cold_compile", lambda rulebook, new_strategy: _canned(llvm_available))
+    assert main([]) == 0
+    text = capsys.readouterr().out
+    assert "a new strategy's compile 2.50 s" in text and "2.00 s in 1 compiles of 1 functions" in text
+    if llvm_available:
+        assert "0.50 s LLVM (25%), 1.50 s numba's frontend" in text
+        assert "LLVM s" in text.splitlines()[0]
+    else:
+        assert "LLVM: unavailable" in text and "LLVM s" not in text.splitlines()[0]
