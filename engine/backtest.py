@@ -190,7 +190,9 @@ def _check_instruments(chunk: np.ndarray, known: np.ndarray, first_row: int, tab
     ids = chunk["instrument"]
     if not len(ids):
         return
-    lo, hi = (int(v) for v in _id_range_nb(ids))
+    # one row: its id view reads as contiguous, a type the kernel was not compiled for (it would
+    # compile again, here in the reader thread and outside the compile figure)
+    lo, hi = (int(v) for v in (_id_range_nb(ids) if len(ids) > 1 else (ids[0], ids[0])))
     if lo >= 0 and hi < len(known) and (known.all() or known[ids].all()):
         return
     ok = (ids >= 0) & (ids < len(known))

@@ -139,14 +139,16 @@ def _deliver(t, blank, resp, orders, lorders, pos_local, cnt, mkt_l, params, sta
 
 
 @internal_njit(_nrt=True)  # the strategy, inlined here, may allocate
-def _strategy_steps(events, i, i_max, t_due, prev_ts, watch, wake_from, wake_gap, wake_crossed,
-                    since, every_n, next_t, done, mkt_l, pos_local, lorders, cnt, params, state,
-                    aux, req):
+def _strategy_steps(events, i, i_max, t_due, prev_ts, wake_kinds, wake_from, wake_gap,
+                    cross_kinds, i_clock, next_t, done, mkt_l, pos_local, lorders, cnt, params,
+                    state, aux, req):
     """Step 3 for events ``i`` to ``i_max - 1``, while nothing else is due: the strategy's view
     takes the event and the callback runs. It stops before an event at or after ``t_due``; after
-    the view took an event the kill switch's monitor must see first (if ``watch``); after the
-    callback of an event that sent requests or that the equity clock samples (``every_n`` 0: any
-    event). The loop finishes those.
+    the view took an event the kill switch's monitor must see first (a kind in ``wake_kinds``,
+    local time ``>= wake_from``, more than ``wake_gap`` after the previous event, ``prev_ts`` for
+    the first, or a row of a kind in ``cross_kinds`` with bid >= ask: the loop passes 0, inf,
+    inf, 0 when the monitor sees none); after the callback of an event that sent requests or that the
+    equity clock samples (event ``i_clock`` or local time ``>= next_t``). The loop finishes those.
 
     Returns (the event it stopped at, how: STOP_BEFORE, STOP_WAKES or STOP_AFTER_CALLBACK, the
     requests that callback returned).
@@ -176,25 +178,27 @@ def _strategy_steps(events, i, i_max, t_due, prev_ts, watch, wake_from, wake_gap
         t = ev["ts_local"]
         if t >= t_due:
             break
+        # converted once: the view's quote clock, the wake-ups and the equity clock compare it
+        tf = float(t)
         kind = ev["kind"]
         cnt[C_CUR_DONE] = done
+        # the touch read once, into locals: the crossed-quote wake-up below compares them after
+        # the view's stores, which the compiler must assume alias the row (it would read it again)
+        bid = ev["bid_px"]
+        ask = ev["ask_px"]
         apply_market_event_nb(mkt_l, np.uint64(ev["instrument"]), kind, ev["side"], ev["level"],
-                              ev["price"], ev["bid_px"], ev["bid_sz"], ev["ask_px"], ev["ask_sz"], t,
-                              False)
-        # (a quote's touch is the row's: read there, not back from the view just written)
-        if _RISK and watch and ((kind & _CONTROL) != 0 or t >= wake_from or t - prev_ts > wake_gap
-                                or (wake_crossed and (kind & _QUOTE) != 0
-                                    and ev["bid_px"] >= ev["ask_px"])):
+                              ev["price"], bid, ev["bid_sz"], ask, ev["ask_sz"], tf, False)
+        if _RISK and ((kind & wake_kinds) != 0 or tf >= wake_from or tf - prev_ts > wake_gap
+                      or ((kind & cross_kinds) != 0 and bid >= ask)):
             how = STOP_WAKES
             break
         cnt[C_ERR_TS] = t
         nreq = on_event(REASON_MARKET, ev, -1, t, mkt_l, pos_local, lorders, n_orders, params,
                         state, aux[i], req)
-        if nreq != 0 or since + 1 >= every_n or t >= next_t:
+        if nreq != 0 or i >= i_clock or tf >= next_t:
             how = STOP_AFTER_CALLBACK
             break
-        prev_ts = float(t)
-        since += 1
+        prev_ts = tf
         done += 1
         i += 1
     return i, how, nreq
@@ -406,9 +410,19 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
         gap_from = prev_ts  # the previous event's time, for the feed-gap wake-up
         while True:
             i0 = i
+            # the monitor's wake-ups folded into values the steps compare with no test of `look`
+            # (none: no kind, never, no gap, no crossed quote); the equity clock's count as the
+            # event whose callback it samples after (every_stop 0: the first)
+            if look:
+                w_kinds, w_from, w_gap = _CONTROL, wake_from, wake_gap
+                w_cross = _QUOTE if wake_crossed else 0
+            else:
+                w_kinds, w_from, w_gap, w_cross = 0, math.inf, math.inf, 0
+            left = every_stop - 1 - since  # events after i before the one the clock samples
+            i_clock = i + left if left < i_max - i else i_max
             i, how, nreq = _strategy_steps(
-                events, i, i_max, t_stop, gap_from, look, wake_from, wake_gap, wake_crossed, since,
-                every_stop, next_t, done, mkt_l, pos_local, lorders, cnt, params, state, aux, req)
+                events, i, i_max, t_stop, gap_from, w_kinds, w_from, w_gap, w_cross, i_clock,
+                next_t, done, mkt_l, pos_local, lorders, cnt, params, state, aux, req)
             done += i - i0
             since += i - i0
             last = i if how == STOP_AFTER_CALLBACK else i - 1

@@ -146,6 +146,32 @@ def test_event_for_an_unknown_instrument_names_its_row(bad_id, chunk_rows):
         run(ev, strat, instruments=INST, config=EngineConfig(chunk_rows=chunk_rows))
 
 
+@pytest.mark.parametrize("bad_row", [None, 6])
+def test_a_one_row_chunk_is_checked_without_the_kernel(monkeypatch, bad_row):
+    # 7 rows in chunks of 3: the last chunk is one row, whose id view numpy flags contiguous, a
+    # type the id-range kernel was not compiled for; it must be checked all the same, in Python
+    import tickguard.engine.backtest as backtest
+
+    seen = []
+
+    def spy(ids):
+        seen.append((len(ids), ids.flags.c_contiguous))
+        return _id_range_nb(ids)
+
+    monkeypatch.setattr(backtest, "_id_range_nb", spy)
+    ev = quotes(7)
+    if bad_row is not None:
+        ev["instrument"][bad_row] = 3
+    strat = scripted([submit(1, 1, 1.0, 100.0)])
+    if bad_row is None:
+        run(ev, strat, instruments=INST, config=EngineConfig(chunk_rows=3))
+    else:
+        with pytest.raises(ValueError, match=r"event row 6: field 'instrument' is 3"):
+            run(ev, strat, instruments=INST, config=EngineConfig(chunk_rows=3))
+    # the compile-time call (two rows) and the two three-row chunks; never a contiguous view
+    assert seen == [(2, False), (3, False), (3, False)]
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.integers(-(2**31), 2**31 - 1), min_size=1, max_size=300))
 def test_the_id_range_is_numpys_min_and_max_of_the_rows(ids):
