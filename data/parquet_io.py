@@ -27,6 +27,8 @@ __all__ = [
     "events_to_arrow",
     "is_canonical_parquet",
     "iter_parquet",
+    "iter_parquet_batches",
+    "parquet_batch_to_events",
     "parquet_instruments",
     "parquet_num_rows",
     "read_parquet",
@@ -227,10 +229,13 @@ def _batches(pf: pq.ParquetFile, chunk_rows: int) -> Iterator[pa.RecordBatch]:
         yield from pf.iter_batches(batch_size=chunk_rows, row_groups=[group], columns=list(EVENT_FIELDS))
 
 
-def iter_parquet(
+def iter_parquet_batches(
     path: str | os.PathLike[str], chunk_rows: int = DEFAULT_CHUNK_ROWS
-) -> Iterator[np.ndarray]:
-    """Yield event chunks of at most ``chunk_rows`` rows from a canonical Parquet file."""
+) -> Iterator[tuple[int, pa.RecordBatch]]:
+    """The decoding half of :func:`iter_parquet`: ``(offset, batch)``, the Arrow batches of at
+    most ``chunk_rows`` rows of a canonical Parquet file and the row in the file each begins at.
+    :func:`parquet_batch_to_events` is the other half, so the two can run in different threads
+    (the engine decodes the next batch while the one before is packed, checked and hashed)."""
     if chunk_rows <= 0:
         raise ValueError(f"chunk_rows must be > 0, got {chunk_rows!r}")
     pf = _open(path)
@@ -244,15 +249,27 @@ def iter_parquet(
         )
     offset = 0
     for batch in _batches(pf, chunk_rows):
-        try:
-            yield _batch_to_events(batch)
-        except DataError as exc:  # name the real file and the row in the whole file
-            f = exc.findings[0]
-            row = None if f.row is None else f.row + offset
-            raise DataError(
-                Finding(f.code, str(path), row, f.field, f.value, f.message, f.fix)
-            ) from None
+        yield offset, batch
         offset += batch.num_rows
+
+
+def parquet_batch_to_events(batch: pa.RecordBatch, path: str | os.PathLike[str], offset: int) -> np.ndarray:
+    """The EVENT_DTYPE rows of one batch of :func:`iter_parquet_batches` (``path`` and ``offset``
+    name the file and the row in it when a value is bad)."""
+    try:
+        return _batch_to_events(batch)
+    except DataError as exc:  # name the real file and the row in the whole file
+        f = exc.findings[0]
+        row = None if f.row is None else f.row + offset
+        raise DataError(Finding(f.code, str(path), row, f.field, f.value, f.message, f.fix)) from None
+
+
+def iter_parquet(
+    path: str | os.PathLike[str], chunk_rows: int = DEFAULT_CHUNK_ROWS
+) -> Iterator[np.ndarray]:
+    """Yield event chunks of at most ``chunk_rows`` rows from a canonical Parquet file."""
+    for offset, batch in iter_parquet_batches(path, chunk_rows):
+        yield parquet_batch_to_events(batch, path, offset)
 
 
 def read_parquet(path: str | os.PathLike[str]) -> np.ndarray:

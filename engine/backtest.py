@@ -289,9 +289,13 @@ class Backtest:
         if isinstance(data, (str, os.PathLike)):
             suffix = Path(data).suffix.lower()
             if suffix == ".parquet":
-                from tickguard.data.parquet_io import iter_parquet
+                from tickguard.data.parquet_io import iter_parquet_batches, parquet_batch_to_events
 
-                return iter_parquet(data, rows)
+                # pyarrow decodes the next batch in a thread of its own while the reader thread
+                # packs, checks and hashes the one before: one after the other, the reader was
+                # the streaming pipeline's bound with a core idle (benchmarks/PERFORMANCE.md)
+                return (parquet_batch_to_events(batch, data, offset)
+                        for offset, batch in prefetch(iter_parquet_batches(data, rows), depth=1))
             if suffix == ".npy":
                 from tickguard.data.npy_io import iter_npy
 

@@ -19,28 +19,34 @@ _DONE = object()
 
 
 def prefetch(items: Iterable[T], depth: int = 2, on_item: Callable[[T], None] | None = None) -> Iterator[T]:
-    """Yield ``items`` in order, produced by a background thread at most ``depth`` ahead.
+    """Yield ``items`` in order, produced by a background thread at most ``depth`` ahead: made
+    and not yet taken, counting the one being made (the thread starts on the next one only once
+    the consumer has taken one, so ``depth`` bounds the memory held ahead, not ``depth + 1``).
 
     ``on_item`` runs in that thread on each item, in order, before it is handed over (the engine
     hashes its input there, beside the loop instead of before it)."""
     if depth < 1:
         raise ValueError(f"prefetch depth must be >= 1, got {depth!r}")
-    q: queue.Queue = queue.Queue(maxsize=depth)
+    q: queue.Queue = queue.Queue()  # never holds more than depth items: the slots bound it
+    slots = threading.Semaphore(depth)
     stop = threading.Event()
 
     def produce() -> None:
         try:
-            for item in items:
-                if on_item is not None:
-                    on_item(item)
-                while not stop.is_set():
-                    try:
-                        q.put((True, item), timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
+            it = iter(items)
+            while True:
+                while not slots.acquire(timeout=0.1):  # wait for the consumer to take one
+                    if stop.is_set():
+                        return
                 if stop.is_set():
                     return
+                try:
+                    item = next(it)
+                except StopIteration:
+                    break
+                if on_item is not None:
+                    on_item(item)
+                q.put((True, item))
             q.put((True, _DONE))
         except BaseException as exc:  # handed to the consumer, raised there
             q.put((False, exc))
@@ -54,6 +60,7 @@ def prefetch(items: Iterable[T], depth: int = 2, on_item: Callable[[T], None] | 
                 raise item
             if item is _DONE:
                 return
+            slots.release()  # taken: the reader may start on the next one
             yield item
     finally:
         stop.set()  # the consumer stopped early (or finished): let the reader exit

@@ -27,3 +27,40 @@ def test_pack_matches_numpy_assignment(n, seed):
     out = np.empty(n, dtype=EVENT_DTYPE)
     pack_events_nb(out, *cols)
     assert out.tobytes() == _columns_to_events_py(cols).tobytes()
+
+
+def test_parquet_halves_compose_to_iter_parquet_and_name_a_bad_row_in_the_file(tmp_path):
+    # the engine decodes (iter_parquet_batches) and packs (parquet_batch_to_events) in different
+    # threads; together they are iter_parquet, offsets and error rows included
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    import pytest
+
+    from tickguard.data.errors import DataError
+    from tickguard.data.parquet_io import (
+        iter_parquet, iter_parquet_batches, parquet_batch_to_events, read_parquet, write_parquet,
+    )
+    from tickguard.data.schema import KIND_QUOTE, empty_events
+
+    ev = empty_events(3_500)
+    ev["ts_exch"] = ev["ts_local"] = np.arange(3_500) * 10
+    ev["kind"] = KIND_QUOTE
+    ev["bid_px"] = np.arange(3_500) * 0.25
+    good = write_parquet(tmp_path / "good.parquet", ev, row_group_rows=3_500)
+    halves = [(off, parquet_batch_to_events(b, good, off)) for off, b in iter_parquet_batches(good, 1_000)]
+    assert [off for off, _ in halves] == [0, 1_000, 2_000, 3_000]
+    assert [c.tobytes() for _, c in halves] == [c.tobytes() for c in iter_parquet(good, 1_000)]
+    assert np.concatenate([c for _, c in halves]).tobytes() == read_parquet(good).tobytes()
+
+    table = pq.read_table(good)
+    ts = table.column("ts_local").to_pylist()
+    ts[2_500] = None  # an integer field may not be null
+    bad = tmp_path / "bad.parquet"
+    pq.write_table(table.set_column(table.schema.get_field_index("ts_local"), "ts_local",
+                                    pa.array(ts, pa.int64())), bad, row_group_size=3_500)
+    for reader in (lambda: list(iter_parquet(bad, 1_000)),
+                   lambda: [parquet_batch_to_events(b, bad, off) for off, b in iter_parquet_batches(bad, 1_000)]):
+        with pytest.raises(DataError) as info:
+            reader()
+        f = info.value.findings[0]
+        assert (f.code, f.file, f.row, f.field) == ("null_value", str(bad), 2_501, "ts_local")

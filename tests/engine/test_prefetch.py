@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -50,3 +51,27 @@ def test_consumer_stopping_early_stops_the_reader():
 def test_bad_depth():
     with pytest.raises(ValueError, match="depth must be >= 1"):
         list(prefetch([1], depth=0))
+
+
+@pytest.mark.parametrize("depth", [1, 2, 3])
+def test_the_reader_holds_at_most_depth_items_ahead_counting_the_one_it_makes(depth):
+    # the streaming pipeline's memory: each item ahead is a chunk (or a decoded batch) of ~19 MB
+    made = []
+    taken = []
+
+    def items():
+        for k in range(20):
+            made.append(k)
+            yield k
+
+    gen = prefetch(items(), depth=depth)
+    for _ in range(5):
+        taken.append(next(gen))
+        # an item counts as made once the generator started on it; the reader runs that far
+        # ahead (waited for: a loaded machine may schedule it late) and no further
+        t0 = time.monotonic()
+        while len(made) - len(taken) < depth and time.monotonic() - t0 < 10.0:
+            time.sleep(0.005)
+        time.sleep(0.1)  # free to go further, it would have by now
+        assert len(made) - len(taken) == depth, (made, taken)
+    gen.close()
