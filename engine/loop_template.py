@@ -147,8 +147,9 @@ def _strategy_steps(events, i, i_max, t_due, prev_ts, wake_kinds, wake_from, wak
     the view took an event the kill switch's monitor must see first (a kind in ``wake_kinds``,
     local time ``>= wake_from``, more than ``wake_gap`` after the previous event, ``prev_ts`` for
     the first, or a row of a kind in ``cross_kinds`` with bid >= ask: the loop passes 0, inf,
-    inf, 0 when the monitor sees none); after the callback of an event that sent requests or that the
-    equity clock samples (event ``i_clock`` or local time ``>= next_t``). The loop finishes those.
+    inf, 0 when the monitor sees none); after the callback of an event that sent requests or
+    that the equity clock samples (event ``i_clock`` or local time ``>= next_t``). The loop
+    finishes those.
 
     Returns (the event it stopped at, how: STOP_BEFORE, STOP_WAKES or STOP_AFTER_CALLBACK, the
     requests that callback returned).
