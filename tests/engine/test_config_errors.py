@@ -125,8 +125,6 @@ def bad_on_response_nb(reason, ev, order, now, mkt, pos, orders, n_orders, param
 
 def test_bad_count_from_a_response_callback_names_the_order_and_its_time():
     # the order leaves at 1000, fills at 1000 (zero latency), the fill is reported at 1000 + 250
-    from tickguard.engine.strategy import NumbaStrategy, submit_market_nb
-
     lat = LatencyConfig(submit=Latency(entry_ns=0, response_ns=250))
     with pytest.raises(StrategyError, match=r"returned -1 requests from its response callback for order 0 "
                                             r"at local time 1250 ns"):

@@ -1,6 +1,7 @@
-"""Streamed from a Parquet file (a reader thread decodes, packs, checks and hashes each chunk
-while the loop runs the one before), a backtest gives what the same events give from memory,
-byte for byte and hash for hash, and a bad row is named by its row in the file."""
+"""Streamed from a Parquet file (pyarrow decoding in a thread of its own, a reader thread packing,
+checking and hashing each chunk, the loop running the one before), a backtest gives what the same
+events give from memory, byte for byte and hash for hash, and a bad row is named by its row in
+the file."""
 
 from __future__ import annotations
 
