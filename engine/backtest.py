@@ -24,8 +24,8 @@ from .layout import (
     A_CASH, A_EQUITY, A_INITIAL, A_NEXT_SAMPLE_T, A_NF, C_CUR_DONE, C_ERR_ORDER, C_ERR_TS,
     C_ERR_VALUE, C_EVENTS_DONE, C_LAST_XTS, C_N_EQ, C_N_FILLS, C_N_OE, C_N_OPEN, C_N_ORDERS,
     C_N_PEND, C_N_RISK, C_NEXT_ARRIVAL, C_NEXT_RESP, C_NF, C_STATUS, C_XCURSOR, G_NF, INT64_MAX,
-    KERNEL_NEED_MORE, KERNEL_NEED_SPACE, KERNEL_OVERFLOW, KERNEL_STRATEGY_ERROR, M_HALTED, M_NF,
-    M_TAKEN_ASK, M_TAKEN_BID, P_NF,
+    KERNEL_NEED_MORE, KERNEL_NEED_SPACE, KERNEL_OVERFLOW, KERNEL_RUNAWAY, KERNEL_STRATEGY_ERROR,
+    M_HALTED, M_NF, M_TAKEN_ASK, M_TAKEN_BID, P_NF,
 )
 from .prefetch import prefetch
 from .records import (
@@ -332,6 +332,18 @@ class Backtest:
             f"return how many rows of req it wrote, between 0 and max_requests={strat.max_requests}"
         )
 
+    def _runaway(self, cnt: np.ndarray) -> None:
+        raise StrategyError(
+            f"strategy {self.strategy.name!r} sent {int(cnt[C_ERR_VALUE])} requests at local time "
+            f"{int(cnt[C_ERR_TS])} ns (after {int(cnt[C_CUR_DONE])} events), more than "
+            f"EngineConfig.max_requests_per_instant={self.config.max_requests_per_instant}, with "
+            "nothing moving time on: a runaway, most likely a request answered by a response that "
+            "comes back at once and is answered by the same request again (no latency at all: "
+            "EngineConfig.latency is 0 by default). Give the actions latency "
+            "(EngineConfig.latency), stop resending what the exchange just rejected, or raise "
+            "max_requests_per_instant if that many requests at one instant is intended"
+        )
+
     def _run_once(self, caps: dict[str, int]) -> Result | None:
         table = self.instruments
         dense = table.dense_arrays()
@@ -442,6 +454,8 @@ class Backtest:
                     raise _Overflow
                 if status == KERNEL_STRATEGY_ERROR:
                     self._bad_request_count(cnt)
+                if status == KERNEL_RUNAWAY:
+                    self._runaway(cnt)
                 cnt[C_XCURSOR] -= consumed
                 ev = ev[consumed:]
                 if status != KERNEL_NEED_SPACE:
@@ -487,6 +501,7 @@ class Backtest:
         h = hashlib.sha256()
         described = self.config.describe()
         described.pop("chunk_rows", None)  # how the data is streamed, not what the run does
+        described.pop("max_requests_per_instant", None)  # a finished run never met it
         h.update(json.dumps(described, sort_keys=True, default=str).encode())
         if self.risk is not None:
             h.update(json.dumps(self.risk.describe(), sort_keys=True, default=str).encode())

@@ -11,8 +11,8 @@ import numpy as np
 
 from .latency import LAT_CONSTANT, LAT_LOGNORMAL, LAT_TRACE
 from .layout import (
-    K_IMPACT_TICKS, K_MAKER_BPS, K_MAKER_PER_UNIT, K_MARK, K_NF, K_QUEUE_MODEL, K_QUEUE_POWER,
-    K_SAMPLE_DT, K_SAMPLE_EVERY, K_SEED, K_TAKER_BPS, K_TAKER_PER_UNIT, L_NF,
+    K_IMPACT_TICKS, K_MAKER_BPS, K_MAKER_PER_UNIT, K_MARK, K_MAX_BURST, K_NF, K_QUEUE_MODEL,
+    K_QUEUE_POWER, K_SAMPLE_DT, K_SAMPLE_EVERY, K_SEED, K_TAKER_BPS, K_TAKER_PER_UNIT, L_NF,
 )
 
 __all__ = ["EngineConfig", "FeeConfig", "Latency", "LatencyConfig"]
@@ -113,6 +113,12 @@ class EngineConfig:
       (0 ignores depth rows). With depth, marketable orders walk the book level by level (no
       ``impact_ticks``: what is not displayed within the limit does not fill) and resting orders
       see the size ahead at their price even behind the touch.
+    - ``max_requests_per_instant``: the runaway guard. A strategy that answers each response with
+      a new request where nothing moves time on (no latency at all: say, a post-only order resent
+      at a price the exchange keeps rejecting) would hold the run at one instant forever; more
+      requests than this at one local time stop it with a :class:`StrategyError` naming the
+      time. Market events sharing a timestamp count together. A run that finishes does not
+      depend on it (it is left out of the result hash).
     """
 
     initial_cash: float = 1_000_000.0
@@ -127,6 +133,7 @@ class EngineConfig:
     seed: int = 0
     chunk_rows: int = 1 << 18  # ~18 MiB of events: peak memory ~4x lower than 1 << 20, same speed
     book_levels: int = 20
+    max_requests_per_instant: int = 100_000
 
     def __post_init__(self) -> None:
         _check(math.isfinite(self.initial_cash), "EngineConfig.initial_cash", self.initial_cash,
@@ -143,6 +150,9 @@ class EngineConfig:
         _check(self.chunk_rows > 0, "EngineConfig.chunk_rows", self.chunk_rows, "use a value > 0")
         _check(isinstance(self.book_levels, int) and 0 <= self.book_levels <= 1000,
                "EngineConfig.book_levels", self.book_levels, "use an int in [0, 1000] (0: L1 only)")
+        _check(isinstance(self.max_requests_per_instant, int) and self.max_requests_per_instant > 0,
+               "EngineConfig.max_requests_per_instant", self.max_requests_per_instant,
+               "use an int > 0")
 
     def cfg_array(self) -> np.ndarray:
         cfg = np.zeros(K_NF)
@@ -157,6 +167,7 @@ class EngineConfig:
         cfg[K_SAMPLE_EVERY] = self.sample_every
         cfg[K_SAMPLE_DT] = self.sample_dt_ns
         cfg[K_SEED] = self.seed
+        cfg[K_MAX_BURST] = self.max_requests_per_instant
         return cfg
 
     def describe(self) -> dict:

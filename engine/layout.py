@@ -63,7 +63,9 @@ C_ERR_VALUE = 19  #: the bad request count it returned
 C_CUR_DONE = 20  #: events done when the current event's step began (reported if a callback raises)
 C_FLAT_TS = 21  #: local time of the kill switch's latest flattening attempt (one per instant)
 C_N_WORK = 22  #: the strategy's working orders (in flight or open, local view), ids in ``lwork``
-C_NF = 23
+C_BURST_TS = 23  #: local time of the strategy's latest requests (the runaway guard's instant)
+C_BURST_N = 24  #: requests the strategy sent at that local time
+C_NF = 25
 
 # --- config, float64[K_NF] -------------------------------------------------------------------
 K_MAKER_BPS = 0
@@ -77,7 +79,8 @@ K_MARK = 7  #: 0 mid, 1 last trade, 2 bid/ask side (long at bid, short at ask)
 K_SAMPLE_EVERY = 8  #: equity sample every N events (0: off)
 K_SAMPLE_DT = 9  #: equity sample every dt ns of local time (0: off)
 K_SEED = 10
-K_NF = 11
+K_MAX_BURST = 11  #: most requests the strategy may send at one local time (the runaway guard)
+K_NF = 12
 
 # --- latency table, float64[3 actions, L_NF]: row = action - 1 -------------------------------
 L_ENTRY_MODE = 0  #: 0 constant, 1 lognormal (seeded), 2 trace
@@ -133,6 +136,7 @@ KERNEL_NEED_MORE = 1  #: the exchange clock needs the next chunk; the caller car
 KERNEL_OVERFLOW = 2  #: a record buffer is full: the front door reruns with larger buffers
 KERNEL_STRATEGY_ERROR = 3  #: the strategy returned a bad request count
 KERNEL_NEED_SPACE = 4  #: a record buffer is nearly full: the caller grows it and resumes
+KERNEL_RUNAWAY = 5  #: the strategy sent more than K_MAX_BURST requests at one local time
 REASON_MARKET = 0
 REASON_RESPONSE = 1
 

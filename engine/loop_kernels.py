@@ -22,13 +22,14 @@ _RISK = True  # @@RISK@@: False with the pass-through gate (no kill switch to ru
 from tickguard.engine.internal import internal_njit
 from tickguard.engine.latency import latency_nb
 from tickguard.engine.layout import (
-    A_CASH, A_EQUITY, A_INITIAL, A_NEXT_SAMPLE_T, C_EVENTS_DONE, C_FLAT_TS, C_KILL, C_LAST_XTS,
-    C_NEXT_ARRIVAL, C_N_ACTIONS, C_N_EQ, C_N_FILLS, C_N_OE, C_N_OPEN, C_N_ORDERS, C_N_PEND,
-    C_N_RISK, C_N_WORK, C_SINCE_SAMPLE, C_STATUS, C_XCURSOR, G_ACT_CANCEL, G_ACT_MODIFY,
-    G_ACT_SUBMIT, G_DENY_OBSERVED, G_DENY_THRESHOLD, G_FLATTEN, G_OBSERVED, G_PREV_TS, G_RULE,
-    G_STATE, G_THRESHOLD, G_TR_HALTED, G_TR_NONE, G_TR_RESET, G_WAKE_ALL, G_WAKE_AT,
-    G_WAKE_CROSSED, G_WAKE_GAP, KERNEL_OVERFLOW, K_MARK, K_SEED, M_TAKEN_ASK, M_TAKEN_BID, P_AVG,
-    P_FEES, P_MARK, P_POS, P_REALIZED,
+    A_CASH, A_EQUITY, A_INITIAL, A_NEXT_SAMPLE_T, C_BURST_N, C_BURST_TS, C_ERR_TS, C_ERR_VALUE,
+    C_EVENTS_DONE, C_FLAT_TS, C_KILL, C_LAST_XTS, C_NEXT_ARRIVAL, C_N_ACTIONS, C_N_EQ,
+    C_N_FILLS, C_N_OE, C_N_OPEN, C_N_ORDERS, C_N_PEND, C_N_RISK, C_N_WORK, C_SINCE_SAMPLE,
+    C_STATUS, C_XCURSOR, G_ACT_CANCEL, G_ACT_MODIFY, G_ACT_SUBMIT, G_DENY_OBSERVED,
+    G_DENY_THRESHOLD, G_FLATTEN, G_OBSERVED, G_PREV_TS, G_RULE, G_STATE, G_THRESHOLD,
+    G_TR_HALTED, G_TR_NONE, G_TR_RESET, G_WAKE_ALL, G_WAKE_AT, G_WAKE_CROSSED, G_WAKE_GAP,
+    KERNEL_OVERFLOW, KERNEL_RUNAWAY, K_MARK, K_MAX_BURST, K_SEED, M_TAKEN_ASK, M_TAKEN_BID,
+    P_AVG, P_FEES, P_MARK, P_POS, P_REALIZED,
 )
 from tickguard.engine.market import apply_market_event_nb, apply_trade_state_nb
 from tickguard.engine.nbtypes import (
@@ -135,7 +136,23 @@ def _handle_requests(nreq, now, req, orders, lorders, lwork, open_idx, cnt, cfg,
                      trace_lat, tick, lot, mult, mkt_l, pos_local, rec_oe, rec_risk, rules, rstate,
                      ks, from_risk):
     """Validate, gate and send ``req[:nreq]``. ``from_risk``: the kill switch's own cancels and
-    flattening orders, which skip the gate and the activity monitors."""
+    flattening orders, which skip the gate and the activity monitors.
+
+    The runaway guard: a strategy that answers every response with a new request, where nothing
+    moves time on (no latency anywhere: a post-only order resent at a price the exchange rejects,
+    say), would keep the loop at one instant forever. More than ``cfg[K_MAX_BURST]`` requests at
+    one local time stop the run (KERNEL_RUNAWAY; Backtest names the time and the fixes) before
+    any of them is handled."""
+    if not from_risk:
+        if now != cnt[C_BURST_TS]:
+            cnt[C_BURST_TS] = now
+            cnt[C_BURST_N] = 0
+        cnt[C_BURST_N] += nreq
+        if cnt[C_BURST_N] > cfg[K_MAX_BURST]:
+            cnt[C_STATUS] = KERNEL_RUNAWAY
+            cnt[C_ERR_TS] = now
+            cnt[C_ERR_VALUE] = cnt[C_BURST_N]
+            return
     n_inst = tick.shape[0]
     for r in range(nreq):
         q = req[r]

@@ -52,7 +52,8 @@ _LOBSTER_KEYS = {"message", "orderbook", "feed_latency", "depth", "tick_size", "
 _SYNTH_KEYS = {"events", "seed"}
 _STRATEGY_KEYS = {"name", "params"}
 _ENGINE_KEYS = {"initial_cash", "impact_ticks", "queue_model", "queue_power", "mark", "sample_every",
-                "sample_dt", "seed", "chunk_rows", "book_levels", "latency", "fees"}
+                "sample_dt", "seed", "chunk_rows", "book_levels", "max_requests_per_instant", "latency",
+                "fees"}
 _LATENCY_KEYS = {"entry", "response", "mode", "entry_sigma", "response_sigma", "cancel", "modify"}
 _ACTION_KEYS = _LATENCY_KEYS - {"cancel", "modify"}
 _FEE_KEYS = {"maker_bps", "taker_bps", "maker_per_unit", "taker_per_unit"}

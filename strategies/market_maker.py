@@ -28,7 +28,11 @@ event and every response:
 * no live order and the side is allowed -> submit a limit (post-only by default) at the quote;
 * a live open order, no cancel pending, and the side is not allowed or its quote moved by
   ``>= requote_ticks`` -> cancel it; the replacement goes out once the cancel is answered;
-* an order in flight or with a cancel pending -> wait.
+* an order in flight or with a cancel pending -> wait;
+* its last order came back rejected for crossing (post-only, ``RJ_POST_ONLY_CROSS``) -> no new
+  order on that side until the next quote event. The exchange sees the market before we do (feed
+  latency), so a quote passive against our view can cross its touch; sent again on the reject,
+  from the same view, it would cross again: with no latency at all, at the same instant, forever.
 
 Cancel-then-new rather than modify: a price change loses queue priority either way (in this
 engine a re-priced modify re-enters as a new arrival), and a fresh order lets every replacement's
@@ -54,7 +58,8 @@ from numba import njit
 from tickguard.data.schema import KIND_QUOTE
 from tickguard.engine.layout import M_ASK, M_BID, M_MID
 from tickguard.engine.records import (
-    ACTION_CANCEL, ACTION_SUBMIT, OT_LIMIT, OT_POST_ONLY, ST_IN_FLIGHT, ST_OPEN,
+    ACTION_CANCEL, ACTION_SUBMIT, OT_LIMIT, OT_POST_ONLY, RJ_POST_ONLY_CROSS, ST_IN_FLIGHT, ST_OPEN,
+    ST_REJECTED,
 )
 from tickguard.engine.strategy import NumbaStrategy
 from tickguard.strategies.ofi import elapsed_ns_nb
@@ -67,12 +72,14 @@ MM_PARAM_FIELDS = (
 )
 MM_STATE_FIELDS = (
     "prev_mid", "prev_sec", "prev_nsec", "ew_dmid2", "ew_dt", "samples", "scan_from", "sigma2",
-    "reservation", "half_spread", "bid", "ask",
+    "reservation", "half_spread", "bid", "ask", "hold",
 )
 (_P_INST, _P_TICK, _P_INV, _P_GAMMA, _P_K, _P_TAU, _P_MIN_HALF, _P_SIZE, _P_MAX_INV, _P_ALPHA,
  _P_WARMUP, _P_OTYPE, _P_REQUOTE) = range(len(MM_PARAM_FIELDS))
 (_S_MID, _S_SEC, _S_NSEC, _S_DM2, _S_DT, _S_N, _S_SCAN, _S_SIG2, _S_RES, _S_HALF, _S_BID,
- _S_ASK) = range(len(MM_STATE_FIELDS))
+ _S_ASK, _S_HOLD) = range(len(MM_STATE_FIELDS))
+_HOLD_BID = 1  # state[_S_HOLD]: the sides held until the next quote event, bits (bid 1, ask 2)
+_HOLD_ASK = 2
 _QUOTE = int(KIND_QUOTE)
 _NS = 1_000_000_000
 _GRID_EPS = 1e-6  # ticks: (r - delta) / tick lands a hair off an integer in binary floating point
@@ -158,6 +165,9 @@ def market_maker_nb(reason, ev, order, now, mkt, pos, orders, n_orders, params, 
         if ev["instrument"] != inst or (ev["kind"] & _QUOTE) == 0:
             return 0
         _update_sigma_nb(mkt[inst, M_MID], now, params[_P_ALPHA], state)
+        state[_S_HOLD] = 0.0  # news: both sides may quote again
+    elif orders[order]["status"] == ST_REJECTED and orders[order]["reason"] == RJ_POST_ONLY_CROSS:
+        state[_S_HOLD] = float(int(state[_S_HOLD]) | (_HOLD_BID if orders[order]["side"] > 0 else _HOLD_ASK))
     if state[_S_N] < params[_P_WARMUP]:
         return 0
     # live orders per side: everything below scan_from is known to be finished
@@ -197,8 +207,9 @@ def market_maker_nb(reason, ev, order, now, mkt, pos, orders, n_orders, params, 
         state[_S_ASK] = ask_px
     size = params[_P_SIZE]
     limit = params[_P_MAX_INV] + 1e-9 * size
-    want_bid = ok and bid_px > 0.0 and pos[inst] + size <= limit
-    want_ask = ok and pos[inst] - size >= -limit
+    hold = int(state[_S_HOLD])
+    want_bid = ok and bid_px > 0.0 and pos[inst] + size <= limit and (hold & _HOLD_BID) == 0
+    want_ask = ok and pos[inst] - size >= -limit and (hold & _HOLD_ASK) == 0
     k = _side_nb(req, 0, orders, bid_idx, inst, 1, want_bid, bid_px, params)
     return _side_nb(req, k, orders, ask_idx, inst, -1, want_ask, ask_px, params)
 

@@ -21,8 +21,8 @@ from tickguard.engine.config import EngineConfig, Latency, LatencyConfig
 from tickguard.engine.layout import M_ASK, M_ASK_SZ, M_BID, M_BID_SZ, M_MID, M_NF
 from tickguard.engine.records import (
     ACTION_CANCEL, ACTION_SUBMIT, LIQ_MAKER, LOCAL_ORDER_DTYPE, OE_ACK, OE_CANCEL_ACK, OE_DENIED,
-    OE_EXPIRED, OE_FILL, OE_REJECT, OE_SUBMIT, OT_LIMIT, OT_POST_ONLY, REQUEST_DTYPE, ST_CANCELLED,
-    ST_FILLED, ST_IN_FLIGHT, ST_OPEN,
+    OE_EXPIRED, OE_FILL, OE_REJECT, OE_SUBMIT, OT_LIMIT, OT_POST_ONLY, REQUEST_DTYPE, RJ_HALTED,
+    RJ_POST_ONLY_CROSS, ST_CANCELLED, ST_FILLED, ST_IN_FLIGHT, ST_OPEN, ST_REJECTED,
 )
 from tickguard.strategies.market_maker import MM_STATE_FIELDS, as_quotes_nb, market_maker
 
@@ -190,6 +190,40 @@ def test_crossed_or_one_sided_book_pulls_quotes(ask):
     state, mkt = warm(mm)
     mkt[0, M_ASK] = ask
     assert actions(call(mm, state, mkt, orders_view((B, 99.99, ST_OPEN, 0)))) == [(CANCEL, B, 0)]
+
+
+@pytest.mark.parametrize(("reason", "held"), [(RJ_POST_ONLY_CROSS, True), (RJ_HALTED, False)])
+def test_a_side_rejected_for_crossing_waits_for_the_next_quote(reason, held):
+    # our bid (order 0) came back rejected for crossing the exchange's touch: the view it was
+    # priced on is what the callback still sees, so the bid waits for news; the ask goes out.
+    # Any other reject changes nothing
+    mm = market_maker(0.01, gamma=0.1, k=100.0, order_size=1.0, max_inventory=5.0, warmup=1)
+    state, mkt = warm(mm)
+    orders = orders_view((B, 99.99, ST_REJECTED, 0))
+    orders["reason"][0] = reason
+    both = [(SUBMIT, B, 99.99), (SUBMIT, A, 100.02)]
+    assert actions(call(mm, state, mkt, orders, reason=1)) == ([(SUBMIT, A, 100.02)] if held else both)
+    assert actions(call(mm, state, mkt, orders, reason=1)) == ([(SUBMIT, A, 100.02)] if held else both)
+    quote = empty_events(1)[0]
+    quote["kind"] = KIND_QUOTE
+    assert actions(call(mm, state, mkt, orders, reason=0, ev=quote)) == both  # news: both again
+
+
+def test_zero_latency_runs_where_crossing_quotes_were_resent_forever():
+    # the default engine config has no latency; on this seed the exchange's touch (it sees each
+    # quote before we do) keeps crossing our post-only quotes. Resent on every reject, from the
+    # same view, they came back at the same instant forever (the engine now stops that with a
+    # StrategyError, tests/engine/test_runaway.py); held until the next quote, at most one
+    # reject per side per quote event
+    ev, inst = synthesize(6000, seed=11)
+    res = run(ev, market_maker(0.01, gamma=0.1, k=1000.0, max_inventory=3.0, warmup=20), instruments=inst)
+    oe = res.order_events
+    crossed = oe[(oe["event"] == OE_REJECT) & (oe["reason"] == RJ_POST_ONLY_CROSS)]
+    n_quotes = int(((ev["kind"] & KIND_QUOTE) != 0).sum())
+    assert 0 < len(crossed) and len(res.fills) > 0
+    for side in (1, -1):
+        assert (crossed["side"] == side).sum() <= n_quotes
+    check_mm(res, 3.0)
 
 
 # --- every decision against the exact view it was made on: a harness with instant answers ----
