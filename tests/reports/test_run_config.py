@@ -40,6 +40,8 @@ def test_negative_duration_refused():
     ('[strategy]\nnam = "ema_crossover"\n', r"\[strategy\] unknown key 'nam'; did you mean 'name'\?"),
     ('[strategy]\nname = "ema_crossover"\n[engine.latency]\nentry = "5 parsecs"\n', r"engine.latency.entry: got '5 parsecs'"),
     ('[strategy]\nname = "ema_crossover"\n[engine]\nqueue_model = "optimistic"\n', r"\[engine\] EngineConfig.queue_model: got 'optimistic'"),
+    ('[strategy]\nname = "ema_crossover"\n[engine]\nmax_requests_per_instant = 0\n',
+     r"\[engine\] EngineConfig.max_requests_per_instant: got 0; use an int > 0"),
     ('[strategy]\nname = "ema_crossover"\n[data]\npath = "nowhere.parquet"\n', r"\[data\] path: .*nowhere.parquet does not exist"),
     ('[strategy]\nname = "ema_crossover"\n[data]\nsample = "x"\nsynth = {events = 5}\n', r"\[data\] give one source"),
     ('[strategy]\nname = "ema_crossover"\n[engine.fees]\ntaker_bsp = 1\n', r"\[engine.fees\] unknown key 'taker_bsp'; did you mean 'taker_bps'\?"),
@@ -71,6 +73,7 @@ name = "ema_crossover"
 [engine]
 initial_cash = 5000
 sample_dt = "250ms"
+max_requests_per_instant = 500
 latency = { entry = "30us", response = "70us", cancel = { entry = "10us", response = "20us" } }
 fees = { maker_bps = -0.1, taker_bps = 0.25 }
 [output]
@@ -78,6 +81,7 @@ dir = "out"
 """))
     e = cfg.engine
     assert e.initial_cash == 5000 and e.sample_dt_ns == 250_000_000
+    assert e.max_requests_per_instant == 500
     assert (e.latency.submit.entry_ns, e.latency.submit.response_ns) == (30_000, 70_000)
     assert (e.latency.cancel.entry_ns, e.latency.cancel.response_ns) == (10_000, 20_000)
     assert e.latency.modify is None
