@@ -31,7 +31,7 @@ from numba import config as numba_config
 from .internal import internal_njit
 from .layout import M_ASK, M_BID
 from .records import (
-    ACTION_SUBMIT, OT_MARKET, ST_IN_FLIGHT, ST_OPEN,
+    ACTION_SUBMIT, OT_LIMIT, OT_MARKET, ST_IN_FLIGHT, ST_OPEN,
 )
 
 __all__ = [
@@ -40,6 +40,7 @@ __all__ = [
     "SignalStrategy",
     "discover",
     "load_strategy",
+    "submit_limit_nb",
     "submit_market_nb",
     "target_position_nb",
 ]
@@ -90,6 +91,22 @@ def submit_market_nb(req, k, inst, signed_qty):
     r["price"] = np.nan
     r["qty"] = abs(signed_qty)
     r["tag"] = 0
+    return k + 1
+
+
+@internal_njit
+def submit_limit_nb(req, k, inst, signed_qty, price, order_type=OT_LIMIT, tag=0):
+    """Write a limit order (``order_type`` OT_LIMIT, or OT_IOC, OT_FOK, OT_POST_ONLY) for
+    ``signed_qty`` units (> 0 buys, < 0 sells) at ``price`` into ``req[k]``, labelled ``tag`` in
+    the records; returns ``k + 1``, the request count to hand back to the loop."""
+    r = req[k]
+    r["action"] = ACTION_SUBMIT
+    r["instrument"] = inst
+    r["order_type"] = order_type
+    r["side"] = 1 if signed_qty > 0.0 else -1
+    r["price"] = price
+    r["qty"] = abs(signed_qty)
+    r["tag"] = tag
     return k + 1
 
 

@@ -58,10 +58,9 @@ from numba import njit
 from tickguard.data.schema import KIND_QUOTE
 from tickguard.engine.layout import M_ASK, M_BID, M_MID
 from tickguard.engine.records import (
-    ACTION_CANCEL, ACTION_SUBMIT, OT_LIMIT, OT_POST_ONLY, RJ_POST_ONLY_CROSS, ST_IN_FLIGHT, ST_OPEN,
-    ST_REJECTED,
+    ACTION_CANCEL, OT_LIMIT, OT_POST_ONLY, RJ_POST_ONLY_CROSS, ST_IN_FLIGHT, ST_OPEN, ST_REJECTED,
 )
-from tickguard.engine.strategy import NumbaStrategy
+from tickguard.engine.strategy import NumbaStrategy, submit_limit_nb
 from tickguard.strategies.ofi import elapsed_ns_nb
 
 __all__ = ["MM_PARAM_FIELDS", "MM_STATE_FIELDS", "as_quotes_nb", "market_maker", "market_maker_nb"]
@@ -145,16 +144,7 @@ def _side_nb(req, k, orders, idx, inst, side, want, px, params):
         return k + 1
     if not want:
         return k
-    r = req[k]
-    r["action"] = ACTION_SUBMIT
-    r["instrument"] = inst
-    r["order_type"] = int(params[_P_OTYPE])
-    r["side"] = side
-    r["order_id"] = -1
-    r["price"] = px
-    r["qty"] = params[_P_SIZE]
-    r["tag"] = 0
-    return k + 1
+    return submit_limit_nb(req, k, inst, side * params[_P_SIZE], px, int(params[_P_OTYPE]))
 
 
 @njit(cache=True)

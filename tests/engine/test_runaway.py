@@ -15,8 +15,8 @@ from numba import njit
 from tickguard.data.schema import KIND_QUOTE, Instrument, InstrumentTable, empty_events
 from tickguard.engine.backtest import StrategyError, run
 from tickguard.engine.config import EngineConfig, Latency, LatencyConfig
-from tickguard.engine.records import ACTION_SUBMIT, OE_REJECT, OE_SUBMIT, OT_POST_ONLY, RJ_POST_ONLY_CROSS
-from tickguard.engine.strategy import NumbaStrategy, submit_market_nb
+from tickguard.engine.records import OE_REJECT, OE_SUBMIT, OT_POST_ONLY, RJ_POST_ONLY_CROSS
+from tickguard.engine.strategy import NumbaStrategy, submit_limit_nb, submit_market_nb
 
 INST = InstrumentTable([Instrument(0, "X", tick_size=0.01, lot_size=1)])
 
@@ -35,15 +35,7 @@ def resend_crossing_nb(reason, ev, order, now, mkt, pos, orders, n_orders, param
     event, sent again on every response."""
     if reason == 0 and n_orders > 0:
         return 0
-    r = req[0]
-    r["action"] = ACTION_SUBMIT
-    r["instrument"] = 0
-    r["order_type"] = OT_POST_ONLY
-    r["side"] = 1
-    r["price"] = 100.0
-    r["qty"] = 1.0
-    r["tag"] = 0
-    return 1
+    return submit_limit_nb(req, 0, 0, 1.0, 100.0, OT_POST_ONLY)
 
 
 @njit(cache=True)

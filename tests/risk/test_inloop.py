@@ -15,10 +15,11 @@ from tickguard.engine import layout as EL
 from tickguard.engine.backtest import run
 from tickguard.engine.config import EngineConfig, Latency, LatencyConfig
 from tickguard.engine.records import (
-    ACTION_SUBMIT, OE_CANCEL_REQ, OE_DENIED, OE_SUBMIT, OT_LIMIT, OT_MARKET, RISK_TAG, RJ_RISK_DENIED,
+    OE_CANCEL_REQ, OE_DENIED, OE_SUBMIT, OT_LIMIT, OT_MARKET, RISK_TAG, RJ_RISK_DENIED,
     RK_DENIAL, RK_RESET, RK_TRANSITION, ST_REJECTED,
 )
 from tickguard.engine.scripted import scripted, submit
+from tickguard.engine.strategy import NumbaStrategy, submit_limit_nb, submit_market_nb
 from tickguard.risk import RiskGate
 from tickguard.risk import layout as RL
 
@@ -83,20 +84,10 @@ def runaway_nb(reason, ev, order, now, mkt, pos, orders, n_orders, params, state
     (ten ticks under the bid), never cancelling anything."""
     if reason != 0 or (ev["kind"] & 1) == 0:
         return 0
-    r = req[0]
-    r["action"] = ACTION_SUBMIT
-    r["instrument"] = 0
-    r["order_type"] = OT_LIMIT
-    r["side"] = 1
-    r["price"] = round(mkt[0, 0] * 100.0 - 10.0) / 100.0
-    r["qty"] = 1.0
-    r["tag"] = 7
-    return 1
+    return submit_limit_nb(req, 0, 0, 1.0, round(mkt[0, 0] * 100.0 - 10.0) / 100.0, OT_LIMIT, 7)
 
 
 def test_runaway_strategy_is_throttled_then_halted_and_its_orders_cancelled():
-    from tickguard.engine.strategy import NumbaStrategy
-
     # quotes every 100 us for 1 s; 100 us latency each way
     rb = gate("""
 [[rule]]
@@ -146,20 +137,10 @@ def buy_and_hold_nb(reason, ev, order, now, mkt, pos, orders, n_orders, params, 
     """Buy params[0] units at the first quote, then try to buy one more on every quote."""
     if reason != 0 or (ev["kind"] & 1) == 0:
         return 0
-    r = req[0]
-    r["action"] = ACTION_SUBMIT
-    r["instrument"] = 0
-    r["order_type"] = OT_MARKET
-    r["side"] = 1
-    r["price"] = np.nan
-    r["qty"] = params[0] if n_orders == 0 else 1.0
-    r["tag"] = 0
-    return 1
+    return submit_market_nb(req, 0, 0, params[0] if n_orders == 0 else 1.0)
 
 
 def test_drawdown_halt_flatten_sells_everything_and_refuses_the_rest():
-    from tickguard.engine.strategy import NumbaStrategy
-
     # 1000 units bought near 100 on 10 000 cash... equity 1e6 + PnL; the mid falls 1 cent per
     # quote. drawdown of 0.1 % of 1e6 = 1000 currency: 1000 units lose 10 per quote
     rb = gate('[[rule]]\nid = "dd"\nmetric = "drawdown"\nthreshold = 0.001\naction = "halt_flatten"\n')
@@ -337,15 +318,9 @@ def buy_then_bid_nb(reason, ev, order, now, mkt, pos, orders, n_orders, params, 
     second, then nothing."""
     if reason != 0 or n_orders >= 2:
         return 0
-    r = req[0]
-    r["action"] = ACTION_SUBMIT
-    r["instrument"] = 0
-    r["order_type"] = OT_MARKET if n_orders == 0 else OT_LIMIT
-    r["side"] = 1
-    r["price"] = np.nan if n_orders == 0 else params[1]
-    r["qty"] = params[0]
-    r["tag"] = 0
-    return 1
+    if n_orders == 0:
+        return submit_market_nb(req, 0, 0, params[0])
+    return submit_limit_nb(req, 0, 0, params[0], params[1])
 
 
 def test_a_trip_while_a_fill_is_delivered_retries_flattening_on_every_later_event():
@@ -354,8 +329,6 @@ def test_a_trip_while_a_fill_is_delivered_retries_flattening_on_every_later_even
     # refused at once (zero latency), so it must be retried on each later quote. No equity clock
     # and no strategy requests then: nothing else wakes the monitor, so this fails if the loop
     # keeps stale wake-up conditions after delivery.
-    from tickguard.engine.strategy import NumbaStrategy
-
     ev = quotes(40)
     ev["bid_px"][:] = np.nan
     ev["bid_sz"][:] = 0.0
