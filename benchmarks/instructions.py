@@ -16,6 +16,8 @@ call runs:
 - ``engine``: one backtest of the canonical workload (benchmarks/engine.py), which includes the
   Python side of ``run()`` (hashing the input, building the records);
 - ``rulebook``: the same with the full default rulebook, relaxed as in benchmarks/engine.py;
+- ``noop``: the same rulebook's rows and state through hooks that do nothing, wake-ups off
+  (benchmarks/noop_risk.py): what the kill switch's structure in the loop costs before any rule;
 - ``gate``: the pre-trade gate alone on orders that pass, per order (``_gate_calls_nb``).
 
 With ``--by-function`` it also says where the instructions go: callgrind then records each
@@ -94,6 +96,15 @@ gate = full_rulebook_gate(TABLE)
 _engine_once(ev[:2000], TABLE, gate)
 r = counted(lambda: _engine_once(ev, TABLE, gate))
 assert len(r.risk_events) == 0, "the relaxed rulebook must let the canonical flow pass"
+units = N
+""", "event"),
+    "noop": ("""
+from tickguard.benchmarks.noop_risk import NoOpHooksGate
+ev = quote_workload(N)
+gate = full_rulebook_gate(TABLE)
+noop = NoOpHooksGate(gate.rulebook, source="no-op hooks")
+_engine_once(ev[:2000], TABLE, noop)
+counted(lambda: _engine_once(ev, TABLE, noop))
 units = N
 """, "event"),
     "gate": ("""
@@ -264,6 +275,9 @@ def main(argv: list[str] | None = None) -> int:
     if "engine" in out and "rulebook" in out:
         out["rulebook_extra"] = out["rulebook"]["per_unit"] / out["engine"]["per_unit"] - 1.0
         print(f"the rulebook's extra instructions: {out['rulebook_extra']:.1%} of the engine's")
+    if "engine" in out and "noop" in out:
+        out["noop_extra"] = out["noop"]["per_unit"] / out["engine"]["per_unit"] - 1.0
+        print(f"the no-op hooks' extra instructions: {out['noop_extra']:.1%} of the engine's")
     if ns.json:
         text = json.dumps(out, indent=2)
         if ns.json == "-":

@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
@@ -20,6 +21,7 @@ from tickguard.data.schema import EVENT_DTYPE, InstrumentTable
 from .book import B_NF, BM_NF
 from .codegen import compile_loop
 from .config import EngineConfig
+from .gate import marked_rows_nb
 from .layout import (
     A_CASH, A_EQUITY, A_INITIAL, A_NEXT_SAMPLE_T, A_NF, C_CUR_DONE, C_ERR_ORDER, C_ERR_TS,
     C_ERR_VALUE, C_EVENTS_DONE, C_LAST_XTS, C_N_EQ, C_N_FILLS, C_N_OE, C_N_OPEN, C_N_ORDERS,
@@ -398,6 +400,12 @@ class Backtest:
         # the reader thread's id check, compiled in the timed part (two rows: a strided view, as
         # the chunks' ids are; one row would read as contiguous, another specialisation)
         _id_range_nb(np.zeros(2, dtype=EVENT_DTYPE)["instrument"])
+        # a monitor to wake: the reader lists each chunk's rows that may wake it by their content
+        # (global row numbers, ascending), for the loop (run_chunk_nb's marks)
+        watch = rules.shape[0] > 0
+        if watch:
+            marked_rows_nb(np.zeros(1, dtype=EVENT_DTYPE))
+        mark_runs: deque[np.ndarray] = deque()
         loop_import_s = time.perf_counter() - tl
 
         data_hash = xxhash.xxh3_128()
@@ -413,6 +421,10 @@ class Backtest:
         def hash_chunk(chunk: np.ndarray) -> None:  # runs in the reader thread
             nonlocal rows_read
             _check_instruments(chunk, known, rows_read, table)
+            if watch:
+                marked = marked_rows_nb(chunk)
+                if len(marked):
+                    mark_runs.append(marked + rows_read)
             rows_read += len(chunk)
             data_hash.update(_bytes(chunk))
 
@@ -420,6 +432,19 @@ class Backtest:
                    "kreq": kreq, "resp": resp, "rec_oe": rec_oe, "rec_fill": rec_fill, "rec_eq": rec_eq,
                    "rec_risk": rec_risk}
         grows = 0
+        def marks_for(g0: int, n: int) -> np.ndarray:
+            """The marked rows among events g0 .. g0 + n - 1 (all read by now), as indices into
+            them, then n."""
+            while mark_runs and mark_runs[0][-1] < g0:  # behind the loop for good
+                mark_runs.popleft()
+            parts = []
+            for run in mark_runs:
+                if run[0] >= g0 + n:
+                    break
+                parts.append(run[(run >= g0) & (run < g0 + n)] - g0)
+            parts.append(np.array([n], dtype=np.int64))
+            return np.concatenate(parts)
+
         def feed(ev: np.ndarray, final: bool) -> np.ndarray:
             """Run the loop over ``ev`` (growing buffers as it asks); returns the unconsumed tail."""
             nonlocal first, compile_s, run_s, grows
@@ -437,10 +462,11 @@ class Backtest:
                         b["lwork"], b["open_idx"], cnt, req, b["resp"], cfg, lat, trace_ts, trace_lat,
                         tick, lot, mult, b["rec_oe"], b["rec_fill"], b["rec_eq"], b["rec_risk"], strat.params,
                         state, aux, aux_blank, rules, rstate, ks, b["kreq"], book, book_meta,
-                        deferred)
+                        deferred, marks_for(g0, len(ev)))
                 if first:  # compile (or load from cache) on an empty slice of the same type
                     tc = time.perf_counter()
-                    loop(ev[:0], False, *args[:26], aux[:0], *args[27:])  # args[26] is aux
+                    # (args[26] is aux; the last, the marks: none but the end, 0)
+                    loop(ev[:0], False, *args[:26], aux[:0], *args[27:-1], np.zeros(1, dtype=np.int64))
                     compile_s = loop_import_s + time.perf_counter() - tc
                     first = False
                 tr = time.perf_counter()

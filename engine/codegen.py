@@ -18,6 +18,7 @@ import importlib.util
 import inspect
 import os
 import sys
+import threading
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -43,6 +44,10 @@ _STRATEGY_LINE = (
     "on_event = on_response  # @@STRATEGY_INLINE@@"
 )
 _loaded: dict[str, ModuleType] = {}
+# one generating thread at a time: a module sits in sys.modules before its code has run, and a
+# second thread (Dask workers share a process) importing the loop would find its kernels' module
+# there half made ("cannot import name ..."); compiling the same loop twice at once helps no one
+_load_lock = threading.RLock()
 # path -> ((mtime_ns, size, inode), text, sha256 hex digest): every run() re-derives the loop's
 # key from these files, and reading and hashing them each time cost ~2 ms per call (a stress grid
 # runs thousands of small cells). Re-read when the stat changes: numba's own cache trusts a
@@ -193,13 +198,22 @@ def _kernels_module(g_mod: str, g_src: str) -> str:
 def _load(prefix: str, source: str, deps: tuple[str, ...], extra: str) -> ModuleType:
     """Write ``source`` to the cache folder under a name keyed by it, the engine's modules ``deps``
     and ``extra`` (digests of the user code it reaches), and import it (once per process)."""
+    mod_name = _module_name(prefix, source, deps, extra)
+    with _load_lock:
+        if mod_name not in _loaded:
+            _loaded[mod_name] = _write_and_import(mod_name, source)
+        return _loaded[mod_name]
+
+
+def _module_name(prefix: str, source: str, deps: tuple[str, ...], extra: str) -> str:
     digest = hashlib.sha256(source.encode())
     for dep in deps:
         digest.update(_source(_ENGINE_DIR / dep)[1].encode())
     digest.update(extra.encode())
-    mod_name = f"{prefix}{digest.hexdigest()[:20]}"
-    if mod_name in _loaded:
-        return _loaded[mod_name]
+    return f"{prefix}{digest.hexdigest()[:20]}"
+
+
+def _write_and_import(mod_name: str, source: str) -> ModuleType:
     folder = loop_cache_dir()
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{mod_name}.py"
@@ -212,6 +226,9 @@ def _load(prefix: str, source: str, deps: tuple[str, ...], extra: str) -> Module
         raise ImportError(f"cannot import the generated module {path}")
     module = importlib.util.module_from_spec(spec)
     sys.modules[mod_name] = module
-    spec.loader.exec_module(module)
-    _loaded[mod_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[mod_name]  # half made: the next call starts again
+        raise
     return module

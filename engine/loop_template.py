@@ -55,9 +55,13 @@ from tickguard.engine.records import (
 from tickguard.engine.unmanaged import unmanaged
 
 # how _strategy_steps stopped
-STOP_BEFORE = 0  # before the event it returns (not started: t_due reached, i_max, or the end)
+STOP_BEFORE = 0  # before the event it returns (not started: t_stop reached, i_max, or the end)
 STOP_AFTER_CALLBACK = 1  # after that event's callback: the loop finishes it (requests, clock)
-STOP_WAKES = 2  # after the view took that event, which the kill switch's monitor sees next
+# the kill switch's wake-ups, checked by the loop: the steps stop before the next row that may
+# meet one by its content (a CONTROL row or a crossed quote: ``marks``, see run_chunk_nb) or by
+# time (the first event at or after the timer, or past the feed gap measured from the event they
+# start with)
+TIME_MARGIN = 4096  # ns: an int bound below a float time, whatever float64's rounding of ns times
 
 __all__ = [
     "KERNEL_DONE",
@@ -139,24 +143,22 @@ def _deliver(t, blank, resp, orders, lorders, pos_local, cnt, mkt_l, params, sta
 
 
 @internal_njit(_nrt=True)  # the strategy, inlined here, may allocate
-def _strategy_steps(events, i, i_max, t_due, prev_ts, wake_kinds, wake_from, wake_gap,
-                    cross_kinds, i_clock, next_t, done, mkt_l, pos_local, lorders, cnt, params,
-                    state, aux, req):
+def _strategy_steps(events, i, i_max, t_due, i_clock, next_t, done, mkt_l, pos_local, lorders, cnt,
+                    params, state, aux, req):
     """Step 3 for events ``i`` to ``i_max - 1``, while nothing else is due: the strategy's view
     takes the event and the callback runs. It stops before an event at or after ``t_due``; after
-    the view took an event the kill switch's monitor must see first (a kind in ``wake_kinds``,
-    local time ``>= wake_from``, more than ``wake_gap`` after the previous event, ``prev_ts`` for
-    the first, or a row of a kind in ``cross_kinds`` with bid >= ask: the loop passes 0, inf,
-    inf, 0 when the monitor sees none); after the callback of an event that sent requests or
-    that the equity clock samples (event ``i_clock`` or local time ``>= next_t``). The loop
-    finishes those.
+    the callback of an event that sent requests or that the equity clock samples (event
+    ``i_clock`` or local time ``>= next_t``). The loop finishes those.
 
-    Returns (the event it stopped at, how: STOP_BEFORE, STOP_WAKES or STOP_AFTER_CALLBACK, the
-    requests that callback returned).
+    Returns (the event it stopped at, how: STOP_BEFORE or STOP_AFTER_CALLBACK, the requests that
+    callback returned).
 
     A function of its own, with only the arrays this path reads: as part of the loop, whose
     other paths hold dozens of values, LLVM kept them in stack slots (the canonical workload's
-    loop ran 189 instructions per event that way, 153 this way; benchmarks/PERFORMANCE.md).
+    loop ran 189 instructions per event that way, 153 this way; benchmarks/PERFORMANCE.md). No
+    test for the kill switch's wake-ups in here: any exit more, even a test of a flag that never
+    changes, cost the loop ~7 instructions per event; the loop bounds ``i_max`` and ``t_due``
+    instead (step 3 in run_chunk_nb).
     """
     # views with no owner: the strategy inlined below costs no reference counting (unmanaged.py)
     events = unmanaged(events)
@@ -179,30 +181,42 @@ def _strategy_steps(events, i, i_max, t_due, prev_ts, wake_kinds, wake_from, wak
         t = ev["ts_local"]
         if t >= t_due:
             break
-        # converted once: the view's quote clock, the wake-ups and the equity clock compare it
+        # converted once: the view's quote clock and the equity clock compare it
         tf = float(t)
-        kind = ev["kind"]
         cnt[C_CUR_DONE] = done
-        # the touch read once, into locals: the crossed-quote wake-up below compares them after
-        # the view's stores, which the compiler must assume alias the row (it would read it again)
-        bid = ev["bid_px"]
-        ask = ev["ask_px"]
-        apply_market_event_nb(mkt_l, np.uint64(ev["instrument"]), kind, ev["side"], ev["level"],
-                              ev["price"], bid, ev["bid_sz"], ask, ev["ask_sz"], tf, False)
-        if _RISK and ((kind & wake_kinds) != 0 or tf >= wake_from or tf - prev_ts > wake_gap
-                      or ((kind & cross_kinds) != 0 and bid >= ask)):
-            how = STOP_WAKES
-            break
+        apply_market_event_nb(mkt_l, np.uint64(ev["instrument"]), ev["kind"], ev["side"], ev["level"],
+                              ev["price"], ev["bid_px"], ev["bid_sz"], ev["ask_px"], ev["ask_sz"], tf,
+                              False)
         cnt[C_ERR_TS] = t
         nreq = on_event(REASON_MARKET, ev, -1, t, mkt_l, pos_local, lorders, n_orders, params,
                         state, aux[i], req)
         if nreq != 0 or i >= i_clock or tf >= next_t:
             how = STOP_AFTER_CALLBACK
             break
-        prev_ts = tf
         done += 1
         i += 1
     return i, how, nreq
+
+
+@njit(cache=True, inline="always")
+def _wakes(ev, tf, gap_from, wake_from, wake_gap, wake_crossed):
+    """Whether the kill switch's monitor must see event ``ev`` (local time ``tf``), the previous
+    event at ``gap_from`` (gate.py: its wake-up conditions)."""
+    kind = ev["kind"]
+    return ((kind & _CONTROL) != 0 or tf >= wake_from or tf - gap_from > wake_gap
+            or (wake_crossed and (kind & _QUOTE) != 0 and ev["bid_px"] >= ev["ask_px"]))
+
+
+@njit(cache=True, inline="always")
+def _time_bound(t, wake_from, wake_gap):
+    """The first local time (ns) at which an event after one at ``t`` may meet the timer or the
+    feed gap, lowered by TIME_MARGIN against float rounding; at least ``t + 1``."""
+    lim = min(wake_from, float(t) + wake_gap) - TIME_MARGIN
+    if not lim < 9.0e18:  # inf (or NaN): no bound
+        return INT64_MAX
+    if not lim > float(t):  # (-inf while every event wakes it)
+        return t + 1
+    return max(int(lim), t + 1)
 
 
 # nogil: the GIL is free for the chunk reader thread (see prefetch.py); no C entry point (see internal.py)
@@ -210,13 +224,17 @@ def _strategy_steps(events, i, i_max, t_due, prev_ts, wake_kinds, wake_from, wak
 def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders, lorders, lwork,
                  open_idx, cnt, req, resp, cfg, lat, trace_ts, trace_lat, tick, lot, mult, rec_oe,
                  rec_fill, rec_eq, rec_risk, params, state, aux, aux_blank, rules, rstate, ks, kreq,
-                 book, book_meta, deferred):
+                 book, book_meta, deferred, marks):
     """Process ``events`` (one chunk); returns how many were consumed.
 
     ``blank`` is a one-row event array handed to the strategy on response callbacks (so it cannot
     peek at the next market event); ``aux`` holds per-event strategy inputs aligned to ``events``
     (e.g. a signal array) and ``aux_blank`` the NaN row given with responses. ``deferred``
-    (int64[n_inst], all -1 between calls) is the exchange view's scratch (see below).
+    (int64[n_inst], all -1 between calls) is the exchange view's scratch (see below). ``marks``
+    (int64, ascending, then ``len(events)``) lists the rows that may wake the kill switch's
+    monitor by their content, every CONTROL row and every quote with bid >= ask (gate.py's
+    ``marked_rows_nb``, run on each chunk in the reader thread); ``[len(events)]`` alone with the
+    pass-through gate, which has no monitor.
 
     Sets ``cnt[C_STATUS]``: KERNEL_DONE (all consumed), KERNEL_NEED_MORE (the exchange clock needs
     the next chunk; the caller carries the unconsumed tail over), KERNEL_OVERFLOW (a buffer is
@@ -259,6 +277,7 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
     book = unmanaged(book)
     book_meta = unmanaged(book_meta)
     deferred = unmanaged(deferred)
+    marks = unmanaged(marks)
     n = events.shape[0]
     n_rules = rules.shape[0]
     # hot counters live in locals (registers) and go back to cnt/acct at every exit
@@ -303,6 +322,8 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
     stop = -1  # where the chunk stopped early (the status says why), -1 while running
     i = np.int64(0)
     watch = _RISK and n_rules > 0
+    marked = np.int64(-1)  # no row that may wake the monitor by its content before this one
+    mk = 0  # the next of the marks
     while stop < 0 and i < n:  # one exit edge (numba releases the arrays there once)
         ev = events[i]
         t = ev["ts_local"]
@@ -408,22 +429,55 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
         t_stop = t_due if idle else INT64_MAX
         every_stop = every_n if idle else 0
         look = watch
-        gap_from = prev_ts  # the previous event's time, for the feed-gap wake-up
         while True:
             i0 = i
-            # the monitor's wake-ups folded into values the steps compare with no test of `look`
-            # (none: no kind, never, no gap, no crossed quote); the equity clock's count as the
-            # event whose callback it samples after (every_stop 0: the first)
-            if look:
-                w_kinds, w_from, w_gap = _CONTROL, wake_from, wake_gap
-                w_cross = _QUOTE if wake_crossed else 0
-            else:
-                w_kinds, w_from, w_gap, w_cross = 0, math.inf, math.inf, 0
+            bound_i = i_max  # the steps' bounds, lowered below to the next event that may wake
+            bound_t = t_stop  # the monitor, which is checked here, not in the steps
+            if _RISK and look and i < i_max and events[i]["ts_local"] < t_stop:
+                ev = events[i]
+                t = ev["ts_local"]
+                tf = float(t)
+                if _wakes(ev, tf, prev_ts, wake_from, wake_gap, wake_crossed):
+                    # the view takes event i and the monitor looks at it before the strategy
+                    # does; then the steps take it again (the view's update repeats: it sets what
+                    # the row says) and go on, as long as it wakes the monitor no more (the feed
+                    # gap then measured from itself). If it still does, or the monitor acted (a
+                    # transition, orders, a full buffer), they take it alone, whatever is now
+                    # due, and leave it for the steps below to finish
+                    kind = ev["kind"]
+                    apply_market_event_nb(mkt_l, np.uint64(ev["instrument"]), kind, ev["side"],
+                                          ev["level"], ev["price"], ev["bid_px"], ev["bid_sz"],
+                                          ev["ask_px"], ev["ask_sz"], tf, False)
+                    n_risk = cnt[C_N_RISK]
+                    n_oe = cnt[C_N_OE]
+                    arrival = cnt[C_NEXT_ARRIVAL]
+                    ks[G_PREV_TS] = prev_ts
+                    _risk_on_event(t, kind, ev["instrument"], ev["side"], ev["level"], kreq, orders,
+                                   lorders, lwork, open_idx, cnt, cfg, lat, trace_ts, trace_lat, tick,
+                                   lot, mult, mkt_l, pos_local, rec_oe, rec_risk, rules, rstate, ks)
+                    wake_from, wake_gap, wake_crossed = _wake_conditions(ks)  # the hook moves them on
+                    if _wakes(ev, tf, tf, wake_from, wake_gap, wake_crossed) \
+                            or cnt[C_N_RISK] != n_risk or cnt[C_N_OE] != n_oe \
+                            or cnt[C_NEXT_ARRIVAL] != arrival or cnt[C_KILL] != 0 \
+                            or cnt[C_STATUS] != KERNEL_DONE:
+                        i_max = i + 1
+                        t_stop = INT64_MAX
+                        every_stop = 0
+                        look = False
+                        bound_i = i_max
+                        bound_t = t_stop
+                if look:  # event i wakes it no more: the steps take it and stop before the next
+                    while marked <= i:  # that may (marks ends with n > i)
+                        marked = marks[mk]
+                        mk += 1
+                    bound_i = min(i_max, marked)
+                    bound_t = min(t_stop, _time_bound(t, wake_from, wake_gap))
+            # the equity clock's count as the event whose callback it samples after (every_stop
+            # 0: the first)
             left = every_stop - 1 - since  # events after i before the one the clock samples
             i_clock = i + left if left < i_max - i else i_max
-            i, how, nreq = _strategy_steps(
-                events, i, i_max, t_stop, gap_from, w_kinds, w_from, w_gap, w_cross, i_clock,
-                next_t, done, mkt_l, pos_local, lorders, cnt, params, state, aux, req)
+            i, how, nreq = _strategy_steps(events, i, bound_i, bound_t, i_clock, next_t, done, mkt_l,
+                                           pos_local, lorders, cnt, params, state, aux, req)
             done += i - i0
             since += i - i0
             last = i if how == STOP_AFTER_CALLBACK else i - 1
@@ -433,35 +487,11 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
                 if idle:  # the exchange owes the rows up to then
                     owed = True
                     owed_until = events[last]["ts_local"]
-            if not (_RISK and how == STOP_WAKES):
+            # on, past a bound of the wake-ups (the monitor's check of event i above), unless
+            # the callback asked for more, or i_max, the end or what is due was reached
+            if not (_RISK and look) or how == STOP_AFTER_CALLBACK or i >= i_max \
+                    or events[i]["ts_local"] >= t_stop:
                 break
-            # the view took event i, which the monitor looks at before the strategy does; then
-            # the strategy's steps take it again (the view's update repeats: it sets what the row
-            # says) and go on as before, as long as it wakes the monitor no more (the feed gap
-            # is then measured from itself). If it still does, or the monitor acted (a
-            # transition, orders, a full buffer), they take it alone, whatever is now due, and
-            # leave it for the steps below to finish
-            ev = events[i]
-            t = ev["ts_local"]
-            kind = ev["kind"]
-            n_risk = cnt[C_N_RISK]
-            n_oe = cnt[C_N_OE]
-            arrival = cnt[C_NEXT_ARRIVAL]
-            ks[G_PREV_TS] = prev_ts
-            _risk_on_event(t, kind, ev["instrument"], ev["side"], ev["level"], kreq, orders,
-                           lorders, lwork, open_idx, cnt, cfg, lat, trace_ts, trace_lat, tick, lot,
-                           mult, mkt_l, pos_local, rec_oe, rec_risk, rules, rstate, ks)
-            wake_from, wake_gap, wake_crossed = _wake_conditions(ks)  # the hook moves them on
-            gap_from = float(t)
-            if (kind & _CONTROL) != 0 or t >= wake_from \
-                    or (wake_crossed and (kind & _QUOTE) != 0 and ev["bid_px"] >= ev["ask_px"]) \
-                    or cnt[C_N_RISK] != n_risk or cnt[C_N_OE] != n_oe \
-                    or cnt[C_NEXT_ARRIVAL] != arrival or cnt[C_KILL] != 0 \
-                    or cnt[C_STATUS] != KERNEL_DONE:
-                i_max = i + 1
-                t_stop = INT64_MAX
-                every_stop = 0
-                look = False
         if how != STOP_AFTER_CALLBACK:
             continue
         ev = events[i]  # steps 1 to 3 of event i are done: on to its requests and the clock

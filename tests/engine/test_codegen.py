@@ -198,3 +198,42 @@ def test_each_kernel_of_a_fresh_loop_compiles_once(tmp_path, monkeypatch):
     assert compiled[f"{loop_module.__name__}._strategy_steps"] == 1  # compiled here, not loaded
     assert compiled[f"{loop_module._handle_requests.py_func.__module__}._idle_rows"] == 1
     assert {k: v for k, v in compiled.items() if v > 1} == {}
+
+
+def test_a_thread_importing_a_module_another_is_still_making_waits_for_it(tmp_path, monkeypatch):
+    # Dask workers in one process compile the same loop at once: the loop imports its kernels'
+    # module, which the other thread had put in sys.modules before its code ran ("cannot import
+    # name ..."). The slow module stands in for the kernels (their import compiles for seconds).
+    import sys
+    import threading
+    import time
+
+    from tickguard.engine import codegen
+
+    monkeypatch.setenv("TICKGUARD_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(codegen, "_loaded", {})
+    slow = "import time\ntime.sleep(0.5)\nVALUE = 42\n"
+    slow_name = codegen._module_name("_tickguard_test_slow_", slow, (), "")
+    user = f"from {slow_name} import VALUE\n"
+    got, errors = [], []
+
+    def load(prefix, source):
+        try:
+            got.append(codegen._load(prefix, source, (), "").__name__)
+        except Exception as exc:  # noqa: BLE001 (the assertion below names it)
+            errors.append(exc)
+
+    first = threading.Thread(target=load, args=("_tickguard_test_slow_", slow))
+    first.start()
+    while slow_name not in sys.modules and first.is_alive():  # the slow module is being made
+        time.sleep(0.005)
+    second = threading.Thread(target=load, args=("_tickguard_test_user_", user))
+    second.start()
+    first.join()
+    second.join()
+    try:
+        assert errors == []
+        assert got[0] == slow_name and sys.modules[got[1]].VALUE == 42
+    finally:
+        for name in got:
+            sys.modules.pop(name, None)

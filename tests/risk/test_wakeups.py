@@ -51,10 +51,12 @@ action = "halt"
 """
 
 
-def stream(seed: int, n: int = 3000) -> np.ndarray:
+def stream(seed: int, n: int = 3000, rare: float = 1.0) -> np.ndarray:
+    """``rare`` scales the rates of gaps, crossed quotes and CONTROL rows (sparse: long stretches
+    the loop takes with no check of its own, past the look-ahead of its scan for marked rows)."""
     rng = np.random.default_rng(seed)
     t = np.cumsum(rng.exponential(300_000, n).astype(np.int64) + 1)
-    t[rng.random(n) < 0.004] += 12 * MS  # feed gaps, longer than the stale_feed threshold
+    t[rng.random(n) < 0.004 * rare] += 12 * MS  # feed gaps, longer than the stale_feed threshold
     t = np.cumsum(np.diff(t, prepend=0))  # keep the gaps in every later time
     ev = empty_events(n)
     ev["ts_exch"] = ev["ts_local"] = t
@@ -62,16 +64,16 @@ def stream(seed: int, n: int = 3000) -> np.ndarray:
     mid = 100.0 + np.cumsum(rng.normal(0, 0.02, n)).round(2)
     ev["kind"] = np.where(rng.random(n) < 0.15, KIND_TRADE, KIND_QUOTE)
     ev["bid_px"], ev["ask_px"] = mid - 0.01, mid + 0.01
-    crossed = rng.random(n) < 0.01  # crossed spells last until the instrument's next quote
+    crossed = rng.random(n) < 0.01 * rare  # crossed spells last until the instrument's next quote
     ev["bid_px"][crossed] = mid[crossed] + 0.02
     ev["bid_sz"] = ev["ask_sz"] = 100.0
     ev["price"], ev["size"], ev["side"] = mid, 1.0, rng.choice([-1, 1], n)
-    ctl = rng.random(n) < 0.003  # CONTROL rows: an external kill or a reset (level 1)
+    ctl = rng.random(n) < 0.003 * rare  # CONTROL rows: an external kill or a reset (level 1)
     ev["kind"][ctl], ev["level"][ctl] = KIND_CONTROL, 1
     return ev
 
 
-def orders(seed: int, n: int = 3000) -> list:
+def orders(seed: int, n: int = 3000, every: int = 40) -> list:
     rng = np.random.default_rng(seed + 1000)
     steps, at = [], 20
     while at < n - 5:
@@ -79,21 +81,30 @@ def orders(seed: int, n: int = 3000) -> list:
         side = int(rng.choice([-1, 1]))
         steps.append(submit(at, side, 1.0, round(100.0 - side * off, 2), order_type=OT_LIMIT,
                             instrument=int(rng.integers(0, 2))))
-        at += int(rng.integers(5, 40))
+        at += int(rng.integers(5, every))
     return steps
 
 
-def _run(seed: int, every_event: bool):
+def _run(seed: int, every_event: bool, n: int = 3000, rare: float = 1.0, every: int = 40,
+         chunk_rows: int = 1 << 20):
     gate = RiskGate.load(RULES, INST)
     gate = RiskGate(gate.rulebook, gate.source, every_event=every_event)
     lat = Latency(entry_ns=50_000, response_ns=50_000)
-    return run(stream(seed), scripted(orders(seed)), instruments=INST,
-               config=EngineConfig(latency=LatencyConfig(submit=lat)), risk=gate)
+    return run(stream(seed, n, rare), scripted(orders(seed, n, every)), instruments=INST,
+               config=EngineConfig(latency=LatencyConfig(submit=lat), chunk_rows=chunk_rows), risk=gate)
 
 
 @pytest.fixture(scope="module")
 def pairs():
-    return {seed: (_run(seed, False), _run(seed, True)) for seed in range(6)}
+    # odd seeds in chunks of 700 rows: the rows that may wake the monitor are listed per chunk
+    # by the reader (engine/gate.py marked_rows_nb), and the loop meets them across chunk ends
+    dense = {seed: (_run(seed, False, chunk_rows=700 if seed % 2 else 1 << 20), _run(seed, True))
+             for seed in range(6)}
+    # sparse: ~20 times rarer gaps, marked rows and orders over 20 000 events: long stretches
+    # the strategy's steps take with no check, up to the next marked row or the timer
+    sparse = {100 + seed: (_run(100 + seed, False, 20_000, 0.05, 3000, chunk_rows=1500 * (seed + 1)),
+                           _run(100 + seed, True, 20_000, 0.05, 3000)) for seed in range(3)}
+    return {**dense, **sparse}
 
 
 def test_wakeups_change_nothing(pairs):
