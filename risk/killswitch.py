@@ -50,11 +50,11 @@ from .layout import (
     KS_THRESHOLD, KS_TS, KS_WAKE_ALL, KS_WAKE_AT, KS_WAKE_CROSSED, KS_WAKE_GAP, MT_CROSSED_DATA,
     MT_DRAWDOWN, MT_DUPLICATE_ORDER, MT_EWMA_VAR_BREACH, MT_EXTERNAL_KILL, MT_FILL_RATE, MT_FIRST_KILL,
     MT_LOSS_OVER_WINDOW, MT_MESSAGE_RATE, MT_MESSAGE_RATE_KILL, MT_ORDER_TO_TRADE,
-    MT_PRICE_COLLAR_SIGMA, MT_REJECT_RATE, MT_REPEATED_EXECUTION, MT_STALE_FEED, PSEUDO_EXTERNAL,
-    PSEUDO_RESET, RB_CAP, RB_COUNT, RB_DEN, RB_HEAD, RB_NF, RB_NUM, RB_OVERFLOW, RS_EVENT_LIST,
-    RS_ACT_TABLE, RS_CHARGE_LIST, RS_EVERY_EVENT, RS_EXTERNAL, RS_HEADER, RS_N_ACTIVITY, RS_N_CHARGE,
-    RS_N_EVENT, RS_N_INST, RS_N_PRE, RS_N_RULES, RS_N_SAMPLE, RS_PRE_LIST, R_ACTION, R_METRIC, R_P0,
-    R_P1, R_P2, R_SCOPE, R_THRESHOLD, R_WINDOW, SIG_N,
+    MT_PRICE_COLLAR_SIGMA, MT_REJECT_RATE, MT_REPEATED_EXECUTION, MT_STALE_DATA, MT_STALE_FEED,
+    PSEUDO_EXTERNAL, PSEUDO_RESET, RB_CAP, RB_COUNT, RB_DEN, RB_HEAD, RB_NF, RB_NUM, RB_OVERFLOW,
+    RS_EVENT_LIST, RS_ACT_TABLE, RS_CHARGE_LIST, RS_EVERY_EVENT, RS_EXTERNAL, RS_HEADER, RS_N_ACTIVITY,
+    RS_N_CHARGE, RS_N_EVENT, RS_N_INST, RS_N_PRE, RS_N_RULES, RS_N_SAMPLE, RS_PRE_LIST, RS_PRE_TABLE,
+    R_ACTION, R_METRIC, R_P0, R_P1, R_P2, R_SCOPE, R_THRESHOLD, R_WINDOW, SIG_N,
     SIG_NEXT, SIG_NF, SIG_PREV_MID, SIG_PREV_TS, SIG_ROWS, SIG_VAR, TB_NF, TB_TOKENS_MODIFY,
     TB_TOKENS_SUBMIT, TR_RESET,
 )
@@ -165,6 +165,11 @@ def new_risk_state(rulebook, n_instruments: int, every_event: bool = False) -> R
     head[RS_N_ACTIVITY] = len({r for pairs in per_code for r, _ in pairs})
     head[RS_CHARGE_LIST], head[RS_N_CHARGE] = add(charge), len(charge)
     head[RS_PRE_LIST], head[RS_N_PRE] = add(pre), len(pre)
+    head[RS_PRE_TABLE] = add([0.0] * (2 * MT_STALE_DATA))
+    pre_table = blocks[-1]  # per pre-trade metric: (start, count) of its rules
+    for m in range(1, MT_STALE_DATA + 1):
+        of_m = [r for r in pre if metrics[r] == m]
+        pre_table[2 * (m - 1) : 2 * m] = add(of_m), len(of_m)
     head[RS_ACT_TABLE] = add([0.0] * (2 * AC_NCODES))
     table = blocks[-1]  # per activity code: (start, count) of its (rule, class) pairs
     for k, pairs in enumerate(per_code):

@@ -1,7 +1,9 @@
 """Pre-trade gate: every submit and modify passes here before it leaves; cancels always pass.
 
 :func:`pretrade_nb` returns 0 (pass), ``rule index + 1`` of the first denying rule (rulebook
-order), or a negative PSEUDO_* code when the kill switch refuses the request:
+order; the rules are checked metric by metric, each metric's code over its own rules, and the
+smallest failing index wins), or a negative PSEUDO_* code when the kill switch refuses the
+request:
 
 - HALTED refuses every submit and modify (``PSEUDO_HALTED``; observed / threshold repeat the
   values of the trigger that latched the switch, ``ks[KS_OBSERVED]`` / ``ks[KS_THRESHOLD]``).
@@ -47,7 +49,7 @@ from .layout import (
     MT_MESSAGE_RATE, MT_PRICE_COLLAR_PCT, MT_PRICE_COLLAR_SIGMA, MT_REPEATED_EXECUTION,
     MT_RESTRICTED, MT_STALE_DATA, PSEUDO_HALTED, PSEUDO_REDUCING, R_METRIC, R_P0, R_P1, R_P2,
     R_SCOPE, R_THRESHOLD, R_WINDOW, RS_CHARGE_LIST, RS_HEADER, RS_N_CHARGE, RS_N_INST,
-    RS_N_PRE, RS_N_RULES, RS_PRE_LIST, SIG_N, SIG_NF, SIG_ROWS,
+    RS_N_RULES, RS_PRE_TABLE, SIG_N, SIG_NF, SIG_ROWS,
     SIG_VAR, TB_TOKENS_MODIFY, TB_TOKENS_SUBMIT,
 )
 from .signatures import signature_count_nb, signature_expire_nb, signature_push_nb
@@ -129,6 +131,27 @@ def _collar(m, r, inst, price, mkt, rules, rstate):
 
 
 @njit(cache=True, inline="always")
+def _rules_of(rstate, tab, m):
+    """(offset of the list, count) of the pre-trade rules of metric ``m`` (RS_PRE_TABLE)."""
+    return slot_nb(rstate[tab + 2 * (m - 1)]), slot_nb(rstate[tab + 2 * (m - 1) + 1])
+
+
+@njit(cache=True, inline="always")
+def _applies(rstate, rules, at, best, inst):
+    """The rule listed at ``rstate[at]``, or -1 when it is not to be checked: it comes after the
+    first denial found so far (``best``), or it is scoped to another instrument."""
+    r = slot_nb(rstate[at])
+    scope = int(rules[r, R_SCOPE])
+    return -1 if r > best or (scope >= 0 and scope != inst) else r
+
+
+@njit(cache=True, inline="always")
+def _over(before, after, thr):
+    """A position or exposure limit denies only what would raise the measure above it."""
+    return after > thr and (after > before or after == math.inf)
+
+
+@njit(cache=True, inline="always")
 def _deny(ks, observed, threshold, code):
     ks[KS_LAST_OBSERVED] = observed
     ks[KS_LAST_THRESHOLD] = threshold
@@ -186,77 +209,129 @@ def pretrade_nb(req, now, mkt, pos, orders, working, mult, rules, rstate, ks):
         if not (shrinks or (action == ACTION_MODIFY and rem <= old_rem)):
             return _deny(ks, p + side * (same + rem), p, PSEUDO_REDUCING)
     mid = mkt[inst, M_MID]
-    pre = slot_nb(rstate[RS_PRE_LIST])
-    for e in range(slot_nb(rstate[RS_N_PRE])):  # the pre-trade rules, in rulebook order
-        r = slot_nb(rstate[pre + e])
-        m = int(rules[r, R_METRIC])
-        scope = int(rules[r, R_SCOPE])
-        if scope >= 0 and scope != inst:
-            continue
-        thr = rules[r, R_THRESHOLD]
-        if m == MT_MAX_ORDER_QTY:
-            if qty > thr:
-                return _deny(ks, qty, thr, r + 1)
-        elif m == MT_MAX_ORDER_NOTIONAL:
+    # Each metric's code runs over its own rules (RS_PRE_TABLE), with no dispatch per rule: a
+    # switch on the metric, rule after rule, cost a mispredicted branch per rule. Every rule is
+    # checked (an order that passes is checked by all anyway) and the denial reported is the
+    # first in rulebook order, the smallest failing index, as in a pass in that order; what a
+    # check leaves behind (expired signatures, the pending one) does not depend on the order.
+    tab = slot_nb(rstate[RS_PRE_TABLE])
+    best = slot_nb(rstate[RS_N_RULES])  # the first denying rule so far (none: n_rules)
+    best_obs = best_thr = 0.0
+    first, count = _rules_of(rstate, tab, MT_MAX_ORDER_QTY)
+    for e in range(count):
+        r = _applies(rstate, rules, first + e, best, inst)
+        if r >= 0 and qty > rules[r, R_THRESHOLD]:
+            best, best_obs, best_thr = r, qty, rules[r, R_THRESHOLD]
+    first, count = _rules_of(rstate, tab, MT_MAX_ORDER_NOTIONAL)
+    for e in range(count):
+        r = _applies(rstate, rules, first + e, best, inst)
+        if r >= 0:
             ref = price
             if math.isnan(ref):
                 ref = mkt[inst, M_ASK] if side > 0 else mkt[inst, M_BID]
                 ref = mid if math.isnan(ref) else ref
             obs = math.inf if math.isnan(ref) else qty * abs(ref) * mult[inst]
-            if obs > thr:
-                return _deny(ks, obs, thr, r + 1)
-        elif m == MT_PRICE_COLLAR_PCT or m == MT_PRICE_COLLAR_SIGMA:
-            if math.isnan(price):
-                continue  # market orders carry no price to collar
-            obs, width = _collar(m, r, inst, price, mkt, rules, rstate)
-            if not obs <= width:
-                return _deny(ks, obs, width, r + 1)
-        elif m >= MT_MAX_POSITION and m <= MT_MAX_NET_EXPOSURE:
-            if not sums_done:
-                _open_sums(orders, working, skip, rstate, so, n_inst)
-                sums_done = True
-            if m == MT_MAX_GROSS_EXPOSURE or m == MT_MAX_NET_EXPOSURE:
-                net = m == MT_MAX_NET_EXPOSURE
+            if obs > rules[r, R_THRESHOLD]:
+                best, best_obs, best_thr = r, obs, rules[r, R_THRESHOLD]
+    if not math.isnan(price):  # market orders carry no price to collar
+        first, count = _rules_of(rstate, tab, MT_PRICE_COLLAR_PCT)
+        for e in range(count):
+            r = _applies(rstate, rules, first + e, best, inst)
+            if r >= 0:
+                obs, width = _collar(MT_PRICE_COLLAR_PCT, r, inst, price, mkt, rules, rstate)
+                if not obs <= width:
+                    best, best_obs, best_thr = r, obs, width
+        first, count = _rules_of(rstate, tab, MT_PRICE_COLLAR_SIGMA)
+        for e in range(count):
+            r = _applies(rstate, rules, first + e, best, inst)
+            if r >= 0:
+                obs, width = _collar(MT_PRICE_COLLAR_SIGMA, r, inst, price, mkt, rules, rstate)
+                if not obs <= width:
+                    best, best_obs, best_thr = r, obs, width
+    first, count = _rules_of(rstate, tab, MT_MAX_POSITION)
+    first_n, count_n = _rules_of(rstate, tab, MT_MAX_POSITION_NOTIONAL)
+    if count + count_n > 0:  # |position| before and after, open orders counted as filled
+        if not sums_done:
+            _open_sums(orders, working, skip, rstate, so, n_inst)
+            sums_done = True
+        same = rstate[so + (inst if side > 0 else n_inst + inst)]
+        before = abs(p + side * (same + old_rem))
+        after = abs(p + side * (same + rem))
+        for e in range(count):
+            r = _applies(rstate, rules, first + e, best, inst)
+            if r >= 0 and _over(before, after, rules[r, R_THRESHOLD]):
+                best, best_obs, best_thr = r, after, rules[r, R_THRESHOLD]
+        ref = mid if mid > 0.0 else (abs(price) if price == price else math.nan)
+        v = ref * mult[inst] if ref == ref else math.inf
+        before *= v
+        after *= v
+        before = 0.0 if before != before else before  # 0 * inf: nothing held
+        after = 0.0 if after != after else after
+        for e in range(count_n):
+            r = _applies(rstate, rules, first_n + e, best, inst)
+            if r >= 0 and _over(before, after, rules[r, R_THRESHOLD]):
+                best, best_obs, best_thr = r, after, rules[r, R_THRESHOLD]
+    first, count = _rules_of(rstate, tab, MT_MAX_GROSS_EXPOSURE)
+    first_n, count_n = _rules_of(rstate, tab, MT_MAX_NET_EXPOSURE)
+    if count + count_n > 0:
+        if not sums_done:
+            _open_sums(orders, working, skip, rstate, so, n_inst)
+            sums_done = True
+        for e in range(count):
+            r = _applies(rstate, rules, first + e, best, inst)
+            if r >= 0:
                 before, after = _exposures(pos, mkt, mult, rstate, so, n_inst, inst, side, old_rem,
-                                           rem, net)
-            else:
-                same = rstate[so + (inst if side > 0 else n_inst + inst)]
-                before = abs(p + side * (same + old_rem))
-                after = abs(p + side * (same + rem))
-                if m == MT_MAX_POSITION_NOTIONAL:
-                    ref = mid if mid > 0.0 else (abs(price) if price == price else math.nan)
-                    v = ref * mult[inst] if ref == ref else math.inf
-                    before *= v
-                    after *= v
-                    before = 0.0 if before != before else before  # 0 * inf: nothing held
-                    after = 0.0 if after != after else after
-            if after > thr and (after > before or after == math.inf):
-                return _deny(ks, after, thr, r + 1)
-        elif m == MT_MESSAGE_RATE:
+                                           rem, False)
+                if _over(before, after, rules[r, R_THRESHOLD]):
+                    best, best_obs, best_thr = r, after, rules[r, R_THRESHOLD]
+        for e in range(count_n):
+            r = _applies(rstate, rules, first_n + e, best, inst)
+            if r >= 0:
+                before, after = _exposures(pos, mkt, mult, rstate, so, n_inst, inst, side, old_rem,
+                                           rem, True)
+                if _over(before, after, rules[r, R_THRESHOLD]):
+                    best, best_obs, best_thr = r, after, rules[r, R_THRESHOLD]
+    first, count = _rules_of(rstate, tab, MT_MESSAGE_RATE)
+    for e in range(count):
+        r = _applies(rstate, rules, first + e, best, inst)
+        if r >= 0:
             o = slot_nb(rstate[RS_HEADER + r]) + (TB_TOKENS_MODIFY if action == ACTION_MODIFY
                                               else TB_TOKENS_SUBMIT)
             tokens = rstate[o]  # o + 1: the matching TB_LAST_* (time of the last pass)
             if rstate[o + 1] == rstate[o + 1]:  # refilled since the last pass
-                tokens = min(rules[r, R_P0], tokens + (now - rstate[o + 1]) * thr / rules[r, R_WINDOW])
+                tokens = min(rules[r, R_P0], tokens + (now - rstate[o + 1]) * rules[r, R_THRESHOLD]
+                             / rules[r, R_WINDOW])
             if tokens < 1.0:
-                return _deny(ks, tokens, 1.0, r + 1)
-        elif m == MT_REPEATED_EXECUTION or m == MT_DUPLICATE_ORDER:
-            if action == ACTION_MODIFY:
-                continue
-            off = slot_nb(rstate[RS_HEADER + r])
-            signature_expire_nb(rstate, off, now - rules[r, R_WINDOW])
-            # this order and its twins (duplicates also match the order type); the key stays
-            # pending, for the push below if the order passes
-            count = 1.0 + signature_count_nb(rstate, off, float(inst), float(side), float(otype),
-                                             price, qty, m == MT_DUPLICATE_ORDER)
-            if count > thr:
-                return _deny(ks, count, thr, r + 1)
-        elif m == MT_RESTRICTED:
-            return _deny(ks, 1.0, 0.0, r + 1)
-        elif m == MT_STALE_DATA:
+                best, best_obs, best_thr = r, tokens, 1.0
+    if action != ACTION_MODIFY:  # the signatures remember submits only
+        first, count = _rules_of(rstate, tab, MT_REPEATED_EXECUTION)
+        first_n, count_n = _rules_of(rstate, tab, MT_DUPLICATE_ORDER)
+        for e in range(count + count_n):  # repeats, then duplicates (which match the type too)
+            dup = e >= count
+            r = _applies(rstate, rules, (first_n + e - count) if dup else (first + e), best, inst)
+            if r >= 0:
+                off = slot_nb(rstate[RS_HEADER + r])
+                signature_expire_nb(rstate, off, now - rules[r, R_WINDOW])
+                # this order and its twins; the key stays pending, for the push below if the
+                # order passes
+                n_same = 1.0 + signature_count_nb(rstate, off, float(inst), float(side), float(otype),
+                                                  price, qty, dup)
+                if n_same > rules[r, R_THRESHOLD]:
+                    best, best_obs, best_thr = r, n_same, rules[r, R_THRESHOLD]
+    first, count = _rules_of(rstate, tab, MT_RESTRICTED)
+    for e in range(count):
+        r = _applies(rstate, rules, first + e, best, inst)
+        if r >= 0:
+            best, best_obs, best_thr = r, 1.0, 0.0
+    first, count = _rules_of(rstate, tab, MT_STALE_DATA)
+    for e in range(count):
+        r = _applies(rstate, rules, first + e, best, inst)
+        if r >= 0:
             age = now - mkt[inst, M_TS_QUOTE]
-            if not age <= thr:  # never quoted: NaN age, refused
-                return _deny(ks, math.inf if age != age else age, thr, r + 1)
+            if not age <= rules[r, R_THRESHOLD]:  # never quoted: NaN age, refused
+                best, best_obs, best_thr = r, (math.inf if age != age else age), rules[r, R_THRESHOLD]
+    if best < slot_nb(rstate[RS_N_RULES]):
+        return _deny(ks, best_obs, best_thr, best + 1)
     # passed: charge the throttles and remember the order
     first = slot_nb(rstate[RS_CHARGE_LIST])
     for e in range(slot_nb(rstate[RS_N_CHARGE])):

@@ -281,3 +281,24 @@ def test_reducing_accepts_only_pure_reductions_counting_open_orders() -> None:
     assert d.send(0, inst=1, side=1, qty=50) == 0 and d.send(0, inst=1, side=1, qty=51) < 0
     d.orders[oid]["status"] = ST_IN_FLIGHT  # in flight counts as working too
     assert d.send(0, side=-1, qty=71) == L.PSEUDO_REDUCING
+
+
+def test_the_first_denying_rule_in_rulebook_order_is_reported_whatever_the_metrics() -> None:
+    # the gate checks metric by metric (RS_PRE_TABLE), not rule by rule: with several rules
+    # refusing one order, the reported one must still be the first of them in the rulebook.
+    # The order: 50 lots (over `qty`), at 110 (over the collar), 10 s after the last quote
+    # (stale), a fourth rule of each metric allowing it; written in both orders
+    refusing = [deny("stale", "stale_data", "1s"), deny("qty", "max_order_qty", 10),
+                deny("col", "price_collar_pct", 0.05)]
+    allowing = [deny("stale-ok", "stale_data", "60s"), deny("qty-ok", "max_order_qty", 100),
+                deny("col-ok", "price_collar_pct", 0.5)]
+    for book in (allowing + refusing, refusing[::-1] + allowing, [allowing[1], refusing[0], refusing[2]]):
+        d = Desk("".join(book))
+        first = next(k for k, text in enumerate(book) if text in refusing)
+        assert d.send(10 * S, qty=50, price=110.0) == first + 1, book
+        observed = {0: 10.0 * S, 1: 50.0, 2: pytest.approx(0.1, rel=1e-12)}[refusing.index(book[first])]
+        assert d.last[0] == observed
+    d = Desk("".join(allowing + refusing))
+    assert d.send(10 * S, qty=5, price=101.0) == 4  # only stale refuses now
+    d.quote(0, 99.5, 100.5, ts=10 * S)
+    assert d.send(10 * S, qty=5, price=101.0) == 0
