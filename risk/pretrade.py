@@ -235,17 +235,13 @@ def pretrade_nb(req, now, mkt, pos, orders, working, mult, rules, rstate, ks):
                 best, best_obs, best_thr = r, obs, rules[r, R_THRESHOLD]
     if not math.isnan(price):  # market orders carry no price to collar
         first, count = _rules_of(rstate, tab, MT_PRICE_COLLAR_PCT)
-        for e in range(count):
-            r = _applies(rstate, rules, first + e, best, inst)
+        first_n, count_n = _rules_of(rstate, tab, MT_PRICE_COLLAR_SIGMA)
+        for e in range(count + count_n):  # fixed %, then k sigma
+            sigma = e >= count
+            r = _applies(rstate, rules, (first_n + e - count) if sigma else (first + e), best, inst)
             if r >= 0:
-                obs, width = _collar(MT_PRICE_COLLAR_PCT, r, inst, price, mkt, rules, rstate)
-                if not obs <= width:
-                    best, best_obs, best_thr = r, obs, width
-        first, count = _rules_of(rstate, tab, MT_PRICE_COLLAR_SIGMA)
-        for e in range(count):
-            r = _applies(rstate, rules, first + e, best, inst)
-            if r >= 0:
-                obs, width = _collar(MT_PRICE_COLLAR_SIGMA, r, inst, price, mkt, rules, rstate)
+                obs, width = _collar(MT_PRICE_COLLAR_SIGMA if sigma else MT_PRICE_COLLAR_PCT, r, inst,
+                                     price, mkt, rules, rstate)
                 if not obs <= width:
                     best, best_obs, best_thr = r, obs, width
     first, count = _rules_of(rstate, tab, MT_MAX_POSITION)
