@@ -273,18 +273,12 @@ def pretrade_nb(req, now, mkt, pos, orders, working, mult, rules, rstate, ks):
         if not sums_done:
             _open_sums(orders, working, skip, rstate, so, n_inst)
             sums_done = True
-        for e in range(count):
-            r = _applies(rstate, rules, first + e, best, inst)
+        for e in range(count + count_n):  # gross, then net
+            net = e >= count
+            r = _applies(rstate, rules, (first_n + e - count) if net else (first + e), best, inst)
             if r >= 0:
                 before, after = _exposures(pos, mkt, mult, rstate, so, n_inst, inst, side, old_rem,
-                                           rem, False)
-                if _over(before, after, rules[r, R_THRESHOLD]):
-                    best, best_obs, best_thr = r, after, rules[r, R_THRESHOLD]
-        for e in range(count_n):
-            r = _applies(rstate, rules, first_n + e, best, inst)
-            if r >= 0:
-                before, after = _exposures(pos, mkt, mult, rstate, so, n_inst, inst, side, old_rem,
-                                           rem, True)
+                                           rem, net)
                 if _over(before, after, rules[r, R_THRESHOLD]):
                     best, best_obs, best_thr = r, after, rules[r, R_THRESHOLD]
     first, count = _rules_of(rstate, tab, MT_MESSAGE_RATE)
