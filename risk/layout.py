@@ -15,7 +15,8 @@ Arrays
            holds the offset of rule ``r``'s block (``-1`` if the rule keeps no state); then
            ``2 * n_instruments`` scratch floats at ``RS_HEADER + n_rules`` (pretrade's open-order
            sums: buys, then sells); then the lists of the rules each hook visits (monitor_event_nb
-           at ``rstate[RS_EVENT_LIST]``, ``RS_N_EVENT`` of them; pretrade_nb at ``RS_PRE_LIST``, and per metric at ``RS_PRE_TABLE``;
+           at ``rstate[RS_EVENT_LIST]``, ``RS_N_EVENT`` of them; pretrade_nb per metric at
+           ``RS_PRE_TABLE``, the same rules in rulebook order at ``RS_PRE_LIST``;
            the rules a passed request charges at ``RS_CHARGE_LIST``; monitor_activity_nb's table
            at ``RS_ACT_TABLE``): each skips the rest; then the blocks. Block contents per metric:
 
@@ -138,7 +139,8 @@ RS_CHARGE_LIST = 8  #: offset of the list of the RS_N_CHARGE rules a passed requ
 RS_N_CHARGE = 9  #: (message_rate, repeated_execution, duplicate_order)
 RS_ACT_TABLE = 10  #: offset of AC_NCODES (start, count) pairs: per activity code, where its list
 #: of (rule index, class) pairs starts (class 0 numerator, 1 denominator) and how many it holds
-RS_PRE_LIST = 11  #: offset of the list of the RS_N_PRE pre-trade rules, in rulebook order
+RS_PRE_LIST = 11  #: offset of the list of the RS_N_PRE pre-trade rules, in rulebook order (read
+#: by no kernel: the state's own account of what the gate checks, RS_PRE_TABLE its index)
 RS_N_PRE = 12
 RS_PRE_TABLE = 13  #: offset of MT_STALE_DATA (start, count) pairs: per pre-trade metric m (from
 #: 1), where the list of its rules (rulebook order) starts and how many it holds: pretrade_nb

@@ -433,6 +433,15 @@ def test_each_hook_visits_exactly_the_rules_that_concern_it():
         "fat-finger-qty", "fat-finger-notional", "collar-5pct", "collar-sigma", "position-cap",
         "position-notional-cap", "gross-cap", "net-cap", "throttle", "repeat-throttle",
         "no-duplicates", "stale-quote"]
+    # the gate reads them per metric (RS_PRE_TABLE): the same rules, each under its own metric
+    table = int(rs[L.RS_PRE_TABLE])
+    per_metric = {m: [rb.ids[int(rs[int(rs[table + 2 * (m - 1)]) + e])]
+                      for e in range(int(rs[table + 2 * (m - 1) + 1]))]
+                  for m in range(1, L.MT_STALE_DATA + 1)}
+    assert sorted(sum(per_metric.values(), [])) == sorted(ids(L.RS_PRE_LIST, L.RS_N_PRE))
+    for m, listed in per_metric.items():
+        assert all(int(rb.rules[rb.index(i), L.R_METRIC]) == m for i in listed), (m, listed)
+    assert per_metric[L.MT_REPEATED_EXECUTION] == ["repeat-throttle"]
     num, den = 0, 1
     expected = {
         SUB: [("order-to-trade", num), ("reject-storm", den), ("runaway-messages", num)],
