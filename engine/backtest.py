@@ -23,7 +23,7 @@ from .codegen import compile_loop
 from .config import EngineConfig
 from .gate import marked_rows_nb
 from .layout import (
-    A_CASH, A_EQUITY, A_INITIAL, A_NEXT_SAMPLE_T, A_NF, C_CUR_DONE, C_ERR_ORDER, C_ERR_TS,
+    A_CASH, A_EQUITY, A_INITIAL, A_NEXT_SAMPLE_T, A_NF, C_CUR_ROW, C_ERR_ORDER, C_ERR_TS,
     C_ERR_VALUE, C_EVENTS_DONE, C_LAST_XTS, C_N_EQ, C_N_FILLS, C_N_OE, C_N_OPEN, C_N_ORDERS,
     C_N_PEND, C_N_RISK, C_NEXT_ARRIVAL, C_NEXT_RESP, C_NF, C_STATUS, C_XCURSOR, G_NF, INT64_MAX,
     KERNEL_NEED_MORE, KERNEL_NEED_SPACE, KERNEL_OVERFLOW, KERNEL_RUNAWAY, KERNEL_STRATEGY_ERROR,
@@ -173,29 +173,49 @@ class _Joiner:
 
 
 @njit(cache=True, nogil=True)
-def _id_range_nb(ids):
-    """(smallest, largest) of a non-empty id array, in one pass. The ids are a strided view of
-    the event rows (72 bytes each), so each pass reads every row's cache line: numpy's min and
-    max took 157 ms for 10^7 rows, this 64 ms (nogil: the reader thread runs it)."""
-    lo = ids[0]
-    hi = ids[0]
-    for k in range(1, ids.shape[0]):
-        v = ids[k]
+def _scan_rows_nb(events, prev_ts):
+    """(smallest id, largest id, first row whose ``ts_local`` is below the one before it, or -1)
+    of a non-empty event array, in one pass; ``prev_ts``: the previous chunk's last ``ts_local``.
+    The rows are 72 bytes, so every pass reads every row's cache line: numpy's min and max of the
+    ids took 157 ms for 10^7 rows, their pass alone here 64 ms (nogil: the reader thread runs it)."""
+    lo = events[0]["instrument"]
+    hi = lo
+    prev = prev_ts
+    first_bad = -1
+    for k in range(events.shape[0]):
+        ev = events[k]
+        v = ev["instrument"]
         lo = min(lo, v)
         hi = max(hi, v)
-    return lo, hi
+        t = ev["ts_local"]
+        if t < prev and first_bad < 0:  # never taken on sorted data: predicted, ~free
+            first_bad = k
+        prev = t
+    return lo, hi, first_bad
 
 
-def _check_instruments(chunk: np.ndarray, known: np.ndarray, first_row: int, table: InstrumentTable) -> None:
+def _check_chunk(chunk: np.ndarray, known: np.ndarray, first_row: int, prev_ts: int,
+                 table: InstrumentTable) -> None:
     """Refuse a chunk with an event for an instrument id the table lacks (the kernels index
-    per-instrument arrays by it, unchecked). ``first_row``: the chunk's first row in the data."""
-    ids = chunk["instrument"]
-    if not len(ids):
+    per-instrument arrays by it, unchecked), or out of local-time order (the loop's clocks, its
+    wake-up bounds and the strategy's causality assume ``ts_local`` never decreases).
+    ``first_row``: the chunk's first row in the data; ``prev_ts``: the ``ts_local`` of the row
+    before it (the smallest int64 for the first chunk)."""
+    if not len(chunk):
         return
-    # one row: its id view reads as contiguous, a type the kernel was not compiled for (it would
-    # compile again, here in the reader thread and outside the compile figure)
-    lo, hi = (int(v) for v in (_id_range_nb(ids) if len(ids) > 1 else (ids[0], ids[0])))
-    if lo >= 0 and hi < len(known) and (known.all() or known[ids].all()):
+    lo, hi, bad = (int(v) for v in _scan_rows_nb(chunk, np.int64(prev_ts)))
+    if bad >= 0:
+        before = int(chunk["ts_local"][bad - 1]) if bad > 0 else prev_ts
+        raise ValueError(
+            f"event row {first_row + bad}: field 'ts_local' is {int(chunk['ts_local'][bad])} ns, "
+            f"below the previous row's {before} ns; the engine replays events in local-time "
+            "order: sort them by ts_local (np.sort(events, order='ts_local', kind='stable')), or "
+            "merge sorted sources with tickguard.data.merge"
+        )
+    if lo >= 0 and hi < len(known) and known.all():
+        return
+    ids = chunk["instrument"]
+    if lo >= 0 and hi < len(known) and known[ids].all():
         return
     ok = (ids >= 0) & (ids < len(known))
     ok[ok] = known[ids[ok]]
@@ -315,13 +335,17 @@ class Backtest:
                 return result
             caps = {k: v * 4 for k, v in caps.items()}
 
-    def _callback_raised(self, cnt: np.ndarray, exc: Exception) -> None:
+    def _callback_raised(self, cnt: np.ndarray, exc: Exception, events: np.ndarray, g0: int) -> None:
+        """``events``: the chunk the loop ran, ``g0``: the events done before its first row."""
         strat = self.strategy
-        where = ("its market-event callback" if cnt[C_ERR_ORDER] < 0
-                 else f"its response callback for order {int(cnt[C_ERR_ORDER])}")
+        row = int(cnt[C_CUR_ROW])
+        if cnt[C_ERR_ORDER] < 0:  # a market event's callback: the steps keep only its row
+            where, ts = "its market-event callback", int(events[row]["ts_local"])
+        else:
+            where, ts = f"its response callback for order {int(cnt[C_ERR_ORDER])}", int(cnt[C_ERR_TS])
         raise StrategyError(
             f"strategy {strat.name!r} raised {type(exc).__name__}: {exc} in {where} at local time "
-            f"{int(cnt[C_ERR_TS])} ns (after {int(cnt[C_CUR_DONE])} events)"
+            f"{ts} ns (after {g0 + row} events)"
         ) from exc
 
     def _bad_request_count(self, cnt: np.ndarray) -> None:
@@ -334,10 +358,10 @@ class Backtest:
             f"return how many rows of req it wrote, between 0 and max_requests={strat.max_requests}"
         )
 
-    def _runaway(self, cnt: np.ndarray) -> None:
+    def _runaway(self, cnt: np.ndarray, g0: int) -> None:
         raise StrategyError(
             f"strategy {self.strategy.name!r} sent {int(cnt[C_ERR_VALUE])} requests at local time "
-            f"{int(cnt[C_ERR_TS])} ns (after {int(cnt[C_CUR_DONE])} events), more than "
+            f"{int(cnt[C_ERR_TS])} ns (after {g0 + int(cnt[C_CUR_ROW])} events), more than "
             f"EngineConfig.max_requests_per_instant={self.config.max_requests_per_instant}, with "
             "nothing moving time on: a runaway, most likely a request answered by a response that "
             "comes back at once and is answered by the same request again (no latency at all: "
@@ -397,9 +421,8 @@ class Backtest:
         aux_blank = np.full(width, np.nan)
         tl = time.perf_counter()  # importing the generated loop compiles its explicit-signature kernels
         loop = compile_loop(strat.on_event, risk_module)
-        # the reader thread's id check, compiled in the timed part (two rows: a strided view, as
-        # the chunks' ids are; one row would read as contiguous, another specialisation)
-        _id_range_nb(np.zeros(2, dtype=EVENT_DTYPE)["instrument"])
+        # the reader thread's id and order check, compiled in the timed part
+        _scan_rows_nb(np.zeros(1, dtype=EVENT_DTYPE), np.int64(0))
         # a monitor to wake: the reader lists each chunk's rows that may wake it by their content
         # (global row numbers, ascending), for the loop (run_chunk_nb's marks)
         watch = rules.shape[0] > 0
@@ -417,10 +440,13 @@ class Backtest:
         first = True
         known = ~np.isnan(dense["tick_size"])  # index: instrument id
         rows_read = 0
+        last_ts = int(np.iinfo(np.int64).min)
 
         def hash_chunk(chunk: np.ndarray) -> None:  # runs in the reader thread
-            nonlocal rows_read
-            _check_instruments(chunk, known, rows_read, table)
+            nonlocal rows_read, last_ts
+            _check_chunk(chunk, known, rows_read, last_ts, table)
+            if len(chunk):
+                last_ts = int(chunk["ts_local"][-1])
             if watch:
                 marked = marked_rows_nb(chunk)
                 if len(marked):
@@ -473,7 +499,7 @@ class Backtest:
                 try:
                     consumed = loop(ev, final, *args)
                 except Exception as exc:  # the engine's kernels never raise: a strategy callback did
-                    self._callback_raised(cnt, exc)
+                    self._callback_raised(cnt, exc, ev, g0)
                 run_s += time.perf_counter() - tr
                 status = int(cnt[C_STATUS])
                 if status == KERNEL_OVERFLOW:  # the room check's worst case was not enough
@@ -481,7 +507,7 @@ class Backtest:
                 if status == KERNEL_STRATEGY_ERROR:
                     self._bad_request_count(cnt)
                 if status == KERNEL_RUNAWAY:
-                    self._runaway(cnt)
+                    self._runaway(cnt, g0)
                 cnt[C_XCURSOR] -= consumed
                 ev = ev[consumed:]
                 if status != KERNEL_NEED_SPACE:

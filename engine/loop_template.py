@@ -33,9 +33,9 @@ from numba import njit
 from tickguard.engine.exchange import on_market_nb, process_arrivals_nb
 from tickguard.engine.idle import idle_strategy_nb as on_response  # @@STRATEGY@@
 on_event = on_response  # @@STRATEGY_INLINE@@
-from tickguard.engine.internal import internal_njit
+from tickguard.engine.internal import internal_njit, not_inlined
 from tickguard.engine.layout import (
-    A_NEXT_SAMPLE_T, C_CUR_DONE, C_ERR_ORDER, C_ERR_TS, C_ERR_VALUE, C_EVENTS_DONE, C_KILL,
+    A_NEXT_SAMPLE_T, C_CUR_ROW, C_ERR_ORDER, C_ERR_TS, C_ERR_VALUE, C_EVENTS_DONE, C_KILL,
     C_LAST_XTS, C_NEXT_ARRIVAL, C_NEXT_RESP, C_N_EQ, C_N_OE, C_N_OPEN, C_N_ORDERS, C_N_PEND, C_N_RISK,
     C_SINCE_SAMPLE, C_STATUS, C_XCURSOR, G_ACT_FILL, G_ACT_REJECT, G_FLATTEN, G_PREV_TS, G_TR_NONE,
     INT64_MAX, KERNEL_DONE, KERNEL_NEED_MORE, KERNEL_NEED_SPACE, KERNEL_OVERFLOW,
@@ -143,7 +143,7 @@ def _deliver(t, blank, resp, orders, lorders, pos_local, cnt, mkt_l, params, sta
 
 
 @internal_njit(_nrt=True)  # the strategy, inlined here, may allocate
-def _strategy_steps(events, i, i_max, t_due, i_clock, next_t, done, mkt_l, pos_local, lorders, cnt,
+def _strategy_steps(events, i, i_max, t_due, i_clock, next_t, mkt_l, pos_local, lorders, cnt,
                     params, state, aux, req):
     """Step 3 for events ``i`` to ``i_max - 1``, while nothing else is due: the strategy's view
     takes the event and the callback runs. It stops before an event at or after ``t_due``; after
@@ -155,11 +155,16 @@ def _strategy_steps(events, i, i_max, t_due, i_clock, next_t, done, mkt_l, pos_l
 
     A function of its own, with only the arrays this path reads: as part of the loop, whose
     other paths hold dozens of values, LLVM kept them in stack slots (the canonical workload's
-    loop ran 189 instructions per event that way, 153 this way; benchmarks/PERFORMANCE.md). No
-    test for the kill switch's wake-ups in here: any exit more, even a test of a flag that never
-    changes, cost the loop ~7 instructions per event; the loop bounds ``i_max`` and ``t_due``
-    instead (step 3 in run_chunk_nb).
+    loop ran 189 instructions per event that way, 153 this way; benchmarks/PERFORMANCE.md). And
+    never inlined into the loop (``not_inlined``): inlined, it shared the loop's register
+    allocation, and every change to the loop's other paths moved its spills (the same steps ran
+    122 to 130 instructions per event with the pass-through gate or the kill switch's hooks
+    around them; out of line, 88 plus ~2 for the calls, either way). No test for the kill
+    switch's wake-ups in here: any exit more, even a test of a flag that never changes, cost
+    ~7 instructions per event; the loop bounds ``i_max`` and ``t_due`` instead (step 3 in
+    run_chunk_nb).
     """
+    not_inlined()  # its own registers, whatever the loop around it holds (internal.py)
     # views with no owner: the strategy inlined below costs no reference counting (unmanaged.py)
     events = unmanaged(events)
     mkt_l = unmanaged(mkt_l)
@@ -183,17 +188,18 @@ def _strategy_steps(events, i, i_max, t_due, i_clock, next_t, done, mkt_l, pos_l
             break
         # converted once: the view's quote clock and the equity clock compare it
         tf = float(t)
-        cnt[C_CUR_DONE] = done
+        # where a callback that raises raised: one store per event, the row (Backtest finds its
+        # time and global number; a second store of the time, and a count of the events done
+        # kept in a register, cost the steps ~3 instructions per event)
+        cnt[C_CUR_ROW] = i
         apply_market_event_nb(mkt_l, np.uint64(ev["instrument"]), ev["kind"], ev["side"], ev["level"],
                               ev["price"], ev["bid_px"], ev["bid_sz"], ev["ask_px"], ev["ask_sz"], tf,
                               False)
-        cnt[C_ERR_TS] = t
         nreq = on_event(REASON_MARKET, ev, -1, t, mkt_l, pos_local, lorders, n_orders, params,
                         state, aux[i], req)
         if nreq != 0 or i >= i_clock or tf >= next_t:
             how = STOP_AFTER_CALLBACK
             break
-        done += 1
         i += 1
     return i, how, nreq
 
@@ -327,7 +333,7 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
     while stop < 0 and i < n:  # one exit edge (numba releases the arrays there once)
         ev = events[i]
         t = ev["ts_local"]
-        cnt[C_CUR_DONE] = done
+        cnt[C_CUR_ROW] = i
         if cnt[C_N_OE] != checked_oe or cnt[C_N_EQ] + 4 > cap_eq:
             if not _has_room(cnt, cap_oe, cap_fill, cap_resp, cap_orders, cap_risk, cap_eq,
                              n_req, n_levels, n_inst):
@@ -476,7 +482,7 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
             # 0: the first)
             left = every_stop - 1 - since  # events after i before the one the clock samples
             i_clock = i + left if left < i_max - i else i_max
-            i, how, nreq = _strategy_steps(events, i, bound_i, bound_t, i_clock, next_t, done, mkt_l,
+            i, how, nreq = _strategy_steps(events, i, bound_i, bound_t, i_clock, next_t, mkt_l,
                                            pos_local, lorders, cnt, params, state, aux, req)
             done += i - i0
             since += i - i0

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from numba import njit
 
 from tickguard.data.schema import KIND_QUOTE, Instrument, InstrumentTable, empty_events
-from tickguard.engine.backtest import StrategyError, _id_range_nb, run
+from tickguard.engine.backtest import StrategyError, _scan_rows_nb, run
 from tickguard.engine.config import EngineConfig, FeeConfig, Latency, LatencyConfig
 from tickguard.engine.records import OT_LIMIT
 from tickguard.engine.scripted import cancel, scripted, submit
@@ -145,18 +145,18 @@ def test_event_for_an_unknown_instrument_names_its_row(bad_id, chunk_rows):
 
 
 @pytest.mark.parametrize("bad_row", [None, 6])
-def test_a_one_row_chunk_is_checked_without_the_kernel(monkeypatch, bad_row):
-    # 7 rows in chunks of 3: the last chunk is one row, whose id view numpy flags contiguous, a
-    # type the id-range kernel was not compiled for; it must be checked all the same, in Python
+def test_a_one_row_chunk_is_checked_by_the_same_kernel(monkeypatch, bad_row):
+    # 7 rows in chunks of 3: the last chunk is one row; it is checked like the others, by the
+    # kernel compiled before the run (a one-row slice of the rows has their type)
     import tickguard.engine.backtest as backtest
 
     seen = []
 
-    def spy(ids):
-        seen.append((len(ids), ids.flags.c_contiguous))
-        return _id_range_nb(ids)
+    def spy(events, prev_ts):
+        seen.append((len(events), int(prev_ts)))
+        return _scan_rows_nb(events, prev_ts)
 
-    monkeypatch.setattr(backtest, "_id_range_nb", spy)
+    monkeypatch.setattr(backtest, "_scan_rows_nb", spy)
     ev = quotes(7)
     if bad_row is not None:
         ev["instrument"][bad_row] = 3
@@ -166,18 +166,40 @@ def test_a_one_row_chunk_is_checked_without_the_kernel(monkeypatch, bad_row):
     else:
         with pytest.raises(ValueError, match=r"event row 6: field 'instrument' is 3"):
             run(ev, strat, instruments=INST, config=EngineConfig(chunk_rows=3))
-    # the compile-time call (two rows) and the two three-row chunks; never a contiguous view
-    assert seen == [(2, False), (3, False), (3, False)]
+    # the compile-time call, then each chunk with the ts_local of the row before it
+    t = ev["ts_local"]
+    assert seen == [(1, 0), (3, int(np.iinfo(np.int64).min)), (3, int(t[2])), (1, int(t[5]))]
 
 
-@settings(max_examples=200, deadline=None)
-@given(st.lists(st.integers(-(2**31), 2**31 - 1), min_size=1, max_size=300))
-def test_the_id_range_is_numpys_min_and_max_of_the_rows(ids):
-    # the check reads the ids through a strided view of the rows, as the reader thread does
-    ev = empty_events(len(ids))
-    ev["instrument"] = ids
-    view = ev["instrument"]
-    assert _id_range_nb(view) == (view.min(), view.max())
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(-(2**31), 2**31 - 1), st.integers(-50, 50)), min_size=1, max_size=300),
+       st.integers(-60, 60))
+def test_the_row_scan_is_numpys_min_max_and_first_descent(rows, prev_ts):
+    # oracle: numpy's min and max of the ids and the first row whose ts_local is below the one
+    # before it (the previous chunk's last for row 0); the kernel reads the rows as the reader does
+    ev = empty_events(len(rows))
+    ev["instrument"] = [r[0] for r in rows]
+    ev["ts_local"] = np.cumsum([r[1] for r in rows])  # steps of either sign, or none
+    ts = np.concatenate([[prev_ts], ev["ts_local"]])
+    down = np.flatnonzero(np.diff(ts) < 0)
+    expected = (ev["instrument"].min(), ev["instrument"].max(), int(down[0]) if len(down) else -1)
+    assert _scan_rows_nb(ev, np.int64(prev_ts)) == expected
+
+
+@pytest.mark.parametrize("chunk_rows", [3, 4, 1000])
+@pytest.mark.parametrize("bad_row", [1, 4])
+def test_events_out_of_local_time_order_are_refused_naming_the_row(chunk_rows, bad_row):
+    # the loop's clocks and its wake-up bounds assume ts_local never decreases; a descent is
+    # refused before the loop sees it, inside a chunk or across a boundary (rows 3 | 4 in chunks
+    # of 4 and 3); equal times are fine
+    ev = quotes(8)
+    ev["ts_local"][2] = ev["ts_local"][1]
+    run(ev.copy(), scripted([]), instruments=INST, config=EngineConfig(chunk_rows=chunk_rows))
+    prev = int(ev["ts_local"][bad_row - 1])
+    ev["ts_local"][bad_row] = prev - 1
+    with pytest.raises(ValueError, match=rf"event row {bad_row}: field 'ts_local' is {prev - 1} ns, "
+                                         rf"below the previous row's {prev} ns; .*sort them by ts_local"):
+        run(ev, scripted([]), instruments=INST, config=EngineConfig(chunk_rows=chunk_rows))
 
 
 def test_an_id_missing_inside_the_tables_range_is_refused():

@@ -12,7 +12,7 @@ from tickguard.data.schema import KIND_QUOTE, Instrument, InstrumentTable, empty
 from tickguard.engine import book, exchange, latency
 from tickguard.engine.backtest import run
 from tickguard.engine.config import EngineConfig, Latency, LatencyConfig
-from tickguard.engine.internal import internal_njit
+from tickguard.engine.internal import internal_njit, not_inlined
 from tickguard.engine.strategy import NumbaStrategy, submit_market_nb
 
 pytestmark = pytest.mark.skipif(numba_config.DISABLE_JIT, reason="nothing compiles in the twin")
@@ -150,3 +150,34 @@ def test_risk_hooks_that_allocate_compile_and_decide_as_the_shipped_ones(tmp_pat
     assert len(runs[0].fills) > 10
     for records in ("fills", "orders", "risk_events"):
         assert getattr(runs[0], records).tobytes() == getattr(runs[1], records).tobytes(), records
+
+
+@njit
+def _kept_apart(x):
+    not_inlined()
+    return x + 1.0
+
+
+@njit
+def _plain(x):
+    return x + 1.0
+
+
+@njit
+def _calls_both(x):
+    return _kept_apart(x) + _plain(x)
+
+
+def test_a_function_marked_not_inlined_stays_a_call_in_its_callers_optimized_code():
+    # LLVM inlines a small callee compiled with its caller; the marked one must stay a call
+    assert _calls_both(1.0) == 4.0
+    asm = _calls_both.inspect_asm(_calls_both.signatures[0])
+    ir = _kept_apart.inspect_llvm(_kept_apart.signatures[0])
+    assert "noinline" in ir
+    # the caller's own body (not its Python wrapper): from its label to the next .size
+    lines = asm.splitlines()
+    start = next(k for k, line in enumerate(lines) if "_calls_both" in line and line.endswith(":")
+                 and "cpython" not in line)
+    body = lines[start + 1 : next(k for k in range(start, len(lines)) if ".size" in lines[k])]
+    assert any("_kept_apart" in line for line in body), body  # called (numba calls through a register)
+    assert not any("_plain" in line for line in body), body  # the unmarked one was inlined

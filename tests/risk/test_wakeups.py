@@ -55,9 +55,9 @@ def stream(seed: int, n: int = 3000, rare: float = 1.0) -> np.ndarray:
     """``rare`` scales the rates of gaps, crossed quotes and CONTROL rows (sparse: long stretches
     the loop takes with no check of its own, past the look-ahead of its scan for marked rows)."""
     rng = np.random.default_rng(seed)
-    t = np.cumsum(rng.exponential(300_000, n).astype(np.int64) + 1)
-    t[rng.random(n) < 0.004 * rare] += 12 * MS  # feed gaps, longer than the stale_feed threshold
-    t = np.cumsum(np.diff(t, prepend=0))  # keep the gaps in every later time
+    steps = rng.exponential(300_000, n).astype(np.int64) + 1
+    steps[rng.random(n) < 0.004 * rare] += 12 * MS  # feed gaps, longer than the stale_feed threshold
+    t = np.cumsum(steps)  # (a gap added to one time, not to its step, sent the next row back in time)
     ev = empty_events(n)
     ev["ts_exch"] = ev["ts_local"] = t
     ev["instrument"] = rng.integers(0, 2, n)

@@ -224,15 +224,19 @@ def submit_qty_nb(reason, ev, order, now, mkt, pos, orders, n_orders, params, st
     return submit_market_nb(req, 0, 0, params[0])
 
 
-def test_exception_inside_numba_callback_names_strategy_event_and_time(small):
+@pytest.mark.parametrize("chunk_rows", [None, 37])
+def test_exception_inside_numba_callback_names_strategy_event_and_time(small, chunk_rows):
+    # the loop keeps only the row it is on; the event's number and time come from the chunk
+    # (in chunks of 37 rows, event 99 is row 25 of the third)
     events, table = small
     k = 99
     strat = NumbaStrategy(raise_at_nb, params=np.array([k]), state=np.zeros(1), name="raiser")
     ts = int(events["ts_local"][k])
+    config = EngineConfig() if chunk_rows is None else EngineConfig(chunk_rows=chunk_rows)
     with pytest.raises(StrategyError, match=(
             rf"strategy 'raiser' raised ValueError: price feed looks broken in its market-event "
             rf"callback at local time {ts} ns \(after {k} events\)")) as info:
-        run(events, strat, instruments=table)
+        run(events, strat, instruments=table, config=config)
     assert isinstance(info.value.__cause__, ValueError)
 
 
