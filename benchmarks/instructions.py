@@ -26,12 +26,20 @@ code libraries; valgrind sees only nameless JIT code), and each address is charg
 function that starts at or below it (other code keeps callgrind's own name). Self counts: a
 function LLVM inlined into its caller is counted in the caller.
 
+With ``--cache`` callgrind also simulates the caches (``--cache-sim=yes``: first-level
+instruction and data caches and a last level, sized like this machine's, no prefetcher) and it
+says how many first-level misses each unit costs, instruction (I1) and data (D1), and which
+functions take them. Work that runs once per order, every ~157 events, finds its code and data
+gone from the first level: there the time goes to misses more than to instructions (the
+rulebook's extra time, benchmarks/PERFORMANCE.md, 3 December, late night). A model, not the
+CPU: a tendency between two builds, not a time.
+
 valgrind is a system tool, not a Python dependency (``apt install valgrind``); without it this
 benchmark says so and stops. A child takes about a minute and a half at 10^6 events (the numba
 import and cache load run under valgrind too, uncounted but not free).
 
     python -m tickguard.benchmarks.instructions [--events N] [--only NAME ...] [--by-function]
-                                                [--json PATH|-]
+                                                [--cache] [--json PATH|-]
 """
 
 from __future__ import annotations
@@ -49,7 +57,7 @@ import time
 from typing import Any
 
 __all__ = ["WORKLOADS", "count_instructions", "demangle_numba", "function_costs", "jitted_symbols",
-           "main", "parse_callgrind_total"]
+           "main", "parse_callgrind_total", "parse_callgrind_totals"]
 
 _PRELUDE = """
 import os, subprocess, sys
@@ -122,11 +130,21 @@ units = n
 
 
 def parse_callgrind_total(path: str) -> int:
-    """The ``totals:`` line of a callgrind output file (instructions, the only event counted)."""
+    """The instructions (``Ir``) of the ``totals:`` line of a callgrind output file."""
+    return parse_callgrind_totals(path)["Ir"]
+
+
+def parse_callgrind_totals(path: str) -> dict[str, int]:
+    """Every event of the ``totals:`` line, named by the ``events:`` line (``Ir`` alone, or with
+    ``--cache-sim=yes`` also ``Dr Dw I1mr D1mr D1mw ILmr DLmr DLmw``)."""
+    names = ["Ir"]
     with open(path) as fh:
         for line in fh:
-            if line.startswith("totals:"):
-                return int(line.split()[1])
+            if line.startswith("events:"):
+                names = line.split()[1:]
+            elif line.startswith("totals:"):
+                values = [int(v) for v in line.split()[1:]]
+                return dict(zip(names, values + [0] * (len(names) - len(values))))
     raise ValueError(f"{path}: no 'totals:' line; is it a callgrind output file?")
 
 
@@ -168,34 +186,43 @@ def demangle_numba(name: str) -> str:
     return ".".join(parts) if parts else name
 
 
-def function_costs(path: str, symbols: dict[str, int], max_size: int = 1 << 16) -> dict[str, int]:
-    """Self instructions per function from a callgrind file written with ``--dump-instr=yes
-    --compress-pos=no --compress-strings=no``: an address is charged to the jitted function of
-    ``symbols`` (name -> start) that starts at most ``max_size`` bytes below it, else to the
-    function callgrind names (``fn=``). The line after ``calls=`` is a call's inclusive cost, not
-    counted (the callee's own lines count it)."""
+def function_costs(path: str, symbols: dict[str, int], max_size: int = 1 << 16,
+                   event: str = "Ir") -> dict[str, int]:
+    """Self counts of ``event`` (instructions by default) per function from a callgrind file
+    written with ``--dump-instr=yes --compress-pos=no --compress-strings=no``: an address is
+    charged to the jitted function of ``symbols`` (name -> start) that starts at most
+    ``max_size`` bytes below it, else to the function callgrind names (``fn=``). The line after
+    ``calls=`` is a call's inclusive cost, not counted (the callee's own lines count it). A cost
+    line may stop before the last events (callgrind leaves trailing zeros out)."""
     starts = sorted((a, n) for n, a in symbols.items())
     addrs = [a for a, _ in starts]
     costs: dict[str, int] = {}
     fn = "(unknown)"
     skip = False
+    column = 1
     with open(path) as fh:
         for line in fh:
             if skip:
                 skip = False
                 continue
-            if line.startswith("calls="):
+            if line.startswith("events:"):
+                names = line.split()[1:]
+                if event not in names:
+                    raise ValueError(f"{path}: no event {event!r} recorded (events: {' '.join(names)}); "
+                                     "cache misses need --cache-sim=yes")
+                column = 1 + names.index(event)
+            elif line.startswith("calls="):
                 skip = True
             elif line.startswith("fn="):
                 fn = line[3:].strip()
             elif line.startswith("0x"):
                 fields = line.split()
-                if len(fields) < 2:
+                if len(fields) <= column:
                     continue
                 addr = int(fields[0], 16)
                 i = bisect.bisect_right(addrs, addr) - 1
                 owner = starts[i][1] if i >= 0 and addr - addrs[i] < max_size else fn
-                costs[owner] = costs.get(owner, 0) + int(fields[1])
+                costs[owner] = costs.get(owner, 0) + int(fields[column])
             elif line[:1].isdigit() and not costs:  # a cost line keyed by source line, not address
                 raise ValueError(f"{path}: cost lines carry no instruction addresses (line "
                                  f"{line.strip()!r}); record it with --dump-instr=yes "
@@ -203,9 +230,11 @@ def function_costs(path: str, symbols: dict[str, int], max_size: int = 1 << 16) 
     return costs
 
 
-def count_instructions(name: str, events: int, by_function: bool = False) -> dict[str, Any]:
+def count_instructions(name: str, events: int, by_function: bool = False,
+                       cache: bool = False) -> dict[str, Any]:
     """Run workload ``name`` under callgrind; instructions counted and per unit (and, with
-    ``by_function``, per function: the 20 costliest, self counts per unit)."""
+    ``by_function``, per function: the 20 costliest, self counts per unit; with ``cache``, the
+    simulated first-level misses per unit, and per function with ``by_function``)."""
     body, unit = WORKLOADS[name]
     with tempfile.TemporaryDirectory(prefix="tickguard-callgrind-") as tmp:
         out = os.path.join(tmp, "callgrind.out")
@@ -226,7 +255,7 @@ def count_instructions(name: str, events: int, by_function: bool = False) -> dic
                      "--compress-strings=no"] if by_function else []
         proc = subprocess.run(
             ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}",
-             *per_instr, sys.executable, script, str(events)],
+             *per_instr, *(["--cache-sim=yes"] if cache else []), sys.executable, script, str(events)],
             capture_output=True, text=True,
             env={**os.environ, **({"TICKGUARD_CALLGRIND_SYMBOLS": symbols} if by_function else {})})
         if proc.returncode != 0:
@@ -234,14 +263,28 @@ def count_instructions(name: str, events: int, by_function: bool = False) -> dic
                                f"(exit {proc.returncode}):\n{proc.stderr[-3000:]}")
         units = int(next(line.split()[1] for line in proc.stdout.splitlines()
                          if line.startswith("units ")))
-        total = parse_callgrind_total(out)
+        totals = parse_callgrind_totals(out)
+        total = totals["Ir"]
         res: dict[str, Any] = {"instructions": total, "units": units, "unit": unit,
                                "per_unit": total / units}
+        if cache:
+            res["l1_misses_per_unit"] = {"instruction": totals["I1mr"] / units,
+                                         "data": (totals["D1mr"] + totals["D1mw"]) / units}
+            res["last_level_misses_per_unit"] = (totals["ILmr"] + totals["DLmr"] + totals["DLmw"]) / units
         if by_function:
             with open(symbols) as fh:
-                costs = function_costs(out, json.load(fh))
+                syms = json.load(fh)
+            costs = function_costs(out, syms)
             top = sorted(costs.items(), key=lambda kv: -kv[1])[:20]
             res["functions"] = [{"function": demangle_numba(n), "per_unit": c / units} for n, c in top]
+            if cache:
+                i1 = function_costs(out, syms, event="I1mr")
+                d1 = {n: function_costs(out, syms, event=e) for n, e in (("r", "D1mr"), ("w", "D1mw"))}
+                miss = {f: i1.get(f, 0) + d1["r"].get(f, 0) + d1["w"].get(f, 0) for f in costs}
+                res["functions_by_l1_misses"] = [
+                    {"function": demangle_numba(f), "instruction": i1.get(f, 0) / units,
+                     "data": (d1["r"].get(f, 0) + d1["w"].get(f, 0)) / units}
+                    for f, _ in sorted(miss.items(), key=lambda kv: -kv[1])[:20]]
     res["wall_s"] = time.perf_counter() - t0
     return res
 
@@ -253,6 +296,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", nargs="+", choices=sorted(WORKLOADS), help="run only these workloads")
     ap.add_argument("--by-function", action="store_true",
                     help="also the costliest functions (self instructions per unit)")
+    ap.add_argument("--cache", action="store_true",
+                    help="also simulate the caches: first-level misses per unit (and per function "
+                         "with --by-function)")
     ap.add_argument("--json", help="write the counts as JSON to PATH ('-' for stdout)")
     ns = ap.parse_args(argv)
     missing = [tool for tool in ("valgrind", "callgrind_control") if shutil.which(tool) is None]
@@ -262,19 +308,31 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     out: dict[str, Any] = {"events": ns.events}
     for name in ns.only or list(WORKLOADS):
-        res = count_instructions(name, ns.events, ns.by_function)
+        res = count_instructions(name, ns.events, ns.by_function, ns.cache)
         out[name] = res
         print(f"{name:9s} {res['per_unit']:9.1f} instructions per {res['unit']} "
               f"({res['instructions']:,} for {res['units']:,}; {res['wall_s']:.0f} s under valgrind)",
               flush=True)
         for f in res.get("functions", []):
             print(f"  {f['per_unit']:9.2f}  {f['function'][:100]}")
+        if ns.cache:
+            l1 = res["l1_misses_per_unit"]
+            print(f"  first-level misses per {res['unit']}: instruction {l1['instruction']:.3f}, data "
+                  f"{l1['data']:.3f}; last level {res['last_level_misses_per_unit']:.3f} (simulated)")
+            for f in res.get("functions_by_l1_misses", []):
+                print(f"  {f['instruction']:9.3f} I1 {f['data']:9.3f} D1  {f['function'][:90]}")
     if "bare" in out and "engine" in out:
         out["ratio_bare_to_engine"] = out["bare"]["per_unit"] / out["engine"]["per_unit"]
         print(f"bare / engine instructions per event: {out['ratio_bare_to_engine']:.3f}")
     if "engine" in out and "rulebook" in out:
         out["rulebook_extra"] = out["rulebook"]["per_unit"] / out["engine"]["per_unit"] - 1.0
         print(f"the rulebook's extra instructions: {out['rulebook_extra']:.1%} of the engine's")
+    if ns.cache and "engine" in out and "rulebook" in out:
+        extra = {k: out["rulebook"]["l1_misses_per_unit"][k] - out["engine"]["l1_misses_per_unit"][k]
+                 for k in ("instruction", "data")}
+        out["rulebook_extra_l1_misses_per_event"] = extra
+        print(f"the rulebook's extra first-level misses per event: instruction {extra['instruction']:.3f}, "
+              f"data {extra['data']:.3f}")
     if "engine" in out and "noop" in out:
         out["noop_extra"] = out["noop"]["per_unit"] / out["engine"]["per_unit"] - 1.0
         print(f"the no-op hooks' extra instructions: {out['noop_extra']:.1%} of the engine's")

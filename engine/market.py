@@ -64,10 +64,11 @@ def apply_touch_nb(mkt, inst, bid_px, bid_sz, ask_px, ask_sz):
     mkt[inst, M_ASK] = ask_px
     mkt[inst, M_BID_SZ] = bid_sz
     mkt[inst, M_ASK_SZ] = ask_sz
-    if math.isnan(bid_px) or math.isnan(ask_px):
-        mkt[inst, M_MID] = ask_px if math.isnan(bid_px) else bid_px
-    else:
-        mkt[inst, M_MID] = 0.5 * (bid_px + ask_px)
+    # one NaN test on the common path (two sides quoted), not one per side
+    mid = 0.5 * (bid_px + ask_px)
+    if mid != mid:
+        mid = ask_px if math.isnan(bid_px) else (bid_px if math.isnan(ask_px) else mid)
+    mkt[inst, M_MID] = mid
 
 
 @njit(cache=True, inline="always")

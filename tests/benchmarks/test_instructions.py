@@ -52,6 +52,30 @@ def test_instructions_are_charged_to_the_jitted_function_at_or_below_their_addre
         instructions.function_costs(str(g), symbols)
 
 
+def test_cache_misses_are_read_by_event_name_and_charged_like_instructions(tmp_path):
+    # --cache-sim=yes adds events after Ir; callgrind leaves a line's trailing zeros out
+    f = tmp_path / "callgrind.out"
+    f.write_text("events: Ir Dr Dw I1mr D1mr D1mw ILmr DLmr DLmw\n"
+                 "fn=0x0000000000001000\n0x1000 5 2 0 1 1\n0x1004 7\ncalls=3 0x2000\n0x1008 900 9 9 9 9\n"
+                 "fn=0x0000000000002000\n0x2000 4 1 1 0 0 1\n0x2010 6 3 0 2 3\n"
+                 "totals: 22 6 1 3 4 1 0 0 0\n")
+    totals = instructions.parse_callgrind_totals(str(f))
+    assert totals == {"Ir": 22, "Dr": 6, "Dw": 1, "I1mr": 3, "D1mr": 4, "D1mw": 1, "ILmr": 0, "DLmr": 0,
+                      "DLmw": 0}
+    assert instructions.parse_callgrind_total(str(f)) == 22
+    symbols = {"loop": 0x1000, "gate": 0x2000}
+    # by hand: I1mr 1 (0x1000) and 2 (0x2010); D1mr 1 and 3; D1mw 0 and 1; the call line skipped
+    assert instructions.function_costs(str(f), symbols, event="I1mr") == {"loop": 1, "gate": 2}
+    assert instructions.function_costs(str(f), symbols, event="D1mr") == {"loop": 1, "gate": 3}
+    assert instructions.function_costs(str(f), symbols, event="D1mw") == {"gate": 1}
+    assert instructions.function_costs(str(f), symbols) == {"loop": 12, "gate": 10}
+    g = tmp_path / "plain.out"
+    g.write_text("events: Ir\nfn=0x0000000000001000\n0x1000 5\ntotals: 5\n")
+    with pytest.raises(ValueError, match=r"plain.out: no event 'I1mr' recorded \(events: Ir\); "
+                                         r"cache misses need --cache-sim=yes"):
+        instructions.function_costs(str(g), symbols, event="I1mr")
+
+
 def test_the_symbol_map_holds_a_function_compiled_here():
     from numba import njit
 

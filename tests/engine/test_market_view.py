@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from tickguard.data.schema import KIND_CONTROL, KIND_QUOTE, KIND_TRADE, empty_events
 from tickguard.engine.book import BM_NF
-from tickguard.engine.layout import M_HALTED, M_NF, M_TAKEN_ASK, M_TAKEN_BID, M_TS_QUOTE
+from tickguard.engine.layout import M_BID, M_HALTED, M_MID, M_NF, M_TAKEN_ASK, M_TAKEN_BID, M_TS_QUOTE
 from tickguard.engine.loop_kernels import _idle_rows, _takes_pending
 from tickguard.engine.market import apply_market_event_nb, catch_up_nb
 
@@ -94,3 +94,23 @@ def test_a_pending_take_is_counted_per_instrument():
     mkt[2, M_TAKEN_ASK] = 1.0
     mkt[2, M_TAKEN_BID] = 1.0
     assert _takes_pending(mkt) == 2
+
+
+@settings(max_examples=300, deadline=None)
+@given(bid=st.sampled_from([np.nan, 99.98, 100.0, -np.inf, np.inf, 1e308]),
+       ask=st.sampled_from([np.nan, 100.01, 100.0, np.inf, -np.inf, 1e308]))
+def test_the_mid_is_the_average_or_the_one_side_quoted(bid, ask):
+    # the rule written out: both sides quoted -> their average (whatever it is: inf, or NaN for
+    # +inf and -inf); one side NaN -> the other; both NaN -> NaN
+    if np.isnan(bid) and np.isnan(ask):
+        expected = np.nan
+    elif np.isnan(bid):
+        expected = ask
+    elif np.isnan(ask):
+        expected = bid
+    else:
+        expected = 0.5 * (bid + ask)
+    mkt = _start_view()
+    apply_market_event_nb(mkt, 1, int(KIND_QUOTE), 0, 0, np.nan, bid, 1.0, ask, 1.0, 5, False)
+    np.testing.assert_array_equal(mkt[1, M_MID], expected)
+    assert mkt[1, M_BID] == bid or (np.isnan(bid) and np.isnan(mkt[1, M_BID]))
