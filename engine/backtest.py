@@ -244,7 +244,9 @@ class Backtest:
 
     ``data``: an EVENT_DTYPE array, a canonical Parquet or ``.npy`` path (streamed chunk by chunk,
     read and hashed one or two chunks ahead in a thread), or a zero-argument callable returning an
-    iterable of EVENT_DTYPE chunks. Record buffers grow in place as they fill; the callable may
+    iterable of EVENT_DTYPE chunks, in ``ts_local`` order (a row below the one before it is
+    refused, naming it; ids the instrument table lacks likewise, before the loop sees the chunk).
+    Record buffers grow in place as they fill; the callable may
     still be called twice if a single step ever outgrows the loop's worst-case room estimate (the
     run is then repeated with larger buffers).
     ``risk``: None (allow everything) or a :class:`tickguard.risk.RiskGate` (a rulebook in the loop).
