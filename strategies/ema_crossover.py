@@ -26,7 +26,8 @@ def ema_crossover_nb(reason, ev, order, now, mkt, pos, orders, n_orders, params,
     if ev["instrument"] != params[0]:
         return 0
     # its id as an unsigned index (ids are >= 0, the engine checks): numba then emits no
-    # wrap-around of a negative index at each access, ~8 instructions per event on this path
+    # wrap-around of a negative index at each access; with no float-to-int conversion of the
+    # parameter either, the engine's steps run 2 instructions per event fewer
     inst = np.uint64(ev["instrument"])
     mid = mkt[inst, M_MID]
     if mid != mid:
