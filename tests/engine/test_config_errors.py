@@ -169,6 +169,10 @@ def test_a_one_row_chunk_is_checked_by_the_same_kernel(monkeypatch, bad_row):
     # the compile-time call, then each chunk with the ts_local of the row before it
     t = ev["ts_local"]
     assert seen == [(1, 0), (3, int(np.iinfo(np.int64).min)), (3, int(t[2])), (1, int(t[5]))]
+    # and the one-row chunk has the type compiled before the run (no compile in the reader)
+    from numba import typeof
+
+    assert typeof(ev[6:7]) == typeof(ev[0:3]) == typeof(np.zeros(1, dtype=ev.dtype))
 
 
 @settings(max_examples=300, deadline=None)
