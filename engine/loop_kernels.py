@@ -19,7 +19,7 @@ from tickguard.engine.book import apply_depth_nb
 from tickguard.engine.exchange import insert_open_nb, record_order_event_nb
 import tickguard.engine.gate as risk  # @@GATE@@
 _RISK = True  # @@RISK@@: False with the pass-through gate (no kill switch to run)
-from tickguard.engine.internal import internal_njit
+from tickguard.engine.internal import internal_njit, not_inlined
 from tickguard.engine.latency import latency_nb
 from tickguard.engine.layout import (
     A_CASH, A_EQUITY, A_INITIAL, A_NEXT_SAMPLE_T, C_BURST_N, C_BURST_TS, C_ERR_TS, C_ERR_VALUE,
@@ -33,7 +33,7 @@ from tickguard.engine.layout import (
 )
 from tickguard.engine.market import apply_market_event_nb, apply_trade_state_nb
 from tickguard.engine.nbtypes import (
-    F64_1D, F64_2D, I64_1D, LOCAL_ORDER_ROW, LOCAL_ORDERS, ORDER_EVENTS, ORDERS, REQUESTS, RISK_EVENTS,
+    F64_1D, I64_1D, LOCAL_ORDER_ROW, LOOP, ORDER_EVENTS, REQUESTS, RISK_EVENTS,
 )
 from tickguard.engine.portfolio import mark_price_nb
 from tickguard.engine.records import (
@@ -128,13 +128,10 @@ def _transition(tr, now, inst, rec_risk, cnt, ks):
         cnt[C_KILL] = 1
 
 
-# explicit signature: one copy, not one per literal count and flag (see nbtypes.py)
-@internal_njit(_t.void(_t.int64, _t.int64, REQUESTS, ORDERS, LOCAL_ORDERS, I64_1D, I64_1D, I64_1D, F64_1D,
-                       F64_2D, I64_1D, F64_2D, F64_1D, F64_1D, F64_1D, F64_2D, F64_1D, ORDER_EVENTS,
-                       RISK_EVENTS, F64_2D, F64_1D, F64_1D, _t.boolean), **_CALLS_HOOKS)
-def _handle_requests(nreq, now, req, orders, lorders, lwork, open_idx, cnt, cfg, lat, trace_ts,
-                     trace_lat, tick, lot, mult, mkt_l, pos_local, rec_oe, rec_risk, rules, rstate,
-                     ks, from_risk):
+# explicit signature: one copy, not one per literal count and flag (see nbtypes.py). The loop's
+# arrays come as one bundle (``lp``, see bundle.py): one word per call, not ~190
+@internal_njit(_t.void(_t.int64, _t.int64, REQUESTS, LOOP, _t.boolean), **_CALLS_HOOKS)
+def _handle_requests(nreq, now, req, lp, from_risk):
     """Validate, gate and send ``req[:nreq]``. ``from_risk``: the kill switch's own cancels and
     flattening orders, which skip the gate and the activity monitors.
 
@@ -143,29 +140,32 @@ def _handle_requests(nreq, now, req, orders, lorders, lwork, open_idx, cnt, cfg,
     say), would keep the loop at one instant forever. More than ``cfg[K_MAX_BURST]`` requests at
     one local time stop the run (KERNEL_RUNAWAY; Backtest names the time and the fixes) before
     any of them is handled."""
+    # each array read from the bundle where it is used: read at the top, LLVM kept them all in
+    # stack slots, two moves a word on entry (bundle.py)
+    cnt = lp.cnt
     if not from_risk:
         if now != cnt[C_BURST_TS]:
             cnt[C_BURST_TS] = now
             cnt[C_BURST_N] = 0
         cnt[C_BURST_N] += nreq
-        if cnt[C_BURST_N] > cfg[K_MAX_BURST]:
+        if cnt[C_BURST_N] > lp.cfg[K_MAX_BURST]:
             cnt[C_STATUS] = KERNEL_RUNAWAY
             cnt[C_ERR_TS] = now
             cnt[C_ERR_VALUE] = cnt[C_BURST_N]
             return
-    n_inst = tick.shape[0]
+    n_inst = lp.tick.shape[0]
     for r in range(nreq):
         q = req[r]
         action = q["action"]
         if action == ACTION_SUBMIT:
             oid = cnt[C_N_ORDERS]
-            if oid >= orders.shape[0]:
+            if oid >= lp.orders.shape[0]:
                 cnt[C_STATUS] = KERNEL_OVERFLOW
                 return
             cnt[C_N_ORDERS] = oid + 1
             inst = q["instrument"]
-            o = orders[oid]
-            lo = lorders[oid]
+            o = lp.orders[oid]
+            lo = lp.lorders[oid]
             o["id"] = oid
             o["instrument"] = inst
             o["order_type"] = q["order_type"]
@@ -189,96 +189,96 @@ def _handle_requests(nreq, now, req, orders, lorders, lwork, open_idx, cnt, cfg,
             reason = 0
             if inst < 0 or inst >= n_inst:
                 reason = RJ_UNKNOWN_INSTRUMENT
-            elif not (q["qty"] > 0.0) or math.isinf(q["qty"]) or not _on_grid(q["qty"], lot[inst]):
+            elif not (q["qty"] > 0.0) or math.isinf(q["qty"]) or not _on_grid(q["qty"], lp.lot[inst]):
                 reason = RJ_BAD_QTY
             elif q["order_type"] < OT_MARKET or q["order_type"] > OT_POST_ONLY or q["side"] == 0:
                 reason = RJ_BAD_PRICE
             elif q["order_type"] != OT_MARKET and (
-                not (q["price"] > 0.0) or math.isinf(q["price"]) or not _on_grid(q["price"], tick[inst])
+                not (q["price"] > 0.0) or math.isinf(q["price"]) or not _on_grid(q["price"], lp.tick[inst])
             ):
                 reason = RJ_BAD_PRICE
-            _local_record(rec_oe, cnt, now, oid, OE_SUBMIT, 0, lo, o["price"], o["qty"])
+            _local_record(lp.rec_oe, cnt, now, oid, OE_SUBMIT, 0, lo, o["price"], o["qty"])
             if reason != 0:
                 o["status"] = ST_REJECTED
                 lo["status"] = ST_REJECTED
                 lo["reason"] = reason
-                _local_record(rec_oe, cnt, now, oid, OE_REJECT, reason, lo, o["price"], o["qty"])
+                _local_record(lp.rec_oe, cnt, now, oid, OE_REJECT, reason, lo, o["price"], o["qty"])
                 continue
             code = 0
             if _RISK and not from_risk:  # the new order is row oid: the gate sees the ones before it
-                code = risk.pretrade_nb(q, now, mkt_l, pos_local, lorders, lwork[:cnt[C_N_WORK]],
-                                        mult, rules, rstate, ks)
+                code = risk.pretrade_nb(q, now, lp.mkt_l, lp.pos_local, lp.lorders,
+                                        lp.lwork[:cnt[C_N_WORK]], lp.mult, lp.rules, lp.rstate, lp.ks)
             if _RISK and code != 0:
                 o["status"] = ST_REJECTED
                 lo["status"] = ST_REJECTED
                 lo["reason"] = RJ_RISK_DENIED
-                _local_record(rec_oe, cnt, now, oid, OE_DENIED, code, lo, o["price"], o["qty"])
-                _denied(rec_risk, cnt, now, oid, code, inst, ks)
+                _local_record(lp.rec_oe, cnt, now, oid, OE_DENIED, code, lo, o["price"], o["qty"])
+                _denied(lp.rec_risk, cnt, now, oid, code, inst, lp.ks)
                 continue
             cnt[C_N_ACTIONS] += 1
-            delay = latency_nb(lat, trace_ts, trace_lat, ACTION_SUBMIT, False, now, cfg[K_SEED],
+            delay = latency_nb(lp.lat, lp.trace_ts, lp.trace_lat, ACTION_SUBMIT, False, now, lp.cfg[K_SEED],
                                cnt[C_N_ACTIONS])
             o["status"] = ST_IN_FLIGHT
             lo["status"] = ST_IN_FLIGHT
-            lwork[cnt[C_N_WORK]] = oid  # the newest id: the list stays ascending
+            lp.lwork[cnt[C_N_WORK]] = oid  # the newest id: the list stays ascending
             cnt[C_N_WORK] += 1
             o["ts_arrive"] = now + max(delay, 0)
-            insert_open_nb(open_idx, cnt, oid)
+            insert_open_nb(lp.open_idx, cnt, oid)
             if o["ts_arrive"] < cnt[C_NEXT_ARRIVAL]:
                 cnt[C_NEXT_ARRIVAL] = o["ts_arrive"]
             if _RISK and not from_risk:
-                tr = risk.monitor_activity_nb(now, G_ACT_SUBMIT, inst, rules, rstate, ks)
+                tr = risk.monitor_activity_nb(now, G_ACT_SUBMIT, inst, lp.rules, lp.rstate, lp.ks)
                 if tr != G_TR_NONE:
-                    _transition(tr, now, inst, rec_risk, cnt, ks)
+                    _transition(tr, now, inst, lp.rec_risk, cnt, lp.ks)
         elif action == ACTION_CANCEL or action == ACTION_MODIFY:
             oid = q["order_id"]
             if oid < 0 or oid >= cnt[C_N_ORDERS]:
                 continue  # nothing to attach a record to; the strategy asked about no order
-            lo = lorders[oid]
-            o = orders[oid]
+            lo = lp.lorders[oid]
+            o = lp.orders[oid]
             ev = OE_CANCEL_REQ if action == ACTION_CANCEL else OE_MODIFY_REQ
-            _local_record(rec_oe, cnt, now, oid, ev, 0, lo, q["price"], q["qty"])
+            _local_record(lp.rec_oe, cnt, now, oid, ev, 0, lo, q["price"], q["qty"])
             reason = 0
             if lo["status"] == ST_FILLED or lo["status"] == ST_CANCELLED or lo["status"] == ST_REJECTED:
                 reason = RJ_TOO_LATE
             elif o["pending"] != 0:
                 reason = RJ_PENDING
             elif action == ACTION_MODIFY and (
-                not (q["qty"] > 0.0) or not _on_grid(q["qty"], lot[o["instrument"]])
+                not (q["qty"] > 0.0) or not _on_grid(q["qty"], lp.lot[o["instrument"]])
             ):
                 reason = RJ_BAD_QTY
             elif action == ACTION_MODIFY and o["order_type"] != OT_MARKET and (
-                not (q["price"] > 0.0) or not _on_grid(q["price"], tick[o["instrument"]])
+                not (q["price"] > 0.0) or not _on_grid(q["price"], lp.tick[o["instrument"]])
             ):
                 reason = RJ_BAD_PRICE
             if _RISK and reason == 0 and action == ACTION_MODIFY and not from_risk:
-                code = risk.pretrade_nb(q, now, mkt_l, pos_local, lorders, lwork[:cnt[C_N_WORK]],
-                                        mult, rules, rstate, ks)
+                code = risk.pretrade_nb(q, now, lp.mkt_l, lp.pos_local, lp.lorders,
+                                        lp.lwork[:cnt[C_N_WORK]], lp.mult, lp.rules, lp.rstate, lp.ks)
                 if code != 0:
                     lo["reason"] = RJ_RISK_DENIED
-                    _local_record(rec_oe, cnt, now, oid, OE_DENIED, code, lo, q["price"], q["qty"])
-                    _denied(rec_risk, cnt, now, oid, code, o["instrument"], ks)
+                    _local_record(lp.rec_oe, cnt, now, oid, OE_DENIED, code, lo, q["price"], q["qty"])
+                    _denied(lp.rec_risk, cnt, now, oid, code, o["instrument"], lp.ks)
                     continue
             if reason != 0:
                 lo["reason"] = reason
-                _local_record(rec_oe, cnt, now, oid, OE_REJECT, reason, lo, q["price"], q["qty"])
+                _local_record(lp.rec_oe, cnt, now, oid, OE_REJECT, reason, lo, q["price"], q["qty"])
                 continue
             cnt[C_N_ACTIONS] += 1
-            delay = latency_nb(lat, trace_ts, trace_lat, action, False, now, cfg[K_SEED],
+            delay = latency_nb(lp.lat, lp.trace_ts, lp.trace_lat, action, False, now, lp.cfg[K_SEED],
                                cnt[C_N_ACTIONS])
             o["pending"] = action
             o["ts_pending"] = now + max(delay, 0)
             o["new_price"] = q["price"] if action == ACTION_MODIFY else o["price"]
             o["new_qty"] = q["qty"] if action == ACTION_MODIFY else o["qty"]
             lo["pending"] = action
-            insert_open_nb(open_idx, cnt, oid)
+            insert_open_nb(lp.open_idx, cnt, oid)
             if o["ts_pending"] < cnt[C_NEXT_ARRIVAL]:
                 cnt[C_NEXT_ARRIVAL] = o["ts_pending"]
             if _RISK and not from_risk:
                 what = G_ACT_CANCEL if action == ACTION_CANCEL else G_ACT_MODIFY
-                tr = risk.monitor_activity_nb(now, what, o["instrument"], rules, rstate, ks)
+                tr = risk.monitor_activity_nb(now, what, o["instrument"], lp.rules, lp.rstate, lp.ks)
                 if tr != G_TR_NONE:
-                    _transition(tr, now, o["instrument"], rec_risk, cnt, ks)
+                    _transition(tr, now, o["instrument"], lp.rec_risk, cnt, lp.ks)
 
 
 @internal_njit
@@ -294,11 +294,10 @@ def _drop_working(lwork, cnt, oid):
 
 
 @internal_njit
-def _kill_switch_actions(now, kreq, orders, lorders, lwork, open_idx, cnt, cfg, lat, trace_ts,
-                         trace_lat, tick, lot, mult, mkt_l, pos_local, rec_oe, rec_risk, rules,
-                         rstate, ks):
+def _kill_switch_actions(now, lp):
     """HALTED: cancel every working order (through the simulated latency) and, when the trigger
     asked for it, flatten every known position with market orders (tag RISK_TAG)."""
+    cnt, kreq, lwork, lorders = lp.cnt, lp.kreq, lp.lwork, lp.lorders
     cnt[C_KILL] = 0
     k = 0
     for w in range(cnt[C_N_WORK]):  # cancels leave the list as it is until they are answered
@@ -314,26 +313,21 @@ def _kill_switch_actions(now, kreq, orders, lorders, lwork, open_idx, cnt, cfg, 
             r["tag"] = RISK_TAG
             k += 1
             if k == kreq.shape[0]:
-                _handle_requests(k, now, kreq, orders, lorders, lwork, open_idx, cnt, cfg, lat,
-                                 trace_ts, trace_lat, tick, lot, mult, mkt_l, pos_local, rec_oe,
-                                 rec_risk, rules, rstate, ks, True)
+                _handle_requests(k, now, kreq, lp, True)
                 k = 0
     if k > 0:
-        _handle_requests(k, now, kreq, orders, lorders, lwork, open_idx, cnt, cfg, lat, trace_ts,
-                         trace_lat, tick, lot, mult, mkt_l, pos_local, rec_oe, rec_risk, rules,
-                         rstate, ks, True)
-    _flatten(now, kreq, orders, lorders, lwork, open_idx, cnt, cfg, lat, trace_ts, trace_lat, tick,
-             lot, mult, mkt_l, pos_local, rec_oe, rec_risk, rules, rstate, ks)
+        _handle_requests(k, now, kreq, lp, True)
+    _flatten(now, lp)
 
 
 @internal_njit
-def _flatten(now, kreq, orders, lorders, lwork, open_idx, cnt, cfg, lat, trace_ts, trace_lat, tick,
-             lot, mult, mkt_l, pos_local, rec_oe, rec_risk, rules, rstate, ks):
+def _flatten(now, lp):
     """HALTED with flatten: a market order for every known position with no order still working
     on its instrument. Called at the halt, after every response and on every market event while
     halted, so orders that were in flight (and filled before their cancel arrived) are flattened
     too; at most one attempt per instant, so a flattening order the exchange rejects (no quote)
     is retried when time moves on, not in a loop at the same time."""
+    cnt, kreq, lwork, lorders, pos_local, ks = lp.cnt, lp.kreq, lp.lwork, lp.lorders, lp.pos_local, lp.ks
     if ks[G_FLATTEN] == 0.0 or ks[G_STATE] != G_TR_HALTED or cnt[C_FLAT_TS] == now:
         return
     for inst in range(pos_local.shape[0]):
@@ -356,43 +350,32 @@ def _flatten(now, kreq, orders, lorders, lwork, open_idx, cnt, cfg, lat, trace_t
         r["qty"] = abs(pos_local[inst])
         r["tag"] = RISK_TAG
         cnt[C_FLAT_TS] = now  # an attempt was made at this instant
-        _handle_requests(1, now, kreq, orders, lorders, lwork, open_idx, cnt, cfg, lat, trace_ts,
-                         trace_lat, tick, lot, mult, mkt_l, pos_local, rec_oe, rec_risk, rules,
-                         rstate, ks, True)
+        _handle_requests(1, now, kreq, lp, True)
 
 
 @internal_njit
-def _kill_or_flatten(now, kreq, orders, lorders, lwork, open_idx, cnt, cfg, lat, trace_ts, trace_lat,
-                     tick, lot, mult, mkt_l, pos_local, rec_oe, rec_risk, rules, rstate, ks):
+def _kill_or_flatten(now, lp):
     """After a risk hook ran: the kill switch's cancels and flattening if it just went HALTED,
     else another try at flattening what the exchange refused."""
-    if cnt[C_KILL] != 0:
-        _kill_switch_actions(now, kreq, orders, lorders, lwork, open_idx, cnt, cfg, lat, trace_ts,
-                             trace_lat, tick, lot, mult, mkt_l, pos_local, rec_oe, rec_risk, rules,
-                             rstate, ks)
-    elif ks[G_FLATTEN] != 0.0:
-        _flatten(now, kreq, orders, lorders, lwork, open_idx, cnt, cfg, lat, trace_ts, trace_lat, tick,
-                 lot, mult, mkt_l, pos_local, rec_oe, rec_risk, rules, rstate, ks)
+    if lp.cnt[C_KILL] != 0:
+        _kill_switch_actions(now, lp)
+    elif lp.ks[G_FLATTEN] != 0.0:
+        _flatten(now, lp)
 
 
-def _risk_on_event(t, kind, inst, side, level, kreq, orders, lorders, lwork, open_idx, cnt, cfg, lat,
-                   trace_ts, trace_lat, tick, lot, mult, mkt_l, pos_local, rec_oe, rec_risk, rules,
-                   rstate, ks):
+def _risk_on_event(t, kind, inst, side, level, lp):
     """Step 3's risk work on a woken event: the monitor, then what the kill switch must do."""
-    _transition(risk.monitor_event_nb(t, kind, inst, side, level, mkt_l, rules, rstate, ks), t, inst,
-                rec_risk, cnt, ks)
-    _kill_or_flatten(t, kreq, orders, lorders, lwork, open_idx, cnt, cfg, lat, trace_ts, trace_lat,
-                     tick, lot, mult, mkt_l, pos_local, rec_oe, rec_risk, rules, rstate, ks)
+    _transition(risk.monitor_event_nb(t, kind, inst, side, level, lp.mkt_l, lp.rules, lp.rstate, lp.ks),
+                t, inst, lp.rec_risk, lp.cnt, lp.ks)
+    _kill_or_flatten(t, lp)
 
 
 # A separate function (explicit signature) keeps step 3's rare risk work out of the hot loop. A
 # loop with the pass-through gate never calls it, nor the kill switch's actions: there it stays
 # lazy, and the `if _RISK` guards drop the calls before typing, so none of it compiles (with the
 # rest of the kill switch's code: ~4 s of a cold compile, benchmarks/engine.py).
-_risk_on_event = _risk_kernel(_t.void(
-    _t.int64, _t.int64, _t.int64, _t.int64, _t.int64, REQUESTS, ORDERS, LOCAL_ORDERS, I64_1D, I64_1D,
-    I64_1D, F64_1D, F64_2D, I64_1D, F64_2D, F64_1D, F64_1D, F64_1D, F64_2D, F64_1D, ORDER_EVENTS,
-    RISK_EVENTS, F64_2D, F64_1D, F64_1D), **_CALLS_HOOKS)(_risk_on_event)
+_risk_on_event = _risk_kernel(_t.void(_t.int64, _t.int64, _t.int64, _t.int64, _t.int64, LOOP),
+                              **_CALLS_HOOKS)(_risk_on_event)
 
 
 @internal_njit
@@ -412,7 +395,11 @@ def _idle_rows(events, j, last_xts, until, mkt_x, book, book_meta, tick, deferre
     (a store or two) at once; its view defers quotes: ``deferred[inst]`` becomes the row of the
     latest, for catch_up_nb (market.py). Exact only while no take of ours is pending at a touch
     (its reset depends on every quote in between): the loop calls it only then. Returns (cursor,
-    last exchange time)."""
+    last exchange time).
+
+    Never inlined into the loop (``not_inlined``): inlined, its registers were the loop's, and
+    where the loop's other paths changed it ran 18 to 24 instructions a row."""
+    not_inlined()
     n = events.shape[0]
     while j < n:
         xe = events[np.uint64(j)]  # unsigned: no wrap-around of a negative index (never is)
@@ -482,7 +469,8 @@ def _store_clocks(cnt, acct, j, last_xts, done, since, next_t, dt, ks, prev_ts):
 
 
 @internal_njit(**_CALLS_HOOKS)
-def _sample_equity(t, gidx, mkt_l, pf, acct, cfg, mult, rec_eq, cnt, rec_risk, rules, rstate, ks):
+def _sample_equity(t, gidx, lp):
+    mkt_l, pf, acct, cfg, mult, rec_eq, cnt = lp.mkt_l, lp.pf, lp.acct, lp.cfg, lp.mult, lp.rec_eq, lp.cnt
     n = cnt[C_N_EQ]
     if n >= rec_eq.shape[0]:
         cnt[C_STATUS] = KERNEL_OVERFLOW
@@ -517,6 +505,6 @@ def _sample_equity(t, gidx, mkt_l, pf, acct, cfg, mult, rec_eq, cnt, rec_risk, r
     e["fees"] = fees
     cnt[C_N_EQ] = n + 1
     if _RISK:  # the kill switch watches the same clock: loss, drawdown, EWMA VaR of the PnL stream
-        tr = risk.monitor_sample_nb(t, acct[A_EQUITY], acct[A_EQUITY] - acct[A_INITIAL], rules, rstate,
-                                    ks)
-        _transition(tr, t, -1, rec_risk, cnt, ks)
+        tr = risk.monitor_sample_nb(t, acct[A_EQUITY], acct[A_EQUITY] - acct[A_INITIAL], lp.rules,
+                                    lp.rstate, lp.ks)
+        _transition(tr, t, -1, lp.rec_risk, cnt, lp.ks)

@@ -30,6 +30,7 @@ import math
 import numpy as np
 from numba import njit
 
+from tickguard.engine.bundle import bundle
 from tickguard.engine.exchange import on_market_nb, process_arrivals_nb
 from tickguard.engine.idle import idle_strategy_nb as on_response  # @@STRATEGY@@
 on_event = on_response  # @@STRATEGY_INLINE@@
@@ -48,6 +49,7 @@ from tickguard.engine.loop_kernels import (  # @@KERNELS@@
     risk,
 )
 from tickguard.engine.market import apply_market_event_nb, catch_up_nb
+from tickguard.engine.nbtypes import LoopArrays
 from tickguard.engine.records import (
     OE_CANCEL_ACK, OE_CANCEL_REJECT, OE_FILL, OE_MODIFY_ACK, OE_MODIFY_REJECT, OE_REJECT,
     ST_IN_FLIGHT, ST_OPEN,
@@ -76,10 +78,11 @@ __all__ = [
 
 
 @internal_njit(**_CALLS_HOOKS)
-def _deliver(t, blank, resp, orders, lorders, pos_local, cnt, mkt_l, params, state, aux_blank, req,
-             lwork, open_idx, cfg, lat, trace_ts, trace_lat, tick, lot, mult, rec_oe, rec_risk,
-             rules, rstate, ks, kreq):
-    """Hand every response due by local time ``t`` to the strategy, in (time, creation) order."""
+def _deliver(t, lp, blank, params, state, aux_blank, req):
+    """Hand every response due by local time ``t`` to the strategy, in (time, creation) order
+    (``lp``: the loop's arrays, see run_chunk_nb)."""
+    resp, lorders, lwork, pos_local, cnt = lp.resp, lp.lorders, lp.lwork, lp.pos_local, lp.cnt
+    mkt_l = lp.mkt_l
     while cnt[C_N_PEND] > 0 and cnt[C_STATUS] == 0:
         best = -1
         for k in range(cnt[C_N_PEND]):
@@ -114,9 +117,9 @@ def _deliver(t, blank, resp, orders, lorders, pos_local, cnt, mkt_l, params, sta
         cnt[C_N_PEND] = last
         if _RISK and (ev == OE_FILL or ev == OE_REJECT):  # the kill switch counts fills and rejects
             what = G_ACT_FILL if ev == OE_FILL else G_ACT_REJECT
-            tr = risk.monitor_activity_nb(now, what, lo["instrument"], rules, rstate, ks)
+            tr = risk.monitor_activity_nb(now, what, lo["instrument"], lp.rules, lp.rstate, lp.ks)
             if tr != G_TR_NONE:
-                _transition(tr, now, lo["instrument"], rec_risk, cnt, ks)
+                _transition(tr, now, lo["instrument"], lp.rec_risk, cnt, lp.ks)
         cnt[C_ERR_TS] = now  # where the callback runs, should it raise (Backtest reports it)
         cnt[C_ERR_ORDER] = oid
         nreq = on_response(REASON_RESPONSE, blank[0], oid, now, mkt_l, pos_local, lorders,
@@ -128,13 +131,9 @@ def _deliver(t, blank, resp, orders, lorders, pos_local, cnt, mkt_l, params, sta
             cnt[C_ERR_VALUE] = nreq
             return
         if nreq > 0:
-            _handle_requests(nreq, now, req, orders, lorders, lwork, open_idx, cnt, cfg, lat,
-                             trace_ts, trace_lat, tick, lot, mult, mkt_l, pos_local, rec_oe,
-                             rec_risk, rules, rstate, ks, False)
-        if _RISK and (cnt[C_KILL] != 0 or ks[G_FLATTEN] != 0.0):  # checked here: a call costs
-            _kill_or_flatten(now, kreq, orders, lorders, lwork, open_idx, cnt, cfg, lat, trace_ts,
-                             trace_lat, tick, lot, mult, mkt_l, pos_local, rec_oe, rec_risk, rules,
-                             rstate, ks)
+            _handle_requests(nreq, now, req, lp, False)
+        if _RISK and (cnt[C_KILL] != 0 or lp.ks[G_FLATTEN] != 0.0):  # checked here: a call costs
+            _kill_or_flatten(now, lp)
     nxt = INT64_MAX
     for k in range(cnt[C_N_PEND]):
         if resp[k]["ts_local"] < nxt:
@@ -284,6 +283,10 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
     book_meta = unmanaged(book_meta)
     deferred = unmanaged(deferred)
     marks = unmanaged(marks)
+    # the arrays the kernels below read, stored once: each call passes their address (bundle.py)
+    lp = bundle(LoopArrays(orders, lorders, lwork, open_idx, cnt, cfg, lat, trace_ts, trace_lat, tick,
+                           lot, mult, mkt_l, mkt_x, pf, acct, pos_local, resp, rec_oe, rec_fill,
+                           rec_eq, rec_risk, rules, rstate, ks, kreq, book, book_meta))
     n = events.shape[0]
     n_rules = rules.shape[0]
     # hot counters live in locals (registers) and go back to cnt/acct at every exit
@@ -397,9 +400,7 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
                         break
                     checked_oe = cnt[C_N_OE]
                 if ta <= tr:
-                    process_arrivals_nb(ta, orders, open_idx, mkt_x, pf, acct, cfg, tick, mult,
-                                        lat, trace_ts, trace_lat, rec_oe, rec_fill, resp, cnt,
-                                        book, book_meta)
+                    process_arrivals_nb(ta, lp)
                     t_due = min(cnt[C_NEXT_ARRIVAL], cnt[C_NEXT_RESP])
                     continue
                 # 2. a response reaches the strategy at its own local time tr (<= t): the
@@ -407,9 +408,7 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
                 # time order
                 ks[G_PREV_TS] = prev_ts
                 hooks_ran = True
-                _deliver(tr, blank, resp, orders, lorders, pos_local, cnt, mkt_l, params, state,
-                         aux_blank, req, lwork, open_idx, cfg, lat, trace_ts, trace_lat, tick,
-                         lot, mult, rec_oe, rec_risk, rules, rstate, ks, kreq)
+                _deliver(tr, lp, blank, params, state, aux_blank, req)
                 if cnt[C_STATUS] != KERNEL_DONE:
                     stop = i
                     break
@@ -458,9 +457,7 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
                     n_oe = cnt[C_N_OE]
                     arrival = cnt[C_NEXT_ARRIVAL]
                     ks[G_PREV_TS] = prev_ts
-                    _risk_on_event(t, kind, ev["instrument"], ev["side"], ev["level"], kreq, orders,
-                                   lorders, lwork, open_idx, cnt, cfg, lat, trace_ts, trace_lat, tick,
-                                   lot, mult, mkt_l, pos_local, rec_oe, rec_risk, rules, rstate, ks)
+                    _risk_on_event(t, kind, ev["instrument"], ev["side"], ev["level"], lp)
                     wake_from, wake_gap, wake_crossed = _wake_conditions(ks)  # the hook moves them on
                     if _wakes(ev, tf, tf, wake_from, wake_gap, wake_crossed) \
                             or cnt[C_N_RISK] != n_risk or cnt[C_N_OE] != n_oe \
@@ -513,9 +510,7 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
                 continue
             ks[G_PREV_TS] = prev_ts
             hooks_ran = True
-            _handle_requests(nreq, t, req, orders, lorders, lwork, open_idx, cnt, cfg, lat,
-                             trace_ts, trace_lat, tick, lot, mult, mkt_l, pos_local, rec_oe,
-                             rec_risk, rules, rstate, ks, False)
+            _handle_requests(nreq, t, req, lp, False)
         # 5. equity clock: every N events and/or on a grid of local time (multiples of dt)
         gidx = done
         done += 1
@@ -525,13 +520,11 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
                 next_t = (math.floor(t / dt) + 1.0) * dt
             ks[G_PREV_TS] = prev_ts
             hooks_ran = True
-            _sample_equity(t, gidx, mkt_l, pf, acct, cfg, mult, rec_eq, cnt, rec_risk, rules, rstate, ks)
+            _sample_equity(t, gidx, lp)
             since = 0
         if _RISK and cnt[C_KILL] != 0:  # the gate's activity monitors or the equity clock tripped it
             hooks_ran = True
-            _kill_switch_actions(t, kreq, orders, lorders, lwork, open_idx, cnt, cfg, lat, trace_ts,
-                                 trace_lat, tick, lot, mult, mkt_l, pos_local, rec_oe, rec_risk,
-                                 rules, rstate, ks)
+            _kill_switch_actions(t, lp)
         if cnt[C_STATUS] != KERNEL_DONE:
             stop = i + 1
             continue
@@ -540,8 +533,7 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
         stop = n
         if final and n > 0:
             ks[G_PREV_TS] = prev_ts
-            _sample_equity(events[n - 1]["ts_local"], done - 1, mkt_l, pf, acct, cfg, mult, rec_eq,
-                           cnt, rec_risk, rules, rstate, ks)
+            _sample_equity(events[n - 1]["ts_local"], done - 1, lp)
             since = 0
     if owed:  # rows owed beyond this chunk are taken in the next one, before anything reads them
         j, last_xts = _idle_rows(events, j, last_xts, owed_until, mkt_x, book, book_meta, tick,

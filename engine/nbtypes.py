@@ -9,16 +9,20 @@ converts literals to int64; it also compiles when the module is imported (from t
 
 from __future__ import annotations
 
+from collections import namedtuple
+
 from numba import from_dtype, types
 
+from .bundle import ArrayBundle
 from .records import (
-    FILL_DTYPE, LOCAL_ORDER_DTYPE, ORDER_DTYPE, ORDER_EVENT_DTYPE, REQUEST_DTYPE, RESPONSE_DTYPE,
-    RISK_EVENT_DTYPE,
+    EQUITY_DTYPE, FILL_DTYPE, LOCAL_ORDER_DTYPE, ORDER_DTYPE, ORDER_EVENT_DTYPE, REQUEST_DTYPE,
+    RESPONSE_DTYPE, RISK_EVENT_DTYPE,
 )
 
 __all__ = [
-    "F64_1D", "F64_2D", "F64_4D", "FILLS", "I64_1D", "I64_2D", "LOCAL_ORDER_ROW", "LOCAL_ORDERS",
-    "ORDERS", "ORDER_EVENTS", "ORDER_ROW", "REQUESTS", "RESPONSES", "RISK_EVENTS",
+    "EQUITIES", "F64_1D", "F64_2D", "F64_4D", "FILLS", "I64_1D", "I64_2D", "LOCAL_ORDER_ROW",
+    "LOCAL_ORDERS", "LOOP", "LoopArrays", "ORDERS", "ORDER_EVENTS", "ORDER_ROW", "REQUESTS",
+    "RESPONSES", "RISK_EVENTS",
 ]
 
 F64_1D = types.Array(types.float64, 1, "C")
@@ -35,3 +39,18 @@ FILLS = types.Array(from_dtype(FILL_DTYPE), 1, "C")
 LOCAL_ORDERS = types.Array(LOCAL_ORDER_ROW, 1, "C")
 REQUESTS = types.Array(from_dtype(REQUEST_DTYPE), 1, "C")
 RISK_EVENTS = types.Array(from_dtype(RISK_EVENT_DTYPE), 1, "C")
+EQUITIES = types.Array(from_dtype(EQUITY_DTYPE), 1, "C")
+
+#: The loop's arrays that do not depend on the strategy, which its kernels receive as one bundle
+#: (bundle.py): the exchange's and the strategy's sides, the records, the risk module's state.
+LoopArrays = namedtuple("LoopArrays", [
+    "orders", "lorders", "lwork", "open_idx", "cnt", "cfg", "lat", "trace_ts", "trace_lat", "tick",
+    "lot", "mult", "mkt_l", "mkt_x", "pf", "acct", "pos_local", "resp", "rec_oe", "rec_fill",
+    "rec_eq", "rec_risk", "rules", "rstate", "ks", "kreq", "book", "book_meta",
+])
+#: Its type, for the kernels' explicit signatures (the arrays as Backtest makes them).
+LOOP = ArrayBundle.of(LoopArrays, (
+    ORDERS, LOCAL_ORDERS, I64_1D, I64_1D, I64_1D, F64_1D, F64_2D, I64_1D, F64_2D, F64_1D,
+    F64_1D, F64_1D, F64_2D, F64_2D, F64_2D, F64_1D, F64_1D, RESPONSES, ORDER_EVENTS, FILLS,
+    EQUITIES, RISK_EVENTS, F64_2D, F64_1D, F64_1D, REQUESTS, F64_4D, I64_2D,
+))
