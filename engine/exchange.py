@@ -352,63 +352,58 @@ def next_arrival_nb(orders, open_idx, cnt):
 
 
 @internal_njit
-def process_arrivals_nb(t, lp):
-    """Handle every action arriving at the exchange at exchange time ``t`` (in order id order).
-
-    ``lp``: the loop's arrays (``nbtypes.LoopArrays`` in a bundle, see bundle.py), each read
-    where it is used."""
-    orders, open_idx, cnt = lp.orders, lp.open_idx, lp.cnt
+def process_arrivals_nb(t, orders, open_idx, mkt_x, pf, acct, cfg, tick, mult, lat, trace_ts,
+                        trace_lat, rec_oe, rec_fill, resp, cnt, book, meta):
+    """Handle every action arriving at the exchange at exchange time ``t`` (in order id order)."""
     k = 0
     while k < cnt[C_N_OPEN]:
         oid = open_idx[k]
         o = orders[oid]
         n_before = cnt[C_N_OPEN]
         if o["status"] == ST_IN_FLIGHT and o["ts_arrive"] == t:
-            _execute_nb(orders, oid, t, lp.mkt_x, lp.pf, lp.acct, lp.cfg, lp.tick[o["instrument"]],
-                        lp.mult[o["instrument"]], lp.lat, lp.trace_ts, lp.trace_lat, lp.rec_oe,
-                        lp.rec_fill, lp.resp, cnt, open_idx, OE_ACK, ACTION_SUBMIT, lp.book,
-                        lp.book_meta)
+            _execute_nb(orders, oid, t, mkt_x, pf, acct, cfg, tick[o["instrument"]],
+                        mult[o["instrument"]], lat, trace_ts, trace_lat, rec_oe, rec_fill, resp,
+                        cnt, open_idx, OE_ACK, ACTION_SUBMIT, book, meta)
         elif o["pending"] != 0 and o["ts_pending"] == t:
             action = o["pending"]
             o["pending"] = 0
             if o["status"] == ST_FILLED or o["status"] == ST_CANCELLED or o["status"] == ST_REJECTED:
-                reject_late_nb(orders, oid, t, action, lp.cfg, lp.lat, lp.trace_ts, lp.trace_lat,
-                               lp.rec_oe, lp.resp, cnt)
+                reject_late_nb(orders, oid, t, action, cfg, lat, trace_ts, trace_lat, rec_oe, resp,
+                               cnt)
                 _remove_open(open_idx, cnt, oid, orders)
             elif o["status"] == ST_IN_FLIGHT:  # overtook its own order: the exchange never heard of it
                 ev = OE_CANCEL_REJECT if action == ACTION_CANCEL else OE_MODIFY_REJECT
-                emit_nb(orders, oid, t, ev, RJ_UNKNOWN_ORDER, o["price"], o["qty"], action, lp.cfg,
-                        lp.lat, lp.trace_ts, lp.trace_lat, lp.rec_oe, lp.resp, cnt)
+                emit_nb(orders, oid, t, ev, RJ_UNKNOWN_ORDER, o["price"], o["qty"], action, cfg,
+                        lat, trace_ts, trace_lat, rec_oe, resp, cnt)
             elif action == ACTION_CANCEL:
                 o["status"] = ST_CANCELLED
                 _remove_open(open_idx, cnt, oid, orders)
                 emit_nb(orders, oid, t, OE_CANCEL_ACK, 0, o["price"], o["qty"] - o["filled"],
-                        action, lp.cfg, lp.lat, lp.trace_ts, lp.trace_lat, lp.rec_oe, lp.resp, cnt)
+                        action, cfg, lat, trace_ts, trace_lat, rec_oe, resp, cnt)
             else:
                 new_px = o["new_price"]
                 new_qty = o["new_qty"]
                 if new_qty <= o["filled"]:
                     emit_nb(orders, oid, t, OE_MODIFY_REJECT, RJ_BAD_QTY, new_px, new_qty, action,
-                            lp.cfg, lp.lat, lp.trace_ts, lp.trace_lat, lp.rec_oe, lp.resp, cnt)
+                            cfg, lat, trace_ts, trace_lat, rec_oe, resp, cnt)
                 elif new_px != o["price"] or new_qty > o["qty"]:
                     old_px = o["price"]
                     old_qty = o["qty"]
                     o["price"] = new_px  # loses priority: re-enters as a new arrival
                     o["qty"] = new_qty
-                    code = _execute_nb(orders, oid, t, lp.mkt_x, lp.pf, lp.acct, lp.cfg,
-                                       lp.tick[o["instrument"]], lp.mult[o["instrument"]], lp.lat,
-                                       lp.trace_ts, lp.trace_lat, lp.rec_oe, lp.rec_fill, lp.resp,
-                                       cnt, open_idx, OE_MODIFY_ACK, ACTION_MODIFY, lp.book,
-                                       lp.book_meta)
+                    code = _execute_nb(orders, oid, t, mkt_x, pf, acct, cfg, tick[o["instrument"]],
+                                       mult[o["instrument"]], lat, trace_ts, trace_lat, rec_oe,
+                                       rec_fill, resp, cnt, open_idx, OE_MODIFY_ACK, ACTION_MODIFY,
+                                       book, meta)
                     if code != 0:  # e.g. a post-only re-priced across the spread: keep old terms
                         o["price"] = old_px
                         o["qty"] = old_qty
                         emit_nb(orders, oid, t, OE_MODIFY_REJECT, code, new_px, new_qty, action,
-                                lp.cfg, lp.lat, lp.trace_ts, lp.trace_lat, lp.rec_oe, lp.resp, cnt)
+                                cfg, lat, trace_ts, trace_lat, rec_oe, resp, cnt)
                 else:
                     o["qty"] = new_qty  # size decrease keeps its place in the queue
-                    emit_nb(orders, oid, t, OE_MODIFY_ACK, 0, new_px, new_qty, action, lp.cfg, lp.lat,
-                            lp.trace_ts, lp.trace_lat, lp.rec_oe, lp.resp, cnt)
+                    emit_nb(orders, oid, t, OE_MODIFY_ACK, 0, new_px, new_qty, action, cfg, lat,
+                            trace_ts, trace_lat, rec_oe, resp, cnt)
         if cnt[C_N_OPEN] == n_before:
             k += 1
     next_arrival_nb(orders, open_idx, cnt)

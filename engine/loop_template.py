@@ -400,7 +400,9 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
                         break
                     checked_oe = cnt[C_N_OE]
                 if ta <= tr:
-                    process_arrivals_nb(ta, lp)
+                    process_arrivals_nb(ta, orders, open_idx, mkt_x, pf, acct, cfg, tick, mult,
+                                        lat, trace_ts, trace_lat, rec_oe, rec_fill, resp, cnt,
+                                        book, book_meta)
                     t_due = min(cnt[C_NEXT_ARRIVAL], cnt[C_NEXT_RESP])
                     continue
                 # 2. a response reaches the strategy at its own local time tr (<= t): the

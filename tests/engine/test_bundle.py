@@ -108,15 +108,17 @@ def test_only_a_named_tuple_of_arrays_makes_a_bundle():
 
 
 def test_the_loops_kernels_take_the_loop_bundle():
-    # the loop's request and response kernels, and the exchange's arrivals, receive the loop's
-    # arrays as one bundle (a change of signature would bring back ~190 words per call)
-    from tickguard.engine import exchange, loop_kernels
+    # the loop's request and response kernels receive the loop's arrays as one bundle (a change
+    # of signature would bring back ~190 words per call)
+    from tickguard.engine import loop_kernels
     from tickguard.engine.nbtypes import LOOP, LoopArrays
 
     assert LOOP.names == LoopArrays._fields and len(LOOP.members) == len(LoopArrays._fields)
     (sig,) = loop_kernels._handle_requests.signatures
     assert LOOP in sig
-    assert list(inspect.signature(exchange.process_arrivals_nb.py_func).parameters) == ["t", "lp"]
+    for kernel in (loop_kernels._kill_switch_actions, loop_kernels._flatten,
+                   loop_kernels._kill_or_flatten, loop_kernels._sample_equity):
+        assert list(inspect.signature(kernel.py_func).parameters)[-1] == "lp", kernel
 
 
 @internal_njit
