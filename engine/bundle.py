@@ -6,7 +6,7 @@ loop's kernels take two dozen arrays each, so a call copied ~190 words through t
 those copies were most of the loop's own instructions per order, and much of the code the
 caches had to hold per order (benchmarks/PERFORMANCE.md, 3 December, late night). A bundle is
 the arrays stored once, in the stack frame of the function that makes it; a kernel receives its
-address, one word, and reads only the fields it uses (``ctx.orders``: the data pointer and the
+address, one word, and reads only the fields it uses (``lp.orders``: the data pointer and the
 shape, loaded where needed; LLVM may load them again at will, as they never change).
 
 The arrays in a bundle have no owner (as :func:`tickguard.engine.unmanaged.unmanaged` makes
