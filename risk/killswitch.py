@@ -59,10 +59,10 @@ from .layout import (
     TB_TOKENS_SUBMIT, TR_RESET,
 )
 from .signatures import signature_block
-from .slots import slot_nb
+from .slots import SLOT_MASK, slot_nb
 
 __all__ = ["RiskState", "escalate_nb", "monitor_activity_nb", "monitor_event_nb",
-           "monitor_sample_nb", "new_risk_state", "reset_nb", "ring_expire_nb", "ring_push_nb"]
+           "monitor_sample_nb", "new_risk_state", "reset_nb", "ring_slide_nb"]
 
 _CONTROL = int(KIND_CONTROL)
 _QUOTE = int(KIND_QUOTE)
@@ -248,40 +248,38 @@ def reset_nb(now, rules, rstate, ks):
 
 # ------------------------------------------------------------------------- ring buffers
 @njit(cache=True, inline="always")
-def ring_expire_nb(rs, off, width, cutoff, classed):
-    """Drop entries stamped before ``cutoff`` (column 0 is the time); keep the class counts."""
-    cap = slot_nb(rs[off + RB_CAP])
-    head = slot_nb(rs[off + RB_HEAD])
-    n = slot_nb(rs[off + RB_COUNT])
-    base = off + RB_NF
-    while n > 0 and rs[base + head * width] < cutoff:
-        if classed:
-            rs[off + (RB_NUM if rs[base + head * width + 1] == 0.0 else RB_DEN)] -= 1.0
-        head = head + 1 if head + 1 < cap else 0  # not %: an integer division costs ~10 ns
-        n -= 1
-    rs[off + RB_HEAD] = head
-    rs[off + RB_COUNT] = n
+def _drop_oldest(rs, off, base, head, cap, width, classed):
+    """Uncount the oldest entry (at ``head``) from the class counts; the next head."""
+    if classed:
+        rs[off + (RB_NUM if rs[base + head * width + 1] == 0.0 else RB_DEN)] -= 1.0
+    # not %: an integer division costs ~10 ns; masked: known >= 0 around loops (slots.py)
+    return (head + 1 if head + 1 < cap else 0) & SLOT_MASK
 
 
 @njit(cache=True, inline="always")
-def ring_push_nb(rs, off, width, ts, value, classed, count_overflow):
-    """Append ``(ts, value)``; when full, drop the oldest (counted in RB_OVERFLOW if asked).
+def ring_slide_nb(rs, off, width, cutoff, ts, value, classed, count_overflow):
+    """Drop the entries stamped before ``cutoff`` (column 0 is the time), then append ``(ts,
+    value)``; when still full, drop the oldest too (counted in RB_OVERFLOW if asked). Class
+    counts (RB_NUM for value 0, RB_DEN otherwise) follow when ``classed``.
 
+    One step, not an expiry then a push: head and count stay in registers between the two (the
+    push read back what the expiry had just stored, through a float conversion each way).
     Returns the row offset written, so callers with wider rows fill the remaining columns.
     """
     cap = slot_nb(rs[off + RB_CAP])
     head = slot_nb(rs[off + RB_HEAD])
     n = slot_nb(rs[off + RB_COUNT])
     base = off + RB_NF
+    while n > 0 and rs[base + head * width] < cutoff:
+        head = _drop_oldest(rs, off, base, head, cap, width, classed)
+        n -= 1
     if n == cap:
-        if classed:
-            rs[off + (RB_NUM if rs[base + head * width + 1] == 0.0 else RB_DEN)] -= 1.0
+        head = _drop_oldest(rs, off, base, head, cap, width, classed)
         if count_overflow:
             rs[off + RB_OVERFLOW] += 1.0
-        head = head + 1 if head + 1 < cap else 0
         n -= 1
     slot = head + n  # < 2 * cap
-    row = base + (slot - cap if slot >= cap else slot) * width
+    row = base + ((slot - cap if slot >= cap else slot) & SLOT_MASK) * width
     rs[row] = ts
     rs[row + 1] = value
     if classed:
@@ -419,8 +417,7 @@ def monitor_sample_nb(now, equity, pnl, rules, rstate, ks):
         off = slot_nb(rstate[RS_HEADER + r])  # (-1, masked, for a rule without a block: unused)
         thr = rules[r, R_THRESHOLD]
         if m == MT_LOSS_OVER_WINDOW and not math.isnan(pnl):
-            ring_expire_nb(rstate, off, 2, now - rules[r, R_WINDOW], False)
-            ring_push_nb(rstate, off, 2, now, pnl, False, True)
+            ring_slide_nb(rstate, off, 2, now - rules[r, R_WINDOW], now, pnl, False, True)
             loss = rstate[off + RB_NF + slot_nb(rstate[off + RB_HEAD]) * 2 + 1] - pnl
             if loss > thr:
                 tr = max(tr, escalate_nb(now, r, rules[r, R_ACTION], loss, thr, ks))
@@ -476,8 +473,7 @@ def monitor_activity_nb(now, what, inst, rules, rstate, ks):
         off = slot_nb(rstate[RS_HEADER + r])
         thr = rules[r, R_THRESHOLD]
         ratio = m == MT_ORDER_TO_TRADE or m == MT_REJECT_RATE
-        ring_expire_nb(rstate, off, 2, now - rules[r, R_WINDOW], True)
-        ring_push_nb(rstate, off, 2, now, cls, True, ratio)
+        ring_slide_nb(rstate, off, 2, now - rules[r, R_WINDOW], now, cls, True, ratio)
         num = rstate[off + RB_NUM]
         den = rstate[off + RB_DEN]
         if m == MT_ORDER_TO_TRADE:

@@ -80,9 +80,10 @@ def _open_sums(orders, working, skip, rstate, so, n_inst):
 
 
 @njit(cache=True, inline="always")
-def _exposures(pos, mkt, mult, rstate, so, n_inst, inst, side, extra_before, extra_after, net):
-    """Worst-case gross (``net=False``) or |net| exposure with ``extra_before``, then with
-    ``extra_after``, more on (inst, side): (before, after), in one pass over the instruments.
+def _exposures(pos, mkt, mult, rstate, so, n_inst, inst, side, extra_before, extra_after):
+    """Worst-case gross and |net| exposures with ``extra_before``, then with ``extra_after``, more
+    on (inst, side): (gross before, gross after, net before, net after), in one pass over the
+    instruments for both kinds of rule (one pass per rule cost ~145 instructions an order each).
     Each is inf when an instrument it holds has no value (no mid): the gate fails closed."""
     gross_b = gross_a = hi_b = lo_b = hi_a = lo_a = 0.0
     bad_b = bad_a = False
@@ -109,9 +110,11 @@ def _exposures(pos, mkt, mult, rstate, so, n_inst, inst, side, extra_before, ext
             gross_a += max(abs(ha), abs(la)) * v
             hi_a += ha * v
             lo_a += la * v
-    before = max(abs(hi_b), abs(lo_b)) if net else gross_b
-    after = max(abs(hi_a), abs(lo_a)) if net else gross_a
-    return (math.inf if bad_b else before), (math.inf if bad_a else after)
+    if bad_b:
+        gross_b = hi_b = lo_b = math.inf
+    if bad_a:
+        gross_a = hi_a = lo_a = math.inf
+    return gross_b, gross_a, max(abs(hi_b), abs(lo_b)), max(abs(hi_a), abs(lo_a))
 
 
 @internal_njit
@@ -273,12 +276,14 @@ def pretrade_nb(req, now, mkt, pos, orders, working, mult, rules, rstate, ks):
         if not sums_done:
             _open_sums(orders, working, skip, rstate, so, n_inst)
             sums_done = True
+        gross_b, gross_a, net_b, net_a = _exposures(pos, mkt, mult, rstate, so, n_inst, inst, side,
+                                                    old_rem, rem)
         for e in range(count + count_n):  # gross, then net
             net = e >= count
             r = _applies(rstate, rules, (first_n + e - count) if net else (first + e), best, inst)
             if r >= 0:
-                before, after = _exposures(pos, mkt, mult, rstate, so, n_inst, inst, side, old_rem,
-                                           rem, net)
+                before = net_b if net else gross_b
+                after = net_a if net else gross_a
                 if _over(before, after, rules[r, R_THRESHOLD]):
                     best, best_obs, best_thr = r, after, rules[r, R_THRESHOLD]
     first, count = _rules_of(rstate, tab, MT_MESSAGE_RATE)
@@ -340,5 +345,6 @@ def pretrade_nb(req, now, mkt, pos, orders, working, mult, rules, rstate, ks):
             rstate[o] = tokens - 1.0
             rstate[o + 1] = now
         elif (m == MT_REPEATED_EXECUTION or m == MT_DUPLICATE_ORDER) and action != ACTION_MODIFY:
-            signature_push_nb(rstate, off, now)  # the key its rule above counted
+            signature_push_nb(rstate, off, now, float(inst), float(side), float(otype), price, qty,
+                              m == MT_DUPLICATE_ORDER)  # the key its rule counted above
     return 0

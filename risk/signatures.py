@@ -3,7 +3,7 @@
 A rule's block in ``rstate`` (offset ``off``): the ring header ``RB_*``, ``cap`` ring rows of
 ``SG_NF`` floats (``SG_*``: the orders that passed, oldest at ``RB_HEAD``; ``SG_ROW`` is where the
 row's key sits in the table), the table header ``SC_*`` (keys in the table, table rows, and the
-pending key: the one :func:`signature_count_nb` looked up last, with its table row), then the
+pending row: where :func:`signature_count_nb` found, or would insert, the key it counted last), then the
 table rows of ``SG_NF`` floats: an open-addressing hash table (``SC_TABLE_ROWS * cap`` rows
 rounded up to a power of two, so a hash is reduced with a mask, not a division) from an order's
 signature (instrument, side, price, quantity, and the order type for duplicate_order; NaN prices
@@ -13,8 +13,9 @@ are equal) to the number of ring rows holding it, kept in the row's ``SG_TS`` co
 The table turns "how many identical orders in the window" into one probe sequence instead of a
 pass over the window, which may hold ``capacity`` orders (1024 by default): the gate's cost per
 order no longer grows with the order rate. One probe per order: the count finds the key's row,
-the push that follows reuses it (the pending key), and a ring row that leaves the window
-uncounts its key through ``SG_ROW``. Keys whose count fell to 0 stay until the table holds
+the push that follows reuses it (the pending row; the gate passes the same key again, which it
+holds in registers: copying it through ``rstate`` cost ~10 stores and loads per rule), and a ring
+row that leaves the window uncounts its key through ``SG_ROW``. Keys whose count fell to 0 stay until the table holds
 ``2 * cap`` keys; then it is rebuilt from the ring (at most ``cap`` live keys), so probing stays
 short, and the ring rows learn their keys' new rows.
 """
@@ -38,8 +39,8 @@ __all__ = ["SC_TABLE_ROWS", "signature_block", "signature_count_nb", "signature_
 SC_TABLE_ROWS = 4  #: table rows per ring row (at least)
 SC_USED = 0  #: after the ring rows: keys in the table
 SC_NROWS = 1  #: table rows, a power of two
-SC_PENDING = 2  #: the key signature_count_nb looked up last: SG_NF floats, SG_ROW its table row
-SC_NF = SC_PENDING + SG_NF
+SC_PENDING = 2  #: the table row (offset) of the key signature_count_nb counted last, -1: none
+SC_NF = 3
 _EMPTY = -1.0
 _GOLDEN = -7046029254386353131  # 0x9E3779B97F4A7C15 as int64: Fibonacci hashing
 
@@ -53,7 +54,7 @@ def signature_block(cap: int) -> np.ndarray:
     head[RB_CAP] = cap
     sc = np.zeros(SC_NF)
     sc[SC_NROWS] = n_rows
-    sc[SC_PENDING + SG_ROW] = -1.0  # nothing looked up
+    sc[SC_PENDING] = -1.0  # nothing looked up
     return np.concatenate([head, np.zeros(cap * SG_NF), sc, table.ravel()])
 
 
@@ -62,12 +63,13 @@ def _row(rs, sc, inst, side, otype, price, qty):
     """Table row (offset) holding this key, or the empty row where it would go (``sc``: the
     table header's offset)."""
     n_rows = slot_nb(rs[sc + SC_NROWS])
+    mask = (n_rows - 1) & SLOT_MASK  # masked: h stays known >= 0 around the loop (slots.py)
     table = sc + SC_NF
     x = abs(inst * 7919.0 + side * 104729.0 + otype * 1299709.0 + qty * 15485863.0
             + (price * 179424673.0 if price == price else 0.0))
     k = int(x * 1024.0) if x < 4.0e15 else 0  # keeps ~3 decimals of the price in the key
     # wraps in int64 (jitted); same counts either way. SLOT_MASK: known >= 0 (slots.py)
-    h = ((k * _GOLDEN) >> 29) & (n_rows - 1) & SLOT_MASK
+    h = ((k * _GOLDEN) >> 29) & mask
     for _ in range(n_rows):
         row = table + h * SG_NF
         if rs[row + SG_INST] == _EMPTY:
@@ -76,9 +78,7 @@ def _row(rs, sc, inst, side, otype, price, qty):
         if (rs[row + SG_INST] == inst and rs[row + SG_SIDE] == side and rs[row + SG_TYPE] == otype
                 and rs[row + SG_QTY] == qty and (p == price or (p != p and price != price))):
             return row
-        h += 1
-        if h == n_rows:
-            h = 0
+        h = (h + 1) & mask
     return -1  # unreachable: the table is rebuilt before it holds 2 * cap of its >= 4 * cap rows
 
 
@@ -102,19 +102,18 @@ def _find_key(rs, sc, key):
 
 
 @njit(cache=True, inline="always")
+def _key_type(otype, use_type):
+    """The order type as the key holds it: only duplicate_order tells types apart."""
+    return float(otype) if use_type else 0.0
+
+
+@njit(cache=True, inline="always")
 def signature_count_nb(rs, off, inst, side, otype, price, qty, use_type):
-    """Ring rows with this signature (``otype`` counts only when ``use_type``). The key becomes
-    the pending one, which :func:`signature_push_nb` appends if the order passes."""
+    """Ring rows with this signature (``otype`` counts only when ``use_type``). Its table row
+    becomes the pending one, which :func:`signature_push_nb` reuses when given the same key."""
     sc = off + RB_NF + slot_nb(rs[off + RB_CAP]) * SG_NF
-    otype = float(otype) if use_type else 0.0
-    row = _row(rs, sc, float(inst), float(side), otype, price, qty)
-    pend = sc + SC_PENDING
-    rs[pend + SG_INST] = inst
-    rs[pend + SG_SIDE] = side
-    rs[pend + SG_TYPE] = otype
-    rs[pend + SG_PRICE] = price
-    rs[pend + SG_QTY] = qty
-    rs[pend + SG_ROW] = row
+    row = _row(rs, sc, float(inst), float(side), _key_type(otype, use_type), price, qty)
+    rs[sc + SC_PENDING] = row
     return 0.0 if rs[row + SG_INST] == _EMPTY else rs[row + SG_TS]
 
 
@@ -126,34 +125,34 @@ def signature_expire_nb(rs, off, cutoff):
     n = slot_nb(rs[off + RB_COUNT])
     while n > 0 and rs[off + RB_NF + head * SG_NF + SG_TS] < cutoff:
         rs[slot_nb(rs[off + RB_NF + head * SG_NF + SG_ROW]) + SG_TS] -= 1.0
-        head += 1
-        if head == cap:
-            head = 0
+        head = (head + 1 if head + 1 < cap else 0) & SLOT_MASK  # known >= 0 around the loop
         n -= 1
     rs[off + RB_HEAD] = head
     rs[off + RB_COUNT] = n
 
 
 @njit(cache=True, inline="always")
-def signature_push_nb(rs, off, now):
-    """Append the pending order (the one signature_count_nb counted last) at time ``now``; a full
-    ring drops (and uncounts) its oldest, in RB_OVERFLOW."""
+def signature_push_nb(rs, off, now, inst, side, otype, price, qty, use_type):
+    """Append an order at time ``now``: the key signature_count_nb counted last, given again (its
+    table row is the pending one); a full ring drops (and uncounts) its oldest, in RB_OVERFLOW."""
     cap = slot_nb(rs[off + RB_CAP])
     head = slot_nb(rs[off + RB_HEAD])
     n = slot_nb(rs[off + RB_COUNT])
     sc = off + RB_NF + cap * SG_NF
-    pend = sc + SC_PENDING
-    row = int(rs[pend + SG_ROW])
-    rs[pend + SG_ROW] = -1.0  # used up
+    row = int(rs[sc + SC_PENDING])
+    rs[sc + SC_PENDING] = -1.0  # used up
     if n == cap:
         rs[slot_nb(rs[off + RB_NF + head * SG_NF + SG_ROW]) + SG_TS] -= 1.0
         rs[off + RB_OVERFLOW] += 1.0
         head = head + 1 if head + 1 < cap else 0
         n -= 1
     pos = head + n
-    ring = off + RB_NF + (pos - cap if pos >= cap else pos) * SG_NF
-    for c in (SG_INST, SG_SIDE, SG_TYPE, SG_PRICE, SG_QTY):
-        rs[ring + c] = rs[pend + c]
+    ring = off + RB_NF + ((pos - cap if pos >= cap else pos) & SLOT_MASK) * SG_NF  # (known >= 0)
+    rs[ring + SG_INST] = inst
+    rs[ring + SG_SIDE] = side
+    rs[ring + SG_TYPE] = _key_type(otype, use_type)
+    rs[ring + SG_PRICE] = price
+    rs[ring + SG_QTY] = qty
     rs[ring + SG_TS] = now
     rs[off + RB_HEAD] = head
     rs[off + RB_COUNT] = n + 1

@@ -13,13 +13,13 @@ import math
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tickguard.risk.layout import RB_COUNT, RB_NF, RB_OVERFLOW, SG_NF, SG_ROW
+from tickguard.risk.layout import RB_COUNT, RB_NF, RB_OVERFLOW, SG_NF
 from tickguard.risk.signatures import (
     SC_PENDING, signature_block, signature_count_nb, signature_expire_nb, signature_push_nb,
 )
 
 PRICES = [99.0, 99.5, 100.0, math.nan]
-PENDING_ROW = RB_NF + 2 * SG_NF + SC_PENDING + SG_ROW  # in a block of capacity 2
+PENDING_ROW = RB_NF + 2 * SG_NF + SC_PENDING  # in a block of capacity 2
 order = st.tuples(st.integers(0, 3_000),  # time step, ns
                   st.integers(0, 2), st.sampled_from([-1, 1]), st.integers(1, 3),
                   st.sampled_from(PRICES), st.sampled_from([1.0, 2.0, 0.5]))
@@ -45,7 +45,8 @@ def _replay(cap, window, thr, use_type, orders):
         want = 1 + sum(_same(s, sig, use_type) for _, s in ring)
         assert got == want
         if want <= thr:  # passed: remembered
-            signature_push_nb(rs, 0, float(now))  # the pending key: the one just counted
+            # the key just counted, given again (its table row is the pending one)
+            signature_push_nb(rs, 0, float(now), float(inst), float(side), float(otype), price, qty, use_type)
             ring.append((now, sig))
             if len(ring) > cap:
                 ring.pop(0)
@@ -70,7 +71,7 @@ def test_a_rebuild_between_count_and_push_moves_the_pending_key():
     rs = signature_block(2)
     signature_count_nb(rs, 0, 0.0, 1.0, 1.0, J, 1.0, False)
     j_row = rs[PENDING_ROW]
-    signature_push_nb(rs, 0, 1.0)
+    signature_push_nb(rs, 0, 1.0, 0.0, 1.0, 1.0, J, 1.0, False)
     signature_count_nb(rs, 0, 0.0, 1.0, 1.0, K, 1.0, False)
     assert rs[PENDING_ROW] == j_row + SG_NF  # the collision this test is about
     orders = [(1, 0, 1, 1, price, 1.0) for price in (J, K, X1, X2, K, K)]
