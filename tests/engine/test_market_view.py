@@ -32,17 +32,20 @@ row = st.fixed_dictionaries({
     "price": st.sampled_from(PRICES),
     "bid_px": st.sampled_from(PRICES), "bid_sz": st.sampled_from(SIZES),
     "ask_px": st.sampled_from(PRICES), "ask_sz": st.sampled_from(SIZES),
-    "gap": st.integers(0, 3),  # exchange-time step to the next row (0: same time)
+    # exchange-time step to the next row (0: same time; negative: feed latency reordered it, so
+    # the exchange's clock is the running maximum)
+    "gap": st.integers(-2, 3),
 })
 
 
 def _events(rows: list[dict]) -> np.ndarray:
     ev = empty_events(len(rows))
-    ts = 1_000
+    ts = latest = 1_000
     for i, r in enumerate(rows):
         ts += r["gap"]
+        latest = max(latest, ts)
         ev["ts_exch"][i] = ts
-        ev["ts_local"][i] = ts + 10
+        ev["ts_local"][i] = latest + 10  # local time stays in order
         for k, v in r.items():
             if k != "gap":
                 ev[k][i] = v
@@ -56,31 +59,39 @@ def _start_view() -> np.ndarray:
     return mkt
 
 
-def _oracle(ev: np.ndarray, upto: int, mkt: np.ndarray) -> tuple[np.ndarray, int]:
+def _oracle(ev: np.ndarray, start: int, clock: int, upto: int, mkt: np.ndarray) -> tuple[np.ndarray, int, int]:
+    """Rows from ``start`` applied one by one while the exchange's clock (the running maximum of
+    their times, from ``clock``) stays within ``upto``: (view, next row, clock)."""
     out = mkt.copy()
-    j = 0
-    while j < len(ev) and ev["ts_exch"][j] <= upto:
+    j = start
+    while j < len(ev) and max(int(ev["ts_exch"][j]), clock) <= upto:
         e = ev[j]
+        clock = max(int(e["ts_exch"]), clock)
         apply_market_event_nb(out, int(e["instrument"]), int(e["kind"]), int(e["side"]), int(e["level"]),
                               float(e["price"]), float(e["bid_px"]), float(e["bid_sz"]),
-                              float(e["ask_px"]), float(e["ask_sz"]), int(e["ts_exch"]), True)
+                              float(e["ask_px"]), float(e["ask_sz"]), clock, True)
         j += 1
-    return out, j
+    return out, j, clock
 
 
 @settings(max_examples=300, deadline=None)
-@given(rows=st.lists(row, min_size=1, max_size=40), cut=st.floats(0.0, 1.0))
-def test_idle_rows_then_catch_up_equal_every_row_applied_in_order(rows, cut):
+@given(rows=st.lists(row, min_size=1, max_size=40), cut=st.floats(0.0, 1.0), start=st.floats(0.0, 1.0))
+def test_idle_rows_then_catch_up_equal_every_row_applied_in_order(rows, cut, start):
+    # from a cursor inside the chunk (rows before it taken earlier: the clock is their latest
+    # time), up to a time anywhere in it
     ev = _events(rows)
-    upto = int(ev["ts_exch"][0] + cut * (ev["ts_exch"][-1] - ev["ts_exch"][0]))
-    expected, j_expected = _oracle(ev, upto, _start_view())
+    j0 = int(start * len(ev))
+    clock0 = int(ev["ts_exch"][:j0].max()) if j0 else 0
+    lo, hi = int(ev["ts_exch"].min()), int(ev["ts_exch"].max())
+    upto = int(lo + cut * (hi - lo))
+    expected, j_expected, clock = _oracle(ev, j0, clock0, upto, _start_view())
 
     mkt = _start_view()
     deferred = np.full(N_INST, -1, np.int64)
     book = np.zeros((N_INST, 2, 0, 2))  # no depth kept (book_levels = 0)
     meta = np.zeros((N_INST, BM_NF), np.int64)
-    j, last_xts = _idle_rows(ev, 0, 0, upto, mkt, book, meta, np.full(N_INST, 0.01), deferred)
-    assert j == j_expected and last_xts == (ev["ts_exch"][j - 1] if j else 0)
+    j, last_xts = _idle_rows(ev, j0, clock0, upto, mkt, book, meta, np.full(N_INST, 0.01), deferred)
+    assert j == j_expected and last_xts == clock
     catch_up_nb(ev, deferred, mkt)
     assert (deferred == -1).all()  # caught up: nothing left deferred
     np.testing.assert_array_equal(mkt, expected)  # NaN where NaN
