@@ -156,7 +156,8 @@ def gate_ns_per_order(gate: Any, n: int = 200_000) -> float:
 # The gate alone, in a fresh interpreter. Run twice on one cache: the first run compiles
 # pretrade_nb in-process, so LLVM may inline the gate into the timing loop; the second loads it
 # from the cache and makes a real call, as the event loop does (the loop never inlines it). The
-# timing loop itself, _gate_calls_nb, compiles in every run (not cached, see there). Four runs on one cache read 128, 149, 144, 146 ns: both figures are reported.
+# timing loop itself, _gate_calls_nb, compiles in every run (not cached, see there). Four runs
+# on one cache read 128, 149, 144, 146 ns: both figures are reported.
 _GATE_BODY = """
 from tickguard.benchmarks.engine import full_rulebook_gate, gate_ns_per_order
 from tickguard.data.schema import InstrumentTable

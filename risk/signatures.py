@@ -3,11 +3,11 @@
 A rule's block in ``rstate`` (offset ``off``): the ring header ``RB_*``, ``cap`` ring rows of
 ``SG_NF`` floats (``SG_*``: the orders that passed, oldest at ``RB_HEAD``; ``SG_ROW`` is where the
 row's key sits in the table), the table header ``SC_*`` (keys in the table, table rows, and the
-pending row: where :func:`signature_count_nb` found, or would insert, the key it counted last), then the
-table rows of ``SG_NF`` floats: an open-addressing hash table (``SC_TABLE_ROWS * cap`` rows
-rounded up to a power of two, so a hash is reduced with a mask, not a division) from an order's
-signature (instrument, side, price, quantity, and the order type for duplicate_order; NaN prices
-are equal) to the number of ring rows holding it, kept in the row's ``SG_TS`` column;
+pending row: where :func:`signature_count_nb` found, or would insert, the key it counted last),
+then the table rows of ``SG_NF`` floats: an open-addressing hash table (``SC_TABLE_ROWS * cap``
+rows rounded up to a power of two, so a hash is reduced with a mask, not a division) from an
+order's signature (instrument, side, price, quantity, and the order type for duplicate_order; NaN
+prices are equal) to the number of ring rows holding it, kept in the row's ``SG_TS`` column;
 ``SG_INST == -1`` marks an empty row.
 
 The table turns "how many identical orders in the window" into one probe sequence instead of a
@@ -15,9 +15,9 @@ pass over the window, which may hold ``capacity`` orders (1024 by default): the 
 order no longer grows with the order rate. One probe per order: the count finds the key's row,
 the push that follows reuses it (the pending row; the gate passes the same key again, which it
 holds in registers: copying it through ``rstate`` cost ~10 stores and loads per rule), and a ring
-row that leaves the window uncounts its key through ``SG_ROW``. Keys whose count fell to 0 stay until the table holds
-``2 * cap`` keys; then it is rebuilt from the ring (at most ``cap`` live keys), so probing stays
-short, and the ring rows learn their keys' new rows.
+row that leaves the window uncounts its key through ``SG_ROW``. Keys whose count fell to 0 stay
+until the table holds ``2 * cap`` keys; then it is rebuilt from the ring (at most ``cap`` live
+keys), so probing stays short, and the ring rows learn their keys' new rows.
 """
 
 from __future__ import annotations

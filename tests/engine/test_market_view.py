@@ -59,7 +59,8 @@ def _start_view() -> np.ndarray:
     return mkt
 
 
-def _oracle(ev: np.ndarray, start: int, clock: int, upto: int, mkt: np.ndarray) -> tuple[np.ndarray, int, int]:
+def _oracle(ev: np.ndarray, start: int, clock: int, upto: int,
+            mkt: np.ndarray) -> tuple[np.ndarray, int, int]:
     """Rows from ``start`` applied one by one while the exchange's clock (the running maximum of
     their times, from ``clock``) stays within ``upto``: (view, next row, clock)."""
     out = mkt.copy()
