@@ -411,13 +411,23 @@ def _idle_rows(events, j, last_xts, until, mkt_x, book, book_meta, tick, deferre
     while j < n:
         k = j  # the run of quote rows from j: up to k (excluded), its clock at hi
         hi = last_xts
-        while k < n:
-            xe = events[np.uint64(k)]  # unsigned: no wrap-around of a negative index (never is)
-            tx = max(xe["ts_exch"], hi)
-            if tx > until or xe["kind"] & _NOT_QUOTE:
-                break
-            hi = tx
-            k += 1
+        if hi <= until:  # (else nothing is owed: the clock is past until already)
+            # the clock is the running maximum of the rows' times: from hi <= until, a row keeps
+            # it within until iff its own time is, so no test waits for the maximum; two rows a
+            # step (the second loop takes the run's last row, or finds which of two ends it)
+            while k + 1 < n:
+                a = events[np.uint64(k)]  # unsigned: no wrap-around of a negative index (never is)
+                b = events[np.uint64(k + 1)]
+                if a["ts_exch"] > until or b["ts_exch"] > until or (a["kind"] | b["kind"]) & _NOT_QUOTE:
+                    break
+                hi = max(hi, max(a["ts_exch"], b["ts_exch"]))
+                k += 2
+            while k < n:
+                xe = events[np.uint64(k)]
+                if xe["ts_exch"] > until or xe["kind"] & _NOT_QUOTE:
+                    break
+                hi = max(hi, xe["ts_exch"])
+                k += 1
         if k > j:
             # from the end back: an instrument's first quote met is its latest; deferred[inst]
             # below j was set before this run (rows taken earlier, or -1: none)

@@ -99,6 +99,37 @@ def test_idle_rows_then_catch_up_equal_every_row_applied_in_order(rows, cut, sta
     assert np.isnan(mkt[:, M_TS_QUOTE]).all()  # the exchange's view keeps no quote clock
 
 
+def _idle_quotes(times: list[int], until: int, clock: int = 0) -> tuple[int, int, np.ndarray]:
+    """Quote rows of instrument 0 at these exchange times, taken by _idle_rows up to ``until``:
+    (next row, clock, deferred)."""
+    ev = empty_events(len(times))
+    ev["ts_exch"] = times
+    ev["ts_local"] = max(times) + 10
+    ev["kind"] = KIND_QUOTE
+    deferred = np.full(N_INST, -1, np.int64)
+    mkt, book, meta = _start_view(), np.zeros((N_INST, 2, 0, 2)), np.zeros((N_INST, BM_NF), np.int64)
+    j, clock = _idle_rows(ev, 0, clock, until, mkt, book, meta, np.full(N_INST, 0.01), deferred)
+    return j, clock, deferred
+
+
+def test_the_clock_after_a_run_of_quotes_is_their_latest_time_wherever_it_sits():
+    # worked by hand: the rows are taken two at a time, so the latest time may sit first or
+    # second of a pair, or in the odd row at the end; the clock must be it in every case
+    for times in ([5, 9, 7, 8], [9, 5, 6, 7], [5, 6, 7, 9], [5, 6, 9], [5, 9, 6], [9]):
+        j, clock, deferred = _idle_quotes(times, until=100)
+        assert (j, clock) == (len(times), max(times)), times
+        assert deferred[0] == len(times) - 1 and (deferred[1:] == -1).all()  # the latest row
+
+
+def test_a_row_past_the_bound_ends_the_run_though_later_rows_are_within_it():
+    # worked by hand: bound 8; the second row (9) is past it, so only the first is taken, clock 5
+    # (the third, 7, is within the bound but comes after the exchange's clock would pass it)
+    assert _idle_quotes([5, 9, 7], until=8)[:2] == (1, 5)
+    assert _idle_quotes([5, 6, 9, 7], until=8)[:2] == (2, 6)  # the pair (5, 6), then 9 stops it
+    # a clock already past the bound takes nothing, whatever the rows' times
+    assert _idle_quotes([5, 6], until=8, clock=9)[:2] == (0, 9)
+
+
 def test_a_pending_take_is_counted_per_instrument():
     mkt = _start_view()
     assert _takes_pending(mkt) == 0
