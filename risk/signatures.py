@@ -118,14 +118,21 @@ def signature_count_nb(rs, off, inst, side, otype, price, qty, use_type):
 
 
 @njit(cache=True, inline="always")
+def _forget_oldest(rs, off, head, cap):
+    """Uncount the key of the oldest ring row (at ``head``; its key stays put); the next head,
+    masked: known >= 0 around the expiry loop (slots.py)."""
+    rs[slot_nb(rs[off + RB_NF + head * SG_NF + SG_ROW]) + SG_TS] -= 1.0
+    return (head + 1 if head + 1 < cap else 0) & SLOT_MASK
+
+
+@njit(cache=True, inline="always")
 def signature_expire_nb(rs, off, cutoff):
     """Drop ring rows stamped before ``cutoff``, oldest first, uncounting each (keys stay put)."""
     cap = slot_nb(rs[off + RB_CAP])
     head = slot_nb(rs[off + RB_HEAD])
     n = slot_nb(rs[off + RB_COUNT])
     while n > 0 and rs[off + RB_NF + head * SG_NF + SG_TS] < cutoff:
-        rs[slot_nb(rs[off + RB_NF + head * SG_NF + SG_ROW]) + SG_TS] -= 1.0
-        head = (head + 1 if head + 1 < cap else 0) & SLOT_MASK  # known >= 0 around the loop
+        head = _forget_oldest(rs, off, head, cap)
         n -= 1
     rs[off + RB_HEAD] = head
     rs[off + RB_COUNT] = n
@@ -142,9 +149,8 @@ def signature_push_nb(rs, off, now, inst, side, otype, price, qty, use_type):
     row = int(rs[sc + SC_PENDING])
     rs[sc + SC_PENDING] = -1.0  # used up
     if n == cap:
-        rs[slot_nb(rs[off + RB_NF + head * SG_NF + SG_ROW]) + SG_TS] -= 1.0
+        head = _forget_oldest(rs, off, head, cap)
         rs[off + RB_OVERFLOW] += 1.0
-        head = head + 1 if head + 1 < cap else 0
         n -= 1
     pos = head + n
     ring = off + RB_NF + ((pos - cap if pos >= cap else pos) & SLOT_MASK) * SG_NF  # (known >= 0)
