@@ -56,6 +56,8 @@ def bare_ema_loop_nb(events, fast, slow, size):
     """The strategy and accounting alone: returns (final cash, final position, trades)."""
     a_fast = 2.0 / (fast + 1.0)
     a_slow = 2.0 / (slow + 1.0)
+    b_fast = 1.0 - a_fast  # the strategy's recursion, its arithmetic (strategies/ema_crossover.py)
+    b_slow = 1.0 - a_slow
     ema_f = 0.0
     ema_s = 0.0
     cash = 0.0
@@ -68,8 +70,8 @@ def bare_ema_loop_nb(events, fast, slow, size):
             ema_f = mid
             ema_s = mid
         else:
-            ema_f += a_fast * (mid - ema_f)
-            ema_s += a_slow * (mid - ema_s)
+            ema_f = b_fast * ema_f + a_fast * mid
+            ema_s = b_slow * ema_s + a_slow * mid
         if i + 1 < slow:
             continue
         target = size if ema_f > ema_s else -size

@@ -5,7 +5,7 @@ Each peer has its own function, imports its package only when called, and return
 ``status = "not installed (pip install tickguard[peers])"``; nothing is faked.
 
 The strategy everywhere: EMAs of the mid (spans ``fast``/``slow`` events, seeded with the first
-mid, the bare loop's recursion ``ema += alpha * (mid - ema)``), target +-``size`` from event
+mid, the bare loop's recursion ``ema = (1 - alpha) * ema + alpha * mid``), target +-``size`` from event
 ``slow`` on, one order per change of target. Float arithmetic is the same IEEE double sequence in
 numba and in Python, so the bar engines see the bare loop's signals exactly (hftbacktest rebuilds
 prices as tick index x tick size, which may differ in the last bit); whether the *trades* agree
@@ -124,6 +124,7 @@ def ema_targets_nb(mid, fast, slow, size):
     out = np.full(mid.shape[0], np.nan)
     a_f = 2.0 / (fast + 1.0)
     a_s = 2.0 / (slow + 1.0)
+    b_f, b_s = 1.0 - a_f, 1.0 - a_s
     ema_f = 0.0
     ema_s = 0.0
     for i in range(mid.shape[0]):
@@ -131,8 +132,8 @@ def ema_targets_nb(mid, fast, slow, size):
             ema_f = mid[i]
             ema_s = mid[i]
         else:
-            ema_f += a_f * (mid[i] - ema_f)
-            ema_s += a_s * (mid[i] - ema_s)
+            ema_f = b_f * ema_f + a_f * mid[i]
+            ema_s = b_s * ema_s + a_s * mid[i]
         if i + 1 >= slow:
             out[i] = size if ema_f > ema_s else -size
     return out
@@ -169,6 +170,7 @@ def to_hftbacktest_events(events: np.ndarray, hbt: Any) -> np.ndarray:
 def _hft_ema_nb(hbt, fast, slow, size, gtc, market):
     a_f = 2.0 / (fast + 1.0)
     a_s = 2.0 / (slow + 1.0)
+    b_f, b_s = 1.0 - a_f, 1.0 - a_s
     ema_f = 0.0
     ema_s = 0.0
     seen = 0
@@ -181,8 +183,8 @@ def _hft_ema_nb(hbt, fast, slow, size, gtc, market):
             ema_f = mid
             ema_s = mid
         else:
-            ema_f += a_f * (mid - ema_f)
-            ema_s += a_s * (mid - ema_s)
+            ema_f = b_f * ema_f + a_f * mid
+            ema_s = b_s * ema_s + a_s * mid
         seen += 1
         if seen < slow:
             continue
@@ -277,6 +279,7 @@ def _backtesting_strategy(Strategy: type) -> type:
             self.k = 0  # bars folded into the EMAs (next() starts at the second bar: catch up)
             self.ema_f = self.ema_s = 0.0
             self.a_f, self.a_s = 2.0 / (self.fast + 1.0), 2.0 / (self.slow + 1.0)
+            self.b_f, self.b_s = 1.0 - self.a_f, 1.0 - self.a_s
             self.n_orders = self.n_fills = 0
             self.prev_pos = 0.0
 
@@ -291,8 +294,8 @@ def _backtesting_strategy(Strategy: type) -> type:
                 if self.k == 0:
                     self.ema_f = self.ema_s = mid
                 else:
-                    self.ema_f += self.a_f * (mid - self.ema_f)
-                    self.ema_s += self.a_s * (mid - self.ema_s)
+                    self.ema_f = self.b_f * self.ema_f + self.a_f * mid
+                    self.ema_s = self.b_s * self.ema_s + self.a_s * mid
                 self.k += 1
             if self.k < self.slow:
                 return
@@ -345,6 +348,7 @@ def _backtrader_strategy(bt: Any) -> type:
         def __init__(self) -> None:
             self.ema_f = self.ema_s = 0.0
             self.a_f, self.a_s = 2.0 / (self.p.fast + 1.0), 2.0 / (self.p.slow + 1.0)
+            self.b_f, self.b_s = 1.0 - self.a_f, 1.0 - self.a_s
             self.seen = self.orders = self.fills = 0
             self.working = False
 
@@ -359,8 +363,8 @@ def _backtrader_strategy(bt: Any) -> type:
             if self.seen == 0:
                 self.ema_f = self.ema_s = mid
             else:
-                self.ema_f += self.a_f * (mid - self.ema_f)
-                self.ema_s += self.a_s * (mid - self.ema_s)
+                self.ema_f = self.b_f * self.ema_f + self.a_f * mid
+                self.ema_s = self.b_s * self.ema_s + self.a_s * mid
             self.seen += 1
             if self.seen < self.p.slow or self.working:
                 return

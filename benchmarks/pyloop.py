@@ -31,6 +31,8 @@ def ema_loop_py(bid: Sequence[float], ask: Sequence[float], fast: float, slow: f
     """
     a_fast = 2.0 / (fast + 1.0)
     a_slow = 2.0 / (slow + 1.0)
+    b_fast = 1.0 - a_fast
+    b_slow = 1.0 - a_slow
     ema_f = 0.0
     ema_s = 0.0
     cash = 0.0
@@ -44,8 +46,8 @@ def ema_loop_py(bid: Sequence[float], ask: Sequence[float], fast: float, slow: f
             ema_f = mid
             ema_s = mid
         else:
-            ema_f += a_fast * (mid - ema_f)
-            ema_s += a_slow * (mid - ema_s)
+            ema_f = b_fast * ema_f + a_fast * mid
+            ema_s = b_slow * ema_s + a_slow * mid
         if i + 1 < slow:
             continue
         target = size if ema_f > ema_s else -size

@@ -23,9 +23,9 @@ from .codegen import compile_loop
 from .config import EngineConfig
 from .gate import marked_rows_nb
 from .layout import (
-    A_CASH, A_EQUITY, A_INITIAL, A_NEXT_SAMPLE_T, A_NF, C_CUR_ROW, C_ERR_ORDER, C_ERR_TS,
+    A_CASH, A_EQUITY, A_INITIAL, A_NF, C_CUR_ROW, C_ERR_ORDER, C_ERR_TS,
     C_ERR_VALUE, C_EVENTS_DONE, C_LAST_XTS, C_N_EQ, C_N_FILLS, C_N_OE, C_N_OPEN, C_N_ORDERS,
-    C_N_PEND, C_N_RISK, C_NEXT_ARRIVAL, C_NEXT_RESP, C_NF, C_STATUS, C_XCURSOR, G_NF, INT64_MAX,
+    C_N_PEND, C_N_RISK, C_NEXT_ARRIVAL, C_NEXT_RESP, C_NEXT_SAMPLE_T, C_NF, C_STATUS, C_XCURSOR, G_NF, INT64_MAX,
     KERNEL_NEED_MORE, KERNEL_NEED_SPACE, KERNEL_OVERFLOW, KERNEL_RUNAWAY, KERNEL_STRATEGY_ERROR,
     M_HALTED, M_NF, M_TAKEN_ASK, M_TAKEN_BID, P_NF,
 )
@@ -389,7 +389,6 @@ class Backtest:
         pos_local = np.zeros(n_inst)
         acct = np.zeros(A_NF)
         acct[A_CASH] = acct[A_EQUITY] = acct[A_INITIAL] = self.config.initial_cash
-        acct[A_NEXT_SAMPLE_T] = -np.inf
         orders = np.zeros(caps["orders"], dtype=ORDER_DTYPE)
         lorders = np.zeros(caps["orders"], dtype=LOCAL_ORDER_DTYPE)
         open_idx = np.zeros(caps["orders"], dtype=np.int64)
@@ -397,6 +396,7 @@ class Backtest:
         cnt = np.zeros(C_NF, dtype=np.int64)
         cnt[C_NEXT_ARRIVAL] = cnt[C_NEXT_RESP] = INT64_MAX
         cnt[C_LAST_XTS] = np.iinfo(np.int64).min
+        cnt[C_NEXT_SAMPLE_T] = np.iinfo(np.int64).min  # the first event is sampled
         req = np.zeros(strat.max_requests, dtype=REQUEST_DTYPE)
         resp = np.zeros(caps["resp"], dtype=RESPONSE_DTYPE)
         rec_oe = np.zeros(caps["oe"], dtype=ORDER_EVENT_DTYPE)

@@ -107,8 +107,10 @@ class EngineConfig:
       (a share f(ahead)/(f(ahead)+f(behind)) of each unexplained size decrease at our level is
       removed from ahead of us, f(x) = x**queue_power).
     - ``mark``: positions marked at "mid", "last" trade or "side" (bid for longs, ask for shorts).
-    - ``sample_every`` events and/or ``sample_dt_ns`` of local time: the equity clock (a final
-      sample is always taken at the last event).
+    - ``sample_every`` events and/or ``sample_dt_ns`` of local time: the equity clock, sampling
+      after every ``sample_every``-th event and at the first event at or after each multiple of
+      ``sample_dt_ns`` (exact integer ns, epoch times included), either resetting the event
+      count; a final sample is always taken at the last event.
     - ``book_levels``: price levels per side of the exchange's L2 book, rebuilt from depth rows
       (0 ignores depth rows). With depth, marketable orders walk the book level by level (no
       ``impact_ticks``: what is not displayed within the limit does not fill) and resting orders

@@ -36,8 +36,7 @@ P_NF = 7
 A_CASH = 0
 A_EQUITY = 1
 A_INITIAL = 2
-A_NEXT_SAMPLE_T = 3  #: next local time at which to sample equity (time clock)
-A_NF = 4
+A_NF = 3
 
 # --- counters and cursors, int64[C_NF] -------------------------------------------------------
 C_STATUS = 0  #: kernel status, KERNEL_* below
@@ -65,7 +64,8 @@ C_FLAT_TS = 21  #: local time of the kill switch's latest flattening attempt (on
 C_N_WORK = 22  #: the strategy's working orders (in flight or open, local view), ids in ``lwork``
 C_BURST_TS = 23  #: local time of the strategy's latest requests (the runaway guard's instant)
 C_BURST_N = 24  #: requests the strategy sent at that local time
-C_NF = 25
+C_NEXT_SAMPLE_T = 25  #: the time clock's next multiple of sample_dt (local ns): sample at the first event from it
+C_NF = 26
 
 # --- config, float64[K_NF] -------------------------------------------------------------------
 K_MAKER_BPS = 0

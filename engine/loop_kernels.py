@@ -22,8 +22,8 @@ _RISK = True  # @@RISK@@: False with the pass-through gate (no kill switch to ru
 from tickguard.engine.internal import internal_njit, not_inlined
 from tickguard.engine.latency import latency_nb
 from tickguard.engine.layout import (
-    A_CASH, A_EQUITY, A_INITIAL, A_NEXT_SAMPLE_T, C_BURST_N, C_BURST_TS, C_ERR_TS, C_ERR_VALUE,
-    C_EVENTS_DONE, C_FLAT_TS, C_KILL, C_LAST_XTS, C_NEXT_ARRIVAL, C_N_ACTIONS, C_N_EQ,
+    A_CASH, A_EQUITY, A_INITIAL, C_BURST_N, C_BURST_TS, C_ERR_TS, C_ERR_VALUE,
+    C_EVENTS_DONE, C_FLAT_TS, C_KILL, C_LAST_XTS, C_NEXT_ARRIVAL, C_NEXT_SAMPLE_T, C_N_ACTIONS, C_N_EQ,
     C_N_FILLS, C_N_OE, C_N_OPEN, C_N_ORDERS, C_N_PEND, C_N_RISK, C_N_WORK, C_SINCE_SAMPLE,
     C_STATUS, C_XCURSOR, G_ACT_CANCEL, G_ACT_MODIFY, G_ACT_SUBMIT, G_DENY_OBSERVED,
     G_DENY_THRESHOLD, G_FLATTEN, G_OBSERVED, G_PREV_TS, G_RULE, G_STATE, G_THRESHOLD,
@@ -454,7 +454,7 @@ def _idle_rows(events, j, last_xts, until, mkt_x, book, book_meta, tick, deferre
         kind = xe["kind"]
         if kind & _QUOTE:
             deferred[np.uint64(inst)] = j
-        apply_trade_state_nb(mkt_x, inst, kind, xe["side"], xe["level"], xe["price"])
+        apply_trade_state_nb(mkt_x, inst, kind, xe)
         if kind & _BOOK_ROW:
             apply_depth_nb(book, book_meta, inst, xe["side"], xe["price"], xe["size"], tx,
                            (kind & _SNAPSHOT) != 0, tick[inst])
@@ -469,8 +469,7 @@ def _exchange_takes_row(xe, tx, mkt_x, book, book_meta, tick):
     time ``tx``: (the quote changed, the book applied the row; book_levels = 0 ignores them)."""
     inst = xe["instrument"]
     kind = xe["kind"]
-    quoted = apply_market_event_nb(mkt_x, inst, kind, xe["side"], xe["level"], xe["price"],
-                                   xe["bid_px"], xe["bid_sz"], xe["ask_px"], xe["ask_sz"], tx, True)
+    quoted = apply_market_event_nb(mkt_x, inst, xe, tx, True)
     is_book = False
     if kind & _BOOK_ROW:
         is_book = apply_depth_nb(book, book_meta, inst, xe["side"], xe["price"], xe["size"], tx,
@@ -501,14 +500,14 @@ def _has_room(cnt, cap_oe, cap_fill, cap_resp, cap_orders, cap_risk, cap_eq, n_r
 
 
 @internal_njit
-def _store_clocks(cnt, acct, j, last_xts, done, since, next_t, dt, ks, prev_ts):
+def _store_clocks(cnt, j, last_xts, done, since, next_t, dt_ns, ks, prev_ts):
     ks[G_PREV_TS] = prev_ts
     cnt[C_XCURSOR] = j
     cnt[C_LAST_XTS] = last_xts
     cnt[C_EVENTS_DONE] = done
     cnt[C_SINCE_SAMPLE] = since
-    if dt > 0.0:
-        acct[A_NEXT_SAMPLE_T] = next_t
+    if dt_ns > 0:
+        cnt[C_NEXT_SAMPLE_T] = next_t
 
 
 @internal_njit(**_CALLS_HOOKS)

@@ -36,8 +36,8 @@ from tickguard.engine.idle import idle_strategy_nb as on_response  # @@STRATEGY@
 on_event = on_response  # @@STRATEGY_INLINE@@
 from tickguard.engine.internal import internal_njit, not_inlined
 from tickguard.engine.layout import (
-    A_NEXT_SAMPLE_T, C_CUR_ROW, C_ERR_ORDER, C_ERR_TS, C_ERR_VALUE, C_EVENTS_DONE, C_KILL,
-    C_LAST_XTS, C_NEXT_ARRIVAL, C_NEXT_RESP, C_N_EQ, C_N_OE, C_N_OPEN, C_N_ORDERS, C_N_PEND, C_N_RISK,
+    C_CUR_ROW, C_ERR_ORDER, C_ERR_TS, C_ERR_VALUE, C_EVENTS_DONE, C_KILL,
+    C_LAST_XTS, C_NEXT_ARRIVAL, C_NEXT_RESP, C_NEXT_SAMPLE_T, C_N_EQ, C_N_OE, C_N_OPEN, C_N_ORDERS, C_N_PEND, C_N_RISK,
     C_SINCE_SAMPLE, C_STATUS, C_XCURSOR, G_ACT_FILL, G_ACT_REJECT, G_FLATTEN, G_PREV_TS, G_TR_NONE,
     INT64_MAX, KERNEL_DONE, KERNEL_NEED_MORE, KERNEL_NEED_SPACE, KERNEL_OVERFLOW,
     KERNEL_STRATEGY_ERROR, K_SAMPLE_DT, K_SAMPLE_EVERY, REASON_MARKET, REASON_RESPONSE,
@@ -147,7 +147,7 @@ def _strategy_steps(events, i, i_max, t_due, i_clock, next_t, mkt_l, pos_local, 
     """Step 3 for events ``i`` to ``i_max - 1``, while nothing else is due: the strategy's view
     takes the event and the callback runs. It stops before an event at or after ``t_due``; after
     the callback of an event that sent requests or that the equity clock samples (event
-    ``i_clock`` or local time ``>= next_t``). The loop finishes those.
+    ``i_clock`` or local time ``>= next_t``, int ns). The loop finishes those.
 
     Returns (the event it stopped at, how: STOP_BEFORE or STOP_AFTER_CALLBACK, the requests that
     callback returned).
@@ -178,28 +178,36 @@ def _strategy_steps(events, i, i_max, t_due, i_clock, next_t, mkt_l, pos_local, 
     cnt[C_ERR_ORDER] = -1  # (Backtest reports where a callback raised: a market event's)
     how = STOP_BEFORE
     nreq = 0
-    while i < i_max:
+    # the clock's event ends the range (the count's, at least the first): the loop's bound; the
+    # time clock's, a bound of the times, tested with t_due's
+    clock_i = max(i_clock, i)
+    i_end = clock_i + 1 if clock_i < i_max else i_max
+    t_lim = min(t_due, next_t)
+    while i < i_end:
         # unsigned indices: numba wraps a signed one that might be negative (a few instructions
         # per access); rows and instrument ids are not (Backtest checks the ids)
         ev = events[np.uint64(i)]
         t = ev["ts_local"]
-        if t >= t_due:
-            break
-        # converted once: the view's quote clock and the equity clock compare it
-        tf = float(t)
+        if t >= t_lim:
+            if t >= t_due:
+                break
+            clock_i = i  # t >= next_t: the time clock samples after this event's callback
+            i_end = i + 1
+        tf = float(t)  # the view's quote clock
         # where a callback that raises raised: one store per event, the row (Backtest finds the
         # event's time and global number from the chunk; no store of the time, no count of the
         # events done carried here)
         cnt[C_CUR_ROW] = i
-        apply_market_event_nb(mkt_l, np.uint64(ev["instrument"]), ev["kind"], ev["side"], ev["level"],
-                              ev["price"], ev["bid_px"], ev["bid_sz"], ev["ask_px"], ev["ask_sz"], tf,
-                              False)
+        apply_market_event_nb(mkt_l, np.uint64(ev["instrument"]), ev, tf, False)
         nreq = on_event(REASON_MARKET, ev, -1, t, mkt_l, pos_local, lorders, n_orders, params,
                         state, aux[i], req)
-        if nreq != 0 or i >= i_clock or tf >= next_t:
+        if nreq != 0:
             how = STOP_AFTER_CALLBACK
             break
         i += 1
+    if how == STOP_BEFORE and i > clock_i:  # past the clock's event: stopped after its callback
+        i = clock_i
+        how = STOP_AFTER_CALLBACK
     return i, how, nreq
 
 
@@ -316,9 +324,11 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
     takes = _takes_pending(mkt_x)
     cnt[C_STATUS] = KERNEL_DONE
     every = cfg[K_SAMPLE_EVERY]
-    dt = cfg[K_SAMPLE_DT]
+    # the time clock in integer ns: a float holds epoch times in ns to 256 ns only (it sampled
+    # events up to that much before a multiple of dt, and again at every event until past it)
+    dt_ns = int(cfg[K_SAMPLE_DT])
     every_n = INT64_MAX if every <= 0.0 else int(math.ceil(every))
-    next_t = acct[A_NEXT_SAMPLE_T] if dt > 0.0 else math.inf
+    next_t = cnt[C_NEXT_SAMPLE_T] if dt_ns > 0 else INT64_MAX
     n_req = req.shape[0]
     n_levels = book.shape[2]
     n_inst = tick.shape[0]
@@ -452,9 +462,7 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
                     # transition, orders, a full buffer), they take it alone, whatever is now
                     # due, and leave it for the steps below to finish
                     kind = ev["kind"]
-                    apply_market_event_nb(mkt_l, np.uint64(ev["instrument"]), kind, ev["side"],
-                                          ev["level"], ev["price"], ev["bid_px"], ev["bid_sz"],
-                                          ev["ask_px"], ev["ask_sz"], tf, False)
+                    apply_market_event_nb(mkt_l, np.uint64(ev["instrument"]), ev, tf, False)
                     n_risk = cnt[C_N_RISK]
                     n_oe = cnt[C_N_OE]
                     arrival = cnt[C_NEXT_ARRIVAL]
@@ -518,8 +526,8 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
         done += 1
         since += 1
         if since >= every_n or t >= next_t:
-            if dt > 0.0 and t >= next_t:
-                next_t = (math.floor(t / dt) + 1.0) * dt
+            if dt_ns > 0 and t >= next_t:  # the next multiple of dt after t
+                next_t = t - t % dt_ns + dt_ns if t <= INT64_MAX - dt_ns else INT64_MAX
             ks[G_PREV_TS] = prev_ts
             hooks_ran = True
             _sample_equity(t, gidx, lp)
@@ -541,5 +549,5 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
         j, last_xts = _idle_rows(events, j, last_xts, owed_until, mkt_x, book, book_meta, tick,
                                  deferred)
         catch_up_nb(events, deferred, mkt_x)  # deferred[] holds rows of this chunk
-    _store_clocks(cnt, acct, j, last_xts, done, since, next_t, dt, ks, prev_ts)
+    _store_clocks(cnt, j, last_xts, done, since, next_t, dt_ns, ks, prev_ts)
     return stop

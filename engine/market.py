@@ -18,6 +18,7 @@ __all__ = ["apply_market_event_nb", "apply_touch_nb", "apply_trade_state_nb", "c
 _QUOTE = int(KIND_QUOTE)
 _TRADE = int(KIND_TRADE)
 _CONTROL = int(KIND_CONTROL)
+_TRADE_OR_CONTROL = _TRADE | _CONTROL
 
 
 # inline="always": numba inlines it into each caller's IR. Left to LLVM, inlining happens only
@@ -25,9 +26,9 @@ _CONTROL = int(KIND_CONTROL)
 # is a call (a dozen arguments, every event, twice), so the loop's speed depended on what the
 # cache held when the loop was compiled: 31-32 vs 25.5 ns/event.
 @njit(cache=True, inline="always")
-def apply_market_event_nb(mkt, inst, kind, side, level, price, bid_px, bid_sz, ask_px, ask_sz, ts,
-                          exchange_view):
-    """Update ``mkt[inst]`` from one event; returns True when the quote changed.
+def apply_market_event_nb(mkt, inst, ev, ts, exchange_view):
+    """Update ``mkt[inst]`` from the event row ``ev`` (EVENT_DTYPE); returns True when the quote
+    changed.
 
     A CONTROL row with ``level`` 0 is the exchange's trading state (data/schema.py): ``side`` -1
     a halt begins, 0 quoting resumes (still no trading), +1 trading resumes.
@@ -36,10 +37,17 @@ def apply_market_event_nb(mkt, inst, kind, side, level, price, bid_px, bid_sz, a
     at the touch (M_TAKEN_*), reset when the touch moves; the strategy's view skips that work, and
     the exchange's view does not keep M_TS_QUOTE (nothing on its side reads it; without it a
     deferred quote, see :func:`catch_up_nb`, needs no clock kept with it).
+
+    It takes the row, not its fields: each field is read where it is used, so a quote does not
+    load the fields only trades and trading-state rows need (given as arguments, they were read
+    before the quote's stores, which the compiler must assume may alias the row: three loads per
+    event in the strategy's steps).
     """
     # Indexed as mkt[inst, col]: a row view would cost a refcount round trip per event.
+    kind = ev["kind"]
     quoted = False
     if kind & _QUOTE:
+        bid_px, bid_sz, ask_px, ask_sz = ev["bid_px"], ev["bid_sz"], ev["ask_px"], ev["ask_sz"]
         # a new touch: our earlier takes are in the data from now on. The old touch is read only
         # when we took from it (rare): reading it on every quote, and storing both sizes back,
         # cost ~5 ns per event on the canonical workload (25.5 vs 20-21.5 ns, best of 7).
@@ -53,7 +61,8 @@ def apply_market_event_nb(mkt, inst, kind, side, level, price, bid_px, bid_sz, a
         if not exchange_view:
             mkt[inst, M_TS_QUOTE] = ts
         quoted = True
-    apply_trade_state_nb(mkt, inst, kind, side, level, price)
+    if kind & _TRADE_OR_CONTROL:  # (one test on a quote feed's common path, not two)
+        apply_trade_state_nb(mkt, inst, kind, ev)
     return quoted
 
 
@@ -72,12 +81,13 @@ def apply_touch_nb(mkt, inst, bid_px, bid_sz, ask_px, ask_sz):
 
 
 @njit(cache=True, inline="always")
-def apply_trade_state_nb(mkt, inst, kind, side, level, price):
-    """The parts of a row besides its quote: a trade's price, the exchange's trading state."""
+def apply_trade_state_nb(mkt, inst, kind, ev):
+    """The parts of the row ``ev`` (of kind ``kind``) besides its quote: a trade's price, the
+    exchange's trading state."""
     if kind & _TRADE:
-        mkt[inst, M_LAST] = price
-    if (kind & _CONTROL) and level == 0:
-        mkt[inst, M_HALTED] = 0.0 if side > 0 else 1.0
+        mkt[inst, M_LAST] = ev["price"]
+    if (kind & _CONTROL) and ev["level"] == 0:
+        mkt[inst, M_HALTED] = 0.0 if ev["side"] > 0 else 1.0
 
 
 @internal_njit

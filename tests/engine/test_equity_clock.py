@@ -24,7 +24,8 @@ INST = InstrumentTable([Instrument(0, "X", tick_size=0.01, lot_size=1)])
 
 
 def expected_samples(ts: np.ndarray, every: int, dt: int) -> list[int]:
-    """Global indices of the sampled events, by the definition, one event at a time."""
+    """Global indices of the sampled events, by the definition, one event at a time, in exact
+    integers (Python's ints; it compares an int with the float infinities exactly)."""
     out = []
     since = 0
     next_t = -math.inf if dt > 0 else math.inf
@@ -32,18 +33,18 @@ def expected_samples(ts: np.ndarray, every: int, dt: int) -> list[int]:
         since += 1
         if (every > 0 and since >= every) or t >= next_t:
             if dt > 0 and t >= next_t:
-                next_t = (math.floor(t / dt) + 1) * dt
+                next_t = (t // dt + 1) * dt
             out.append(g)
             since = 0
     out.append(len(ts) - 1)  # the final sample, always
     return out
 
 
-def irregular_quotes(n: int, seed: int) -> np.ndarray:
+def irregular_quotes(n: int, seed: int, start: int = 1_000) -> np.ndarray:
     rng = np.random.default_rng(seed)
     ev = empty_events(n)
     gaps = rng.choice([1, 7, 40, 250, 1_000], size=n, p=[0.3, 0.3, 0.2, 0.15, 0.05])
-    ev["ts_local"] = 1_000 + np.cumsum(gaps)
+    ev["ts_local"] = start + np.cumsum(gaps)
     ev["ts_exch"] = ev["ts_local"] - rng.integers(0, 5, size=n)  # some feed latency
     ev["kind"] = KIND_QUOTE
     mid = 100.0 + 0.01 * np.cumsum(rng.choice([-1, 0, 1], size=n))
@@ -68,3 +69,29 @@ def test_samples_fall_where_the_clock_says(every, dt, chunk_rows):
     want = expected_samples(ev["ts_local"], every, dt)
     assert res.equity["event_index"].tolist() == want
     assert res.equity["ts"].tolist() == ev["ts_local"][want].tolist()
+
+
+@pytest.mark.parametrize("dt", [900, 1_000, 1_000_000_007])
+def test_time_clock_exact_at_epoch_times(dt):
+    # Times of November 2023 in ns, where a float64 holds a time to 256 ns only. The clock kept
+    # in floats (until 3 December 2026) sampled events up to 128 ns before a multiple of dt, and
+    # then every event until past it (its next multiple rounded back down): the data here shows
+    # that difference (floats_would_sample); the engine now keeps the clock in integer ns.
+    n = 3_000 if dt < 10**6 else 1_000
+    ev = irregular_quotes(n, seed=dt % 10**4, start=1_700_000_000_000_000_000)
+    if dt > 10**6:  # gaps of a second or so: every multiple is crossed
+        ev["ts_local"] = 1_700_000_000_000_000_000 + np.cumsum(
+            np.random.default_rng(1).integers(10**8, 2 * 10**9, size=n))
+        ev["ts_exch"] = ev["ts_local"]
+    res = run(ev, scripted([]), instruments=INST,
+              config=EngineConfig(sample_every=0, sample_dt_ns=dt, chunk_rows=100_000))
+    want = expected_samples(ev["ts_local"], 0, dt)
+    floats_would_sample, next_t = [], -math.inf
+    for g, t in enumerate(ev["ts_local"].tolist()):
+        if float(t) >= next_t:
+            next_t = (math.floor(float(t) / dt) + 1.0) * float(dt)
+            floats_would_sample.append(g)
+    assert len(want) > 100
+    if dt < 10**6:
+        assert floats_would_sample + [n - 1] != want
+    assert res.equity["event_index"].tolist() == want

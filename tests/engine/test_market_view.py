@@ -68,9 +68,7 @@ def _oracle(ev: np.ndarray, start: int, clock: int, upto: int,
     while j < len(ev) and max(int(ev["ts_exch"][j]), clock) <= upto:
         e = ev[j]
         clock = max(int(e["ts_exch"]), clock)
-        apply_market_event_nb(out, int(e["instrument"]), int(e["kind"]), int(e["side"]), int(e["level"]),
-                              float(e["price"]), float(e["bid_px"]), float(e["bid_sz"]),
-                              float(e["ask_px"]), float(e["ask_sz"]), clock, True)
+        apply_market_event_nb(out, int(e["instrument"]), e, clock, True)
         j += 1
     return out, j, clock
 
@@ -154,6 +152,9 @@ def test_the_mid_is_the_average_or_the_one_side_quoted(bid, ask):
     else:
         expected = 0.5 * (bid + ask)
     mkt = _start_view()
-    apply_market_event_nb(mkt, 1, int(KIND_QUOTE), 0, 0, np.nan, bid, 1.0, ask, 1.0, 5, False)
+    quote = empty_events(1)[0]
+    quote["kind"], quote["price"] = KIND_QUOTE, np.nan
+    quote["bid_px"], quote["bid_sz"], quote["ask_px"], quote["ask_sz"] = bid, 1.0, ask, 1.0
+    apply_market_event_nb(mkt, 1, quote, 5, False)
     np.testing.assert_array_equal(mkt[1, M_MID], expected)
     assert mkt[1, M_BID] == bid or (np.isnan(bid) and np.isnan(mkt[1, M_BID]))
