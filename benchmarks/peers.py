@@ -5,8 +5,8 @@ Each peer has its own function, imports its package only when called, and return
 ``status = "not installed (pip install tickguard[peers])"``; nothing is faked.
 
 The strategy everywhere: EMAs of the mid (spans ``fast``/``slow`` events, seeded with the first
-mid, the bare loop's recursion ``ema = (1 - alpha) * ema + alpha * mid``), target +-``size`` from event
-``slow`` on, one order per change of target. Float arithmetic is the same IEEE double sequence in
+mid, the bare loop's recursion ``ema = (1 - alpha) * ema + alpha * mid``), target +-``size``
+from event ``slow`` on, one order per change of target. Float arithmetic is the same IEEE double sequence in
 numba and in Python, so the bar engines see the bare loop's signals exactly (hftbacktest rebuilds
 prices as tick index x tick size, which may differ in the last bit); whether the *trades* agree
 then depends on the fill convention, which each row states (``convention``, ``caveats``).

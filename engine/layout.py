@@ -64,7 +64,7 @@ C_FLAT_TS = 21  #: local time of the kill switch's latest flattening attempt (on
 C_N_WORK = 22  #: the strategy's working orders (in flight or open, local view), ids in ``lwork``
 C_BURST_TS = 23  #: local time of the strategy's latest requests (the runaway guard's instant)
 C_BURST_N = 24  #: requests the strategy sent at that local time
-C_NEXT_SAMPLE_T = 25  #: the time clock's next multiple of sample_dt (local ns): sample at the first event from it
+C_NEXT_SAMPLE_T = 25  #: the time clock's next multiple of sample_dt (local ns, exact integers)
 C_NF = 26
 
 # --- config, float64[K_NF] -------------------------------------------------------------------

@@ -22,8 +22,8 @@ _RISK = True  # @@RISK@@: False with the pass-through gate (no kill switch to ru
 from tickguard.engine.internal import internal_njit, not_inlined
 from tickguard.engine.latency import latency_nb
 from tickguard.engine.layout import (
-    A_CASH, A_EQUITY, A_INITIAL, C_BURST_N, C_BURST_TS, C_ERR_TS, C_ERR_VALUE,
-    C_EVENTS_DONE, C_FLAT_TS, C_KILL, C_LAST_XTS, C_NEXT_ARRIVAL, C_NEXT_SAMPLE_T, C_N_ACTIONS, C_N_EQ,
+    A_CASH, A_EQUITY, A_INITIAL, C_BURST_N, C_BURST_TS, C_ERR_TS, C_ERR_VALUE, C_EVENTS_DONE,
+    C_FLAT_TS, C_KILL, C_LAST_XTS, C_NEXT_ARRIVAL, C_NEXT_SAMPLE_T, C_N_ACTIONS, C_N_EQ,
     C_N_FILLS, C_N_OE, C_N_OPEN, C_N_ORDERS, C_N_PEND, C_N_RISK, C_N_WORK, C_SINCE_SAMPLE,
     C_STATUS, C_XCURSOR, G_ACT_CANCEL, G_ACT_MODIFY, G_ACT_SUBMIT, G_DENY_OBSERVED,
     G_DENY_THRESHOLD, G_FLATTEN, G_OBSERVED, G_PREV_TS, G_RULE, G_STATE, G_THRESHOLD,

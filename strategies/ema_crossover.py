@@ -5,9 +5,9 @@ When the fast one is above the slow one the target is +size, below it -size; the
 a market order for the difference whenever it has no order working. Parameters (float64 array):
 ``[instrument, fast_span, slow_span, size, warmup_events, alpha_fast, alpha_slow, 1 - alpha_fast,
 1 - alpha_slow]`` (the smoothing factors precomputed: a division per event would sit on the
-loop's critical path; ``warmup_events`` at least 1: the first mid seeds the averages); state: ``[fast, slow, seen]``,
-``seen`` counting the mids taken until it reaches ``warmup_events`` (the first trade may come
-then), and no further: once warm, the common path only compares it.
+loop's critical path; ``warmup_events`` at least 1: the first mid seeds the averages); state:
+``[fast, slow, seen]``, ``seen`` counting the mids taken until it reaches ``warmup_events``
+(the first trade may come then), and no further: once warm, the common path only compares it.
 """
 
 from __future__ import annotations
