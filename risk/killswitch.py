@@ -59,7 +59,7 @@ from .layout import (
     TB_TOKENS_SUBMIT, TR_RESET,
 )
 from .signatures import signature_block
-from .slots import SLOT_MASK, slot_nb
+from .slots import ring_slot_nb, slot_nb
 
 __all__ = ["RiskState", "escalate_nb", "monitor_activity_nb", "monitor_event_nb",
            "monitor_sample_nb", "new_risk_state", "reset_nb", "ring_slide_nb"]
@@ -252,8 +252,7 @@ def _drop_oldest(rs, off, base, head, cap, width, classed):
     """Uncount the oldest entry (at ``head``) from the class counts; the next head."""
     if classed:
         rs[off + (RB_NUM if rs[base + head * width + 1] == 0.0 else RB_DEN)] -= 1.0
-    # not %: an integer division costs ~10 ns; masked: known >= 0 around loops (slots.py)
-    return (head + 1 if head + 1 < cap else 0) & SLOT_MASK
+    return ring_slot_nb(head, 1, cap)
 
 
 @njit(cache=True, inline="always")
@@ -278,8 +277,7 @@ def ring_slide_nb(rs, off, width, cutoff, ts, value, classed, count_overflow):
         if count_overflow:
             rs[off + RB_OVERFLOW] += 1.0
         n -= 1
-    slot = head + n  # < 2 * cap
-    row = base + ((slot - cap if slot >= cap else slot) & SLOT_MASK) * width
+    row = base + ring_slot_nb(head, n, cap) * width
     rs[row] = ts
     rs[row + 1] = value
     if classed:

@@ -31,7 +31,7 @@ from .layout import (
     RB_CAP, RB_COUNT, RB_HEAD, RB_NF, RB_OVERFLOW, SG_INST, SG_NF, SG_PRICE, SG_QTY, SG_ROW,
     SG_SIDE, SG_TS, SG_TYPE,
 )
-from .slots import SLOT_MASK, slot_nb
+from .slots import SLOT_MASK, ring_slot_nb, slot_nb
 
 __all__ = ["SC_TABLE_ROWS", "signature_block", "signature_count_nb", "signature_expire_nb",
            "signature_push_nb"]
@@ -119,10 +119,9 @@ def signature_count_nb(rs, off, inst, side, otype, price, qty, use_type):
 
 @njit(cache=True, inline="always")
 def _forget_oldest(rs, off, head, cap):
-    """Uncount the key of the oldest ring row (at ``head``; its key stays put); the next head,
-    masked: known >= 0 around the expiry loop (slots.py)."""
+    """Uncount the key of the oldest ring row (at ``head``; its key stays put); the next head."""
     rs[slot_nb(rs[off + RB_NF + head * SG_NF + SG_ROW]) + SG_TS] -= 1.0
-    return (head + 1 if head + 1 < cap else 0) & SLOT_MASK
+    return ring_slot_nb(head, 1, cap)
 
 
 @njit(cache=True, inline="always")
@@ -152,8 +151,7 @@ def signature_push_nb(rs, off, now, inst, side, otype, price, qty, use_type):
         head = _forget_oldest(rs, off, head, cap)
         rs[off + RB_OVERFLOW] += 1.0
         n -= 1
-    pos = head + n
-    ring = off + RB_NF + ((pos - cap if pos >= cap else pos) & SLOT_MASK) * SG_NF  # (known >= 0)
+    ring = off + RB_NF + ring_slot_nb(head, n, cap) * SG_NF
     rs[ring + SG_INST] = inst
     rs[ring + SG_SIDE] = side
     rs[ring + SG_TYPE] = _key_type(otype, use_type)
@@ -180,6 +178,5 @@ def _rebuild(rs, off):
     rs[sc + SC_USED] = 0.0
     head = slot_nb(rs[off + RB_HEAD])
     for k in range(slot_nb(rs[off + RB_COUNT]) - 1):
-        slot = head + k
-        ring = off + RB_NF + (slot - cap if slot >= cap else slot) * SG_NF
+        ring = off + RB_NF + ring_slot_nb(head, k, cap) * SG_NF
         _count_key(rs, sc, _find_key(rs, sc, ring), ring)

@@ -80,11 +80,11 @@ def ema_crossover(
     if size <= 0:
         raise ValueError(f"ema_crossover: size must be > 0, got {size!r}")
     warm = slow if warmup is None else warmup
+    a_fast, a_slow = 2.0 / (fast + 1.0), 2.0 / (slow + 1.0)
     return NumbaStrategy(
         ema_crossover_nb, params=np.array(
-            [instrument, fast, slow, size, max(warm, 1), 2.0 / (fast + 1.0), 2.0 / (slow + 1.0),
-             1.0 - 2.0 / (fast + 1.0), 1.0 - 2.0 / (slow + 1.0)],
-            dtype=float
+            [instrument, fast, slow, size, max(warm, 1), a_fast, a_slow, 1.0 - a_fast, 1.0 - a_slow],
+            dtype=float,
         ),
         state=np.zeros(3), name=f"ema_crossover({fast:g},{slow:g})", max_requests=1,
     )
