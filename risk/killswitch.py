@@ -45,7 +45,7 @@ from tickguard.engine.nbtypes import F64_1D, F64_2D
 
 from .layout import (
     AC_NCODES, ACT_HALT, ACT_HALT_FLATTEN, ACT_REDUCE, AC_CANCEL, AC_FILL, AC_MODIFY, AC_REJECT, AC_SUBMIT,
-    CR_N_CROSSED, EV_N, EV_NF, EV_PREV_PNL, EV_VAR, EV_Z, KS_ACTIVE, KS_FLATTEN, KS_HALTED, KS_NF,
+    CR_N_CROSSED, EV_N, FT_METRICS, FT_NF, FT_RESTRICTED, MT_RESTRICTED, RS_FAST, EV_NF, EV_PREV_PNL, EV_VAR, EV_Z, KS_ACTIVE, KS_FLATTEN, KS_HALTED, KS_NF,
     KS_N_RESETS, KS_N_TRANSITIONS, KS_OBSERVED, KS_PREV_TS, KS_REDUCING, KS_RULE, KS_STATE,
     KS_THRESHOLD, KS_TS, KS_WAKE_ALL, KS_WAKE_AT, KS_WAKE_CROSSED, KS_WAKE_GAP, MT_CROSSED_DATA,
     MT_DRAWDOWN, MT_DUPLICATE_ORDER, MT_EWMA_VAR_BREACH, MT_EXTERNAL_KILL, MT_FILL_RATE, MT_FIRST_KILL,
@@ -129,6 +129,22 @@ def _activity_class(m: int, what: int) -> int:
     return -1
 
 
+def _fast_table(rules: np.ndarray, metrics: np.ndarray, pre: list[int], n_instruments: int) -> np.ndarray:
+    """pretrade's fast table (layout FT_*): per instrument, the tightest threshold of each
+    stateless metric over the rules that apply to it, inf where none does."""
+    table = np.full((n_instruments, FT_NF), np.inf)
+    table[:, FT_RESTRICTED] = 0.0
+    for r in pre:
+        scope = int(rules[r, R_SCOPE])
+        rows = slice(None) if scope < 0 else slice(scope, scope + 1)
+        if metrics[r] == MT_RESTRICTED:
+            table[rows, FT_RESTRICTED] = 1.0
+        elif metrics[r] in FT_METRICS:
+            col = FT_METRICS.index(metrics[r])
+            table[rows, col] = np.minimum(table[rows, col], rules[r, R_THRESHOLD])
+    return table
+
+
 def new_risk_state(rulebook, n_instruments: int, every_event: bool = False) -> RiskState:  # noqa: ANN001
     """Allocate and initialise ``rstate`` and ``ks`` for a Rulebook (or its rules array).
 
@@ -170,6 +186,7 @@ def new_risk_state(rulebook, n_instruments: int, every_event: bool = False) -> R
     for m in range(1, MT_STALE_DATA + 1):
         of_m = [r for r in pre if metrics[r] == m]
         pre_table[2 * (m - 1) : 2 * m] = add(of_m), len(of_m)
+    head[RS_FAST] = add(_fast_table(rules, metrics, pre, n_instruments).ravel().tolist())
     head[RS_ACT_TABLE] = add([0.0] * (2 * AC_NCODES))
     table = blocks[-1]  # per activity code: (start, count) of its (rule, class) pairs
     for k, pairs in enumerate(per_code):

@@ -17,8 +17,9 @@ Arrays
            sums: buys, then sells); then the lists of the rules each hook visits (monitor_event_nb
            at ``rstate[RS_EVENT_LIST]``, ``RS_N_EVENT`` of them; pretrade_nb per metric at
            ``RS_PRE_TABLE``, the same rules in rulebook order at ``RS_PRE_LIST``;
-           the rules a passed request charges at ``RS_CHARGE_LIST``; monitor_activity_nb's table
-           at ``RS_ACT_TABLE``): each skips the rest; then the blocks. Block contents per metric:
+           the rules a passed request charges at ``RS_CHARGE_LIST``; pretrade_nb's fast table at
+           ``RS_FAST``, ``FT_*``; monitor_activity_nb's table at ``RS_ACT_TABLE``): each skips the
+           rest; then the blocks. Block contents per metric:
 
            - message_rate: ``TB_*`` (one token bucket per action type: submit, modify).
            - repeated_execution, duplicate_order: ring header ``RB_*``, ``cap`` rows of
@@ -145,7 +146,27 @@ RS_N_PRE = 12
 RS_PRE_TABLE = 13  #: offset of MT_STALE_DATA (start, count) pairs: per pre-trade metric m (from
 #: 1), where the list of its rules (rulebook order) starts and how many it holds: pretrade_nb
 #: runs each metric's code over its own rules, with no dispatch per rule
-RS_HEADER = 14  #: rstate[RS_HEADER + r] = offset of rule r's block (-1: no state)
+RS_FAST = 14  #: offset of pretrade's fast table (FT_*: n_instruments rows of FT_NF), -1: none (every
+#: order then takes the rule-by-rule pass; the tests compare the two)
+RS_HEADER = 15  #: rstate[RS_HEADER + r] = offset of rule r's block (-1: no state)
+
+# --- pretrade's fast table: per instrument, the tightest threshold of each stateless metric ------
+# over the rules that apply to it (scope all or that instrument; inf: none). An order within all
+# of them passes every such rule; one that is not takes the rule-by-rule pass, which names the
+# first denying rule (see :mod:`.pretrade`).
+FT_QTY = 0  #: max_order_qty
+FT_NOTIONAL = 1  #: max_order_notional
+FT_COLLAR_PCT = 2  #: price_collar_pct
+FT_POSITION = 3  #: max_position
+FT_POSITION_NOTIONAL = 4  #: max_position_notional
+FT_GROSS = 5  #: max_gross_exposure
+FT_NET = 6  #: max_net_exposure
+FT_STALE = 7  #: stale_data
+FT_RESTRICTED = 8  #: 1.0 when a restricted rule applies, else 0.0
+FT_NF = 9
+#: the metric behind each FT_* column but FT_RESTRICTED (new_risk_state builds the table from it)
+FT_METRICS = (MT_MAX_ORDER_QTY, MT_MAX_ORDER_NOTIONAL, MT_PRICE_COLLAR_PCT, MT_MAX_POSITION,
+              MT_MAX_POSITION_NOTIONAL, MT_MAX_GROSS_EXPOSURE, MT_MAX_NET_EXPOSURE, MT_STALE_DATA)
 
 # --- ring buffer header (RB_NF floats, then cap rows) ------------------------------------------
 RB_HEAD = 0  #: slot of the oldest entry

@@ -26,6 +26,14 @@ position already over its limit can always be reduced. Exposures take the worst 
 every open order: per instrument ``max(|pos + open buys|, |pos - open sells|)`` for gross, and
 ``max(|sum (pos + buys) v|, |sum (pos - sells) v|)`` for net, with ``v = mid * mult``.
 Market orders (NaN price) are not collared; their notional uses the touch they would take.
+The stateless metrics (size, notional, fixed collar, position, exposure, restricted, stale data)
+are checked first against a fast table (``RS_FAST``, built by ``new_risk_state``): per instrument,
+each metric's tightest threshold over the rules that apply to it. An order within all of them
+passes every such rule; only one that is not takes the rule-by-rule pass, which names the first
+denying rule. The rules with state (k-sigma collar, throttle, repeat and duplicate memories) are
+checked rule by rule. Same answers either way (tests/risk/test_pretrade.py compares the two on
+random rulebooks and streams); the fast table cut the gate from 1 233 to 1 019 instructions per
+passing order on the default rulebook.
 Open orders are the rows of ``orders`` (LOCAL_ORDER_DTYPE) listed in ``working``, the loop's
 ascending list of the strategy's orders in flight or open: the cost is one pass over the working
 orders (not over every order ever sent), and only when a position/exposure rule applies or the
@@ -38,17 +46,18 @@ import math
 
 from numba import njit
 
-from tickguard.engine.internal import internal_njit
+from tickguard.engine.internal import internal_njit, not_inlined
 from tickguard.engine.layout import M_ASK, M_BID, M_MID, M_TS_QUOTE
 from tickguard.engine.records import ACTION_CANCEL, ACTION_MODIFY, ST_IN_FLIGHT, ST_OPEN
 
 from .layout import (
-    KS_HALTED, KS_LAST_OBSERVED, KS_LAST_THRESHOLD, KS_OBSERVED, KS_REDUCING, KS_STATE,
+    FT_COLLAR_PCT, FT_GROSS, FT_NET, FT_NF, FT_NOTIONAL, FT_POSITION, FT_POSITION_NOTIONAL, FT_QTY,
+    FT_RESTRICTED, FT_STALE, KS_HALTED, KS_LAST_OBSERVED, KS_LAST_THRESHOLD, KS_OBSERVED, KS_REDUCING, KS_STATE,
     KS_THRESHOLD, MT_DUPLICATE_ORDER, MT_MAX_GROSS_EXPOSURE, MT_MAX_NET_EXPOSURE,
     MT_MAX_ORDER_NOTIONAL, MT_MAX_ORDER_QTY, MT_MAX_POSITION, MT_MAX_POSITION_NOTIONAL,
     MT_MESSAGE_RATE, MT_PRICE_COLLAR_PCT, MT_PRICE_COLLAR_SIGMA, MT_REPEATED_EXECUTION,
     MT_RESTRICTED, MT_STALE_DATA, PSEUDO_HALTED, PSEUDO_REDUCING, R_METRIC, R_P0, R_P1, R_P2,
-    R_SCOPE, R_THRESHOLD, R_WINDOW, RS_CHARGE_LIST, RS_HEADER, RS_N_CHARGE, RS_N_INST,
+    R_SCOPE, R_THRESHOLD, R_WINDOW, RS_CHARGE_LIST, RS_FAST, RS_HEADER, RS_N_CHARGE, RS_N_INST,
     RS_N_RULES, RS_PRE_TABLE, SIG_N, SIG_NF, SIG_ROWS,
     SIG_VAR, TB_TOKENS_MODIFY, TB_TOKENS_SUBMIT,
 )
@@ -150,6 +159,20 @@ def _applies(rstate, rules, at, best, inst):
 
 
 @njit(cache=True, inline="always")
+def _collar_rules(m, inst, price, mkt, rules, rstate, tab, best, best_obs, best_thr):
+    """The collar rules of metric ``m`` one by one, for a limit price: the first denial so far,
+    updated (as the gate carries it: rule, observed, threshold)."""
+    first, count = _rules_of(rstate, tab, m)
+    for e in range(count):
+        r = _applies(rstate, rules, first + e, best, inst)
+        if r >= 0:
+            obs, width = _collar(m, r, inst, price, mkt, rules, rstate)
+            if not obs <= width:
+                best, best_obs, best_thr = r, obs, width
+    return best, best_obs, best_thr
+
+
+@njit(cache=True, inline="always")
 def _over(before, after, thr):
     """A position or exposure limit denies only what would raise the measure above it."""
     return after > thr and (after > before or after == math.inf)
@@ -160,6 +183,107 @@ def _deny(ks, observed, threshold, code):
     ks[KS_LAST_OBSERVED] = observed
     ks[KS_LAST_THRESHOLD] = threshold
     return code
+
+
+@njit(cache=True, inline="always")
+def _order_notional(price, side, qty, inst, mkt, mult, mid):
+    """An order's notional at its limit price, or at the touch a market order would take (mid
+    without one); inf without either: the gate fails closed."""
+    ref = price
+    if math.isnan(ref):
+        ref = mkt[inst, M_ASK] if side > 0 else mkt[inst, M_BID]
+        ref = mid if math.isnan(ref) else ref
+    return math.inf if math.isnan(ref) else qty * abs(ref) * mult[inst]
+
+
+@njit(cache=True, inline="always")
+def _positions(p, side, same, old_rem, rem, mid, price, mult_i):
+    """|position| before and after the request, open orders counted as filled (``same``: the
+    side's open remaining size), in units and in currency at mid (the limit price without a mid;
+    inf without either: fail closed)."""
+    before = abs(p + side * (same + old_rem))
+    after = abs(p + side * (same + rem))
+    ref = mid if mid > 0.0 else (abs(price) if price == price else math.nan)
+    v = ref * mult_i if ref == ref else math.inf
+    before_v = before * v
+    after_v = after * v
+    before_v = 0.0 if before_v != before_v else before_v  # 0 * inf: nothing held
+    after_v = 0.0 if after_v != after_v else after_v
+    return before, after, before_v, after_v
+
+
+@internal_njit
+def _stateless_rules(inst, side, qty, price, rem, old_rem, skip, now, mkt, pos, orders, working, mult,
+                     rules, rstate):
+    """The stateless pre-trade rules one by one, for an order the fast table did not pass:
+    (first denying rule, observed, threshold), ``n_rules`` for none. Out of line: it runs for
+    few orders, and its code stays out of the way of the common path's."""
+    not_inlined()
+    n_inst = slot_nb(rstate[RS_N_INST])
+    so = RS_HEADER + slot_nb(rstate[RS_N_RULES])
+    tab = slot_nb(rstate[RS_PRE_TABLE])
+    best = slot_nb(rstate[RS_N_RULES])
+    best_obs = best_thr = 0.0
+    mid = mkt[inst, M_MID]
+    p = pos[inst]
+    if (_rules_of(rstate, tab, MT_MAX_POSITION)[1] + _rules_of(rstate, tab, MT_MAX_POSITION_NOTIONAL)[1]
+            + _rules_of(rstate, tab, MT_MAX_GROSS_EXPOSURE)[1] + _rules_of(rstate, tab, MT_MAX_NET_EXPOSURE)[1]):
+        _open_sums(orders, working, skip, rstate, so, n_inst)  # open orders counted as filled
+    first, count = _rules_of(rstate, tab, MT_MAX_ORDER_QTY)
+    for e in range(count):
+        r = _applies(rstate, rules, first + e, best, inst)
+        if r >= 0 and qty > rules[r, R_THRESHOLD]:
+            best, best_obs, best_thr = r, qty, rules[r, R_THRESHOLD]
+    first, count = _rules_of(rstate, tab, MT_MAX_ORDER_NOTIONAL)
+    for e in range(count):
+        r = _applies(rstate, rules, first + e, best, inst)
+        if r >= 0:
+            obs = _order_notional(price, side, qty, inst, mkt, mult, mid)
+            if obs > rules[r, R_THRESHOLD]:
+                best, best_obs, best_thr = r, obs, rules[r, R_THRESHOLD]
+    if not math.isnan(price):  # market orders carry no price to collar (k sigma: with state)
+        best, best_obs, best_thr = _collar_rules(MT_PRICE_COLLAR_PCT, inst, price, mkt, rules, rstate,
+                                                 tab, best, best_obs, best_thr)
+    first, count = _rules_of(rstate, tab, MT_MAX_POSITION)
+    first_n, count_n = _rules_of(rstate, tab, MT_MAX_POSITION_NOTIONAL)
+    if count + count_n > 0:  # |position| before and after
+        same = rstate[so + (inst if side > 0 else n_inst + inst)]
+        before, after, before_v, after_v = _positions(p, side, same, old_rem, rem, mid, price,
+                                                      mult[inst])
+        for e in range(count):
+            r = _applies(rstate, rules, first + e, best, inst)
+            if r >= 0 and _over(before, after, rules[r, R_THRESHOLD]):
+                best, best_obs, best_thr = r, after, rules[r, R_THRESHOLD]
+        for e in range(count_n):
+            r = _applies(rstate, rules, first_n + e, best, inst)
+            if r >= 0 and _over(before_v, after_v, rules[r, R_THRESHOLD]):
+                best, best_obs, best_thr = r, after_v, rules[r, R_THRESHOLD]
+    first, count = _rules_of(rstate, tab, MT_MAX_GROSS_EXPOSURE)
+    first_n, count_n = _rules_of(rstate, tab, MT_MAX_NET_EXPOSURE)
+    if count + count_n > 0:
+        gross_b, gross_a, net_b, net_a = _exposures(pos, mkt, mult, rstate, so, n_inst, inst, side,
+                                                    old_rem, rem)
+        for e in range(count + count_n):  # gross, then net
+            net = e >= count
+            r = _applies(rstate, rules, (first_n + e - count) if net else (first + e), best, inst)
+            if r >= 0:
+                before = net_b if net else gross_b
+                after = net_a if net else gross_a
+                if _over(before, after, rules[r, R_THRESHOLD]):
+                    best, best_obs, best_thr = r, after, rules[r, R_THRESHOLD]
+    first, count = _rules_of(rstate, tab, MT_RESTRICTED)
+    for e in range(count):
+        r = _applies(rstate, rules, first + e, best, inst)
+        if r >= 0:
+            best, best_obs, best_thr = r, 1.0, 0.0
+    first, count = _rules_of(rstate, tab, MT_STALE_DATA)
+    for e in range(count):
+        r = _applies(rstate, rules, first + e, best, inst)
+        if r >= 0:
+            age = now - mkt[inst, M_TS_QUOTE]
+            if not age <= rules[r, R_THRESHOLD]:  # never quoted: NaN age, refused
+                best, best_obs, best_thr = r, (math.inf if age != age else age), rules[r, R_THRESHOLD]
+    return best, best_obs, best_thr
 
 
 @internal_njit
@@ -213,80 +337,50 @@ def pretrade_nb(req, now, mkt, pos, orders, working, mult, rules, rstate, ks):
         if not (shrinks or (action == ACTION_MODIFY and rem <= old_rem)):
             return _deny(ks, p + side * (same + rem), p, PSEUDO_REDUCING)
     mid = mkt[inst, M_MID]
-    # Each metric's code runs over its own rules (RS_PRE_TABLE), with no dispatch per rule: a
-    # switch on the metric, rule after rule, cost a mispredicted branch per rule. Every rule is
-    # checked (an order that passes is checked by all anyway) and the denial reported is the
-    # first in rulebook order, the smallest failing index, as in a pass in that order; what a
-    # check leaves behind (expired signatures, the pending one) does not depend on the order.
-    tab = slot_nb(rstate[RS_PRE_TABLE])
-    best = slot_nb(rstate[RS_N_RULES])  # the first denying rule so far (none: n_rules)
+    n_rules = slot_nb(rstate[RS_N_RULES])
+    best = n_rules  # the first denying rule so far (none: n_rules)
     best_obs = best_thr = 0.0
-    first, count = _rules_of(rstate, tab, MT_MAX_ORDER_QTY)
-    for e in range(count):
-        r = _applies(rstate, rules, first + e, best, inst)
-        if r >= 0 and qty > rules[r, R_THRESHOLD]:
-            best, best_obs, best_thr = r, qty, rules[r, R_THRESHOLD]
-    first, count = _rules_of(rstate, tab, MT_MAX_ORDER_NOTIONAL)
-    for e in range(count):
-        r = _applies(rstate, rules, first + e, best, inst)
-        if r >= 0:
-            ref = price
-            if math.isnan(ref):
-                ref = mkt[inst, M_ASK] if side > 0 else mkt[inst, M_BID]
-                ref = mid if math.isnan(ref) else ref
-            obs = math.inf if math.isnan(ref) else qty * abs(ref) * mult[inst]
-            if obs > rules[r, R_THRESHOLD]:
-                best, best_obs, best_thr = r, obs, rules[r, R_THRESHOLD]
-    if not math.isnan(price):  # market orders carry no price to collar
-        first, count = _rules_of(rstate, tab, MT_PRICE_COLLAR_PCT)
-        first_n, count_n = _rules_of(rstate, tab, MT_PRICE_COLLAR_SIGMA)
-        for e in range(count + count_n):  # fixed %, then k sigma
-            sigma = e >= count
-            r = _applies(rstate, rules, (first_n + e - count) if sigma else (first + e), best, inst)
-            if r >= 0:
-                obs, width = _collar(MT_PRICE_COLLAR_SIGMA if sigma else MT_PRICE_COLLAR_PCT, r, inst,
-                                     price, mkt, rules, rstate)
-                if not obs <= width:
-                    best, best_obs, best_thr = r, obs, width
-    first, count = _rules_of(rstate, tab, MT_MAX_POSITION)
-    first_n, count_n = _rules_of(rstate, tab, MT_MAX_POSITION_NOTIONAL)
-    if count + count_n > 0:  # |position| before and after, open orders counted as filled
-        if not sums_done:
-            _open_sums(orders, working, skip, rstate, so, n_inst)
-            sums_done = True
-        same = rstate[so + (inst if side > 0 else n_inst + inst)]
-        before = abs(p + side * (same + old_rem))
-        after = abs(p + side * (same + rem))
-        for e in range(count):
-            r = _applies(rstate, rules, first + e, best, inst)
-            if r >= 0 and _over(before, after, rules[r, R_THRESHOLD]):
-                best, best_obs, best_thr = r, after, rules[r, R_THRESHOLD]
-        ref = mid if mid > 0.0 else (abs(price) if price == price else math.nan)
-        v = ref * mult[inst] if ref == ref else math.inf
-        before *= v
-        after *= v
-        before = 0.0 if before != before else before  # 0 * inf: nothing held
-        after = 0.0 if after != after else after
-        for e in range(count_n):
-            r = _applies(rstate, rules, first_n + e, best, inst)
-            if r >= 0 and _over(before, after, rules[r, R_THRESHOLD]):
-                best, best_obs, best_thr = r, after, rules[r, R_THRESHOLD]
-    first, count = _rules_of(rstate, tab, MT_MAX_GROSS_EXPOSURE)
-    first_n, count_n = _rules_of(rstate, tab, MT_MAX_NET_EXPOSURE)
-    if count + count_n > 0:
-        if not sums_done:
-            _open_sums(orders, working, skip, rstate, so, n_inst)
-            sums_done = True
-        gross_b, gross_a, net_b, net_a = _exposures(pos, mkt, mult, rstate, so, n_inst, inst, side,
-                                                    old_rem, rem)
-        for e in range(count + count_n):  # gross, then net
-            net = e >= count
-            r = _applies(rstate, rules, (first_n + e - count) if net else (first + e), best, inst)
-            if r >= 0:
-                before = net_b if net else gross_b
-                after = net_a if net else gross_a
-                if _over(before, after, rules[r, R_THRESHOLD]):
-                    best, best_obs, best_thr = r, after, rules[r, R_THRESHOLD]
+    # The stateless metrics first, against the fast table: per instrument, each metric's
+    # tightest threshold. An order within all of them passes all their rules (each rule denies
+    # only past its threshold, position and exposure rules only a rise past it), which is what
+    # nearly every order does; the rule-by-rule pass runs only for an order that is not, and
+    # names the first denying rule (it may find none: the fast checks fail closed on NaN).
+    fast = rstate[RS_FAST] >= 0.0
+    if fast:
+        ft = slot_nb(rstate[RS_FAST]) + inst * FT_NF
+        fast = (not qty > rstate[ft + FT_QTY]
+                and not _order_notional(price, side, qty, inst, mkt, mult, mid) > rstate[ft + FT_NOTIONAL]
+                and now - mkt[inst, M_TS_QUOTE] <= rstate[ft + FT_STALE]
+                and rstate[ft + FT_RESTRICTED] == 0.0)
+        if fast and not math.isnan(price):  # market orders carry no price to collar
+            fast = (abs(price / mid - 1.0) if mid > 0.0 else math.inf) <= rstate[ft + FT_COLLAR_PCT]
+        thr_pos, thr_pos_v = rstate[ft + FT_POSITION], rstate[ft + FT_POSITION_NOTIONAL]
+        thr_gross, thr_net = rstate[ft + FT_GROSS], rstate[ft + FT_NET]
+        if fast and min(min(thr_pos, thr_pos_v), min(thr_gross, thr_net)) < math.inf:
+            if not sums_done:
+                _open_sums(orders, working, skip, rstate, so, n_inst)
+                sums_done = True
+            same = rstate[so + (inst if side > 0 else n_inst + inst)]
+            before, after, before_v, after_v = _positions(p, side, same, old_rem, rem, mid, price,
+                                                          mult[inst])
+            fast = not _over(before, after, thr_pos) and not _over(before_v, after_v, thr_pos_v)
+            if fast and min(thr_gross, thr_net) < math.inf:
+                gross_b, gross_a, net_b, net_a = _exposures(pos, mkt, mult, rstate, so, n_inst, inst,
+                                                            side, old_rem, rem)
+                fast = not _over(gross_b, gross_a, thr_gross) and not _over(net_b, net_a, thr_net)
+    if not fast:
+        best, best_obs, best_thr = _stateless_rules(inst, side, qty, price, rem, old_rem, skip, now,
+                                                    mkt, pos, orders, working, mult, rules, rstate)
+    # Then the rules with state, rule by rule. Each metric's code runs over its own rules
+    # (RS_PRE_TABLE), with no dispatch per rule: a switch on the metric, rule after rule, cost a
+    # mispredicted branch per rule. Every rule is checked (an order that passes is checked by
+    # all anyway) and the denial reported is the first in rulebook order, the smallest failing
+    # index, as in a pass in that order; what a check leaves behind (expired signatures, the
+    # pending one) does not depend on the order.
+    tab = slot_nb(rstate[RS_PRE_TABLE])
+    if not math.isnan(price):
+        best, best_obs, best_thr = _collar_rules(MT_PRICE_COLLAR_SIGMA, inst, price, mkt, rules, rstate,
+                                                 tab, best, best_obs, best_thr)
     first, count = _rules_of(rstate, tab, MT_MESSAGE_RATE)
     for e in range(count):
         r = _applies(rstate, rules, first + e, best, inst)
@@ -314,19 +408,7 @@ def pretrade_nb(req, now, mkt, pos, orders, working, mult, rules, rstate, ks):
                                                   price, qty, dup)
                 if n_same > rules[r, R_THRESHOLD]:
                     best, best_obs, best_thr = r, n_same, rules[r, R_THRESHOLD]
-    first, count = _rules_of(rstate, tab, MT_RESTRICTED)
-    for e in range(count):
-        r = _applies(rstate, rules, first + e, best, inst)
-        if r >= 0:
-            best, best_obs, best_thr = r, 1.0, 0.0
-    first, count = _rules_of(rstate, tab, MT_STALE_DATA)
-    for e in range(count):
-        r = _applies(rstate, rules, first + e, best, inst)
-        if r >= 0:
-            age = now - mkt[inst, M_TS_QUOTE]
-            if not age <= rules[r, R_THRESHOLD]:  # never quoted: NaN age, refused
-                best, best_obs, best_thr = r, (math.inf if age != age else age), rules[r, R_THRESHOLD]
-    if best < slot_nb(rstate[RS_N_RULES]):
+    if best < n_rules:
         return _deny(ks, best_obs, best_thr, best + 1)
     # passed: charge the throttles and remember the order
     first = slot_nb(rstate[RS_CHARGE_LIST])

@@ -302,3 +302,102 @@ def test_the_first_denying_rule_in_rulebook_order_is_reported_whatever_the_metri
     assert d.send(10 * S, qty=5, price=101.0) == 4  # only stale refuses now
     d.quote(0, 99.5, 100.5, ts=10 * S)
     assert d.send(10 * S, qty=5, price=101.0) == 0
+
+
+# ------------------------------------------------ the fast table against the rule-by-rule pass
+def _random_book(rng: np.random.Generator) -> str:
+    """Stateless rules of every metric, scoped to all or one instrument, thresholds near the
+    orders below (so that some deny and some do not), with stateful rules among them."""
+    pick = {
+        "max_order_qty": lambda: int(rng.integers(3, 16)),
+        "max_order_notional": lambda: float(rng.choice([300.0, 800.0, 1500.0])),
+        "price_collar_pct": lambda: float(rng.choice([0.005, 0.02, 0.05])),
+        "max_position": lambda: int(rng.integers(4, 20)),
+        "max_position_notional": lambda: float(rng.choice([800.0, 1500.0, 2500.0])),
+        "max_gross_exposure": lambda: float(rng.choice([800.0, 1500.0, 3000.0])),
+        "max_net_exposure": lambda: float(rng.choice([400.0, 1000.0, 2500.0])),
+        "stale_data": lambda: str(rng.choice(["1s", "3s", "10s"])),
+    }
+    text = []
+    for k in range(int(rng.integers(1, 7))):
+        scope = ["all", 0, 1][int(rng.integers(0, 3))]
+        kind = rng.integers(0, len(pick) + 3)
+        if kind < len(pick):
+            metric = list(pick)[kind]
+            portfolio_wide = metric in ("max_gross_exposure", "max_net_exposure")
+            text.append(deny(f"r{k}", metric, pick[metric](), scope="all" if portfolio_wide else scope))
+        elif kind == len(pick):
+            text.append(rule(id=f"r{k}", metric="restricted", scope=int(rng.integers(0, 2)), action="deny"))
+        elif kind == len(pick) + 1:
+            text.append(deny(f"r{k}", "message_rate", 5, window="1s", scope=scope))
+        else:
+            text.append(deny(f"r{k}", "duplicate_order", 1, window="200ms", scope=scope))
+    return "".join(text)
+
+
+def _fast_and_slow_on_a_random_stream(seed: int) -> tuple[int, int]:
+    # the same requests through two desks, one whose gate has no fast table (every order takes
+    # the rule-by-rule pass, which the tests above check by hand): same answers, same observed
+    # values and thresholds, the same state after (throttles charged, orders remembered)
+    rng = np.random.default_rng(seed)
+    text = _random_book(rng)
+    fast, slow = Desk(text), Desk(text)
+    slow.rs[L.RS_FAST] = -1.0
+    denied = passed = 0
+    for step in range(60):
+        now = int(step * S // 4)
+        for inst in range(2):
+            if rng.random() < 0.7:
+                mid = 100.0 + rng.normal()
+                bid, ask = (mid - 0.05, mid + 0.05) if rng.random() < 0.9 else (math.nan, math.nan)
+                ts = now if rng.random() < 0.8 else (math.nan if rng.random() < 0.3 else now - 5 * S)
+                for d in (fast, slow):
+                    d.quote(inst, bid, ask, ts=0)
+                    d.mkt[inst, M_TS_QUOTE] = ts
+            p = float(rng.integers(-8, 9))
+            fast.pos[inst] = slow.pos[inst] = p
+        if rng.random() < 0.3 and fast.n_orders < len(fast.orders):
+            args = dict(inst=int(rng.integers(0, 2)), side=int(rng.choice([-1, 1])),
+                        qty=float(rng.integers(1, 6)), status=int(rng.choice([ST_OPEN, ST_IN_FLIGHT, ST_FILLED])))
+            fast.order(**args)
+            slow.order(**args)
+        # the kill switch's state set by hand, a tenth of the requests in REDUCING
+        fast.ks[L.KS_STATE] = slow.ks[L.KS_STATE] = L.KS_REDUCING if rng.random() < 0.1 else L.KS_ACTIVE
+        modify = rng.random() < 0.2 and fast.n_orders > 0
+        req = dict(inst=int(rng.integers(0, 2)), side=int(rng.choice([-1, 1])),
+                   qty=float(rng.integers(1, 14)),
+                   price=math.nan if rng.random() < 0.4 else float(100.0 + rng.normal() * 2.0),
+                   action=ACTION_MODIFY if modify else ACTION_SUBMIT,
+                   oid=int(rng.integers(0, fast.n_orders)) if modify else -1)
+        req["otype"] = OT_MARKET if math.isnan(req["price"]) else OT_LIMIT
+        code = fast.send(now, **req)
+        assert code == slow.send(now, **req), (seed, step, text)
+        if code != 0:
+            denied += 1
+            np.testing.assert_array_equal(fast.last, slow.last)
+        else:
+            passed += 1
+        # the state, but the fast table's offset and the open-order sums (scratch: the fast
+        # path sums them for fewer orders)
+        scratch = L.RS_HEADER + len(fast.rb.rules)
+        keep = np.ones(len(fast.rs), dtype=bool)
+        keep[[L.RS_FAST, *range(scratch, scratch + 2 * fast.n)]] = False
+        np.testing.assert_array_equal(fast.rs[keep], slow.rs[keep])
+    return denied, passed
+
+
+def test_fast_table_gives_what_the_rule_by_rule_pass_gives() -> None:
+    outcomes = np.array([_fast_and_slow_on_a_random_stream(seed) for seed in range(60)])
+    # both outcomes exercised, in most streams
+    assert outcomes.sum(axis=0).min() > 900 and ((outcomes > 0).all(axis=1)).mean() > 0.7
+
+
+def test_fast_table_holds_each_metrics_tightest_threshold_per_instrument() -> None:
+    d = Desk(deny("a", "max_order_qty", 10) + deny("b", "max_order_qty", 4, scope=1)
+             + deny("c", "max_position", 7, scope=0) + rule(id="x", metric="restricted", scope=1, action="deny")
+             + deny("s", "stale_data", "2s", scope=1) + deny("t", "stale_data", "3s"))
+    ft = int(d.rs[L.RS_FAST])
+    table = d.rs[ft : ft + 2 * L.FT_NF].reshape(2, L.FT_NF)
+    inf = math.inf
+    np.testing.assert_array_equal(table[0], [10, inf, inf, 7, inf, inf, inf, 3 * S, 0])
+    np.testing.assert_array_equal(table[1], [4, inf, inf, inf, inf, inf, inf, 2 * S, 1])
