@@ -52,7 +52,8 @@ from tickguard.engine.records import ACTION_CANCEL, ACTION_MODIFY, ST_IN_FLIGHT,
 
 from .layout import (
     FT_COLLAR_PCT, FT_GROSS, FT_NET, FT_NF, FT_NOTIONAL, FT_POSITION, FT_POSITION_NOTIONAL, FT_QTY,
-    FT_RESTRICTED, FT_STALE, KS_HALTED, KS_LAST_OBSERVED, KS_LAST_THRESHOLD, KS_OBSERVED, KS_REDUCING, KS_STATE,
+    FT_RESTRICTED, FT_STALE, KS_HALTED, KS_LAST_OBSERVED, KS_LAST_THRESHOLD, KS_OBSERVED, KS_REDUCING,
+    KS_STATE,
     KS_THRESHOLD, MT_DUPLICATE_ORDER, MT_MAX_GROSS_EXPOSURE, MT_MAX_NET_EXPOSURE,
     MT_MAX_ORDER_NOTIONAL, MT_MAX_ORDER_QTY, MT_MAX_POSITION, MT_MAX_POSITION_NOTIONAL,
     MT_MESSAGE_RATE, MT_PRICE_COLLAR_PCT, MT_PRICE_COLLAR_SIGMA, MT_REPEATED_EXECUTION,
@@ -227,7 +228,8 @@ def _stateless_rules(inst, side, qty, price, rem, old_rem, skip, now, mkt, pos, 
     mid = mkt[inst, M_MID]
     p = pos[inst]
     if (_rules_of(rstate, tab, MT_MAX_POSITION)[1] + _rules_of(rstate, tab, MT_MAX_POSITION_NOTIONAL)[1]
-            + _rules_of(rstate, tab, MT_MAX_GROSS_EXPOSURE)[1] + _rules_of(rstate, tab, MT_MAX_NET_EXPOSURE)[1]):
+            + _rules_of(rstate, tab, MT_MAX_GROSS_EXPOSURE)[1]
+            + _rules_of(rstate, tab, MT_MAX_NET_EXPOSURE)[1]):
         _open_sums(orders, working, skip, rstate, so, n_inst)  # open orders counted as filled
     first, count = _rules_of(rstate, tab, MT_MAX_ORDER_QTY)
     for e in range(count):

@@ -358,7 +358,8 @@ def _fast_and_slow_on_a_random_stream(seed: int) -> tuple[int, int]:
             fast.pos[inst] = slow.pos[inst] = p
         if rng.random() < 0.3 and fast.n_orders < len(fast.orders):
             args = dict(inst=int(rng.integers(0, 2)), side=int(rng.choice([-1, 1])),
-                        qty=float(rng.integers(1, 6)), status=int(rng.choice([ST_OPEN, ST_IN_FLIGHT, ST_FILLED])))
+                        qty=float(rng.integers(1, 6)),
+                        status=int(rng.choice([ST_OPEN, ST_IN_FLIGHT, ST_FILLED])))
             fast.order(**args)
             slow.order(**args)
         # the kill switch's state set by hand, a tenth of the requests in REDUCING
@@ -394,7 +395,8 @@ def test_fast_table_gives_what_the_rule_by_rule_pass_gives() -> None:
 
 def test_fast_table_holds_each_metrics_tightest_threshold_per_instrument() -> None:
     d = Desk(deny("a", "max_order_qty", 10) + deny("b", "max_order_qty", 4, scope=1)
-             + deny("c", "max_position", 7, scope=0) + rule(id="x", metric="restricted", scope=1, action="deny")
+             + deny("c", "max_position", 7, scope=0)
+             + rule(id="x", metric="restricted", scope=1, action="deny")
              + deny("s", "stale_data", "2s", scope=1) + deny("t", "stale_data", "3s"))
     ft = int(d.rs[L.RS_FAST])
     table = d.rs[ft : ft + 2 * L.FT_NF].reshape(2, L.FT_NF)
