@@ -40,6 +40,7 @@ __all__ = [
     "format_table",
     "machine_info",
     "maxrss_bytes",
+    "write_json",
 ]
 
 _MARK = "__tickguard_measure__"
@@ -203,3 +204,13 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 
     rule = "  ".join("-" * w for w in widths)
     return "\n".join([line(cells[0]), rule, *(line(r) for r in cells[1:])])
+
+
+def write_json(path: str, figures: Any) -> None:
+    """A benchmark's ``--json PATH``: the figures, indented, to the file, or to stdout for ``-``."""
+    text = json.dumps(figures, indent=2)
+    if path == "-":
+        print(text)
+    else:
+        with open(path, "w") as fh:
+            fh.write(text + "\n")

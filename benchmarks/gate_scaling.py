@@ -16,7 +16,6 @@ the instruments' positions.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Any
 
@@ -28,7 +27,7 @@ from tickguard.engine.records import ACTION_SUBMIT, LOCAL_ORDER_DTYPE, OT_MARKET
 from tickguard.risk.layout import RS_FAST
 from tickguard.risk.pretrade import pretrade_nb
 
-from ._measure import best_of
+from ._measure import best_of, write_json
 
 __all__ = ["main", "per_instrument_rulebook", "time_gate"]
 
@@ -115,12 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{r['instruments']:>11}  {r['rules']:>5}  {r['fast_table_ns']:>7.1f} ns  "
               f"{r['rule_by_rule_ns']:>9.1f} ns  {r['speedup']:.2f}x")
     if ns.json:
-        text = json.dumps(rows, indent=2)
-        if ns.json == "-":
-            print(text)
-        else:
-            with open(ns.json, "w") as fh:
-                fh.write(text + "\n")
+        write_json(ns.json, rows)
     return 0
 
 

@@ -56,6 +56,8 @@ import textwrap
 import time
 from typing import Any
 
+from ._measure import write_json
+
 __all__ = ["WORKLOADS", "count_instructions", "demangle_numba", "function_costs", "jitted_symbols",
            "main", "parse_callgrind_total", "parse_callgrind_totals"]
 
@@ -337,12 +339,7 @@ def main(argv: list[str] | None = None) -> int:
         out["noop_extra"] = out["noop"]["per_unit"] / out["engine"]["per_unit"] - 1.0
         print(f"the no-op hooks' extra instructions: {out['noop_extra']:.1%} of the engine's")
     if ns.json:
-        text = json.dumps(out, indent=2)
-        if ns.json == "-":
-            print(text)
-        else:
-            with open(ns.json, "w") as fh:
-                fh.write(text + "\n")
+        write_json(ns.json, out)
     return 0
 
 
