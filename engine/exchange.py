@@ -33,7 +33,7 @@ from numba import types as _t
 from .book import (
     B_PX, BM_HAS_L2, BM_N_BID, available_within_nb, book_side_nb, level_size_nb, take_level_nb,
 )
-from .internal import internal_njit
+from .internal import code_offset, internal_njit
 from .latency import latency_nb
 from .layout import (
     A_CASH, C_N_ACTIONS, C_N_FILLS, C_N_OE, C_N_OPEN, C_N_PEND, C_NEXT_ARRIVAL, C_NEXT_RESP,
@@ -167,6 +167,7 @@ def _remove_open(open_idx, cnt, oid, orders):
                        I64_1D))  # explicit: called with literal liquidity codes (see nbtypes.py)
 def _fill_nb(orders, oid, ts, qty, price, liquidity, mkt_x, pf, acct, cfg, mult, lat, trace_ts,
              trace_lat, rec_oe, rec_fill, resp, cnt, open_idx):
+    code_offset(4)  # its slot (engine/internal.py)
     o = orders[oid]
     inst = o["instrument"]
     side = o["side"]
@@ -253,6 +254,7 @@ def _join_queue(orders, oid, mkt_x, tick, open_idx, cnt, book, meta):
 def _execute_nb(orders, oid, ts, mkt_x, pf, acct, cfg, tick, mult, lat, trace_ts, trace_lat,
                 rec_oe, rec_fill, resp, cnt, open_idx, ack_event, ack_action, book, meta):
     """Match an order that just arrived (new, or re-priced by a modify); ack, take, rest or expire."""
+    code_offset(3)  # its slot (engine/internal.py)
     o = orders[oid]
     inst = o["instrument"]
     side = o["side"]

@@ -12,7 +12,7 @@ import math
 import numpy as np
 from numba import types as _t
 
-from .internal import internal_njit
+from .internal import code_offset, internal_njit
 from .layout import L_ENTRY_A, L_ENTRY_MODE, L_RESP_A, L_RESP_MODE
 from .nbtypes import F64_2D, I64_1D
 from .rng import normal_nb
@@ -32,6 +32,7 @@ def latency_nb(lat, trace_ts, trace_lat, action, response, now, seed, counter):
     ``lat`` is float64[3, L_NF]; ``trace_ts`` int64[T] sorted and ``trace_lat`` float64[T, 6] with
     columns (entry, response) x (submit, cancel, modify) hold a recorded latency trace.
     """
+    code_offset(6)  # its slot (engine/internal.py)
     row = action - 1
     base = L_RESP_MODE if response else L_ENTRY_MODE
     mode = int(lat[row, base])

@@ -19,7 +19,7 @@ from tickguard.engine.book import apply_depth_nb
 from tickguard.engine.exchange import insert_open_nb, record_order_event_nb
 import tickguard.engine.gate as risk  # @@GATE@@
 _RISK = True  # @@RISK@@: False with the pass-through gate (no kill switch to run)
-from tickguard.engine.internal import internal_njit, not_inlined
+from tickguard.engine.internal import code_offset, internal_njit, not_inlined
 from tickguard.engine.latency import latency_nb
 from tickguard.engine.layout import (
     A_CASH, A_EQUITY, A_INITIAL, C_BURST_N, C_BURST_TS, C_ERR_TS, C_ERR_VALUE, C_EVENTS_DONE,
@@ -142,6 +142,7 @@ def _handle_requests(nreq, now, req, lp, from_risk):
     any of them is handled."""
     # each array read from the bundle where it is used: read at the top, LLVM kept them all in
     # stack slots, two moves a word on entry (bundle.py)
+    code_offset(1)  # its slot (engine/internal.py)
     cnt = lp.cnt
     if not from_risk:
         if now != cnt[C_BURST_TS]:

@@ -34,7 +34,7 @@ from tickguard.engine.bundle import bundle
 from tickguard.engine.exchange import on_market_nb, process_arrivals_nb
 from tickguard.engine.idle import idle_strategy_nb as on_response  # @@STRATEGY@@
 on_event = on_response  # @@STRATEGY_INLINE@@
-from tickguard.engine.internal import internal_njit, not_inlined
+from tickguard.engine.internal import code_offset, internal_njit, not_inlined
 from tickguard.engine.layout import (
     C_CUR_ROW, C_ERR_ORDER, C_ERR_TS, C_ERR_VALUE, C_EVENTS_DONE, C_KILL, C_LAST_XTS,
     C_NEXT_ARRIVAL, C_NEXT_RESP, C_NEXT_SAMPLE_T, C_N_EQ, C_N_OE, C_N_OPEN, C_N_ORDERS, C_N_PEND,
@@ -254,6 +254,7 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
     the next chunk; the caller carries the unconsumed tail over), KERNEL_OVERFLOW (a buffer is
     full; the caller reruns with larger ones), KERNEL_STRATEGY_ERROR (bad request count).
     """
+    code_offset(0)  # its slot (engine/internal.py)
     # unmanaged views: no atomic reference counting on the per-event calls (see unmanaged.py)
     events = unmanaged(events)
     blank = unmanaged(blank)

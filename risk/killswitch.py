@@ -39,7 +39,7 @@ from numba import types as _t
 from scipy.stats import norm
 
 from tickguard.data.schema import KIND_CONTROL, KIND_QUOTE
-from tickguard.engine.internal import internal_njit
+from tickguard.engine.internal import code_offset, internal_njit
 from tickguard.engine.layout import M_ASK, M_BID, M_MID
 from tickguard.engine.nbtypes import F64_1D, F64_2D
 
@@ -476,6 +476,7 @@ def monitor_activity_nb(now, what, inst, rules, rstate, ks):
     per submit, ``rejects / max(submits, 1)``, once ``submits >= min_orders``; message_rate_kill:
     messages in the window; fill_rate: fills in the window.
     """
+    code_offset(5)  # its slot (engine/internal.py)
     if rstate[RS_N_ACTIVITY] == 0.0 or what < 1 or what > AC_NCODES:
         return 0
     tr = 0
