@@ -92,7 +92,6 @@ if numba_config.DISABLE_JIT:  # the pure-Python twin inlines nothing
         """Nothing to do (pure-Python twin)."""
 
 
-
 # --- where the per-order kernels sit in their pages --------------------------------------------
 # Each kernel compiled with an explicit signature is a module of its own, and the JIT starts every
 # module at a page boundary: their first lines (prologue, argument unpacking, the common path's

@@ -128,6 +128,12 @@ def _exposures(pos, mkt, mult, rstate, so, n_inst, inst, side, extra_before, ext
     return gross_b, gross_a, max(abs(hi_b), abs(lo_b)), max(abs(hi_a), abs(lo_a))
 
 
+@njit(cache=True, inline="always")
+def _collar_distance(price, mid):
+    """|price / mid - 1|, the fixed collar's measure; inf without a mid (fail closed)."""
+    return abs(price / mid - 1.0) if mid > 0.0 else math.inf
+
+
 @internal_njit
 def _collar(m, r, inst, price, mkt, rules, rstate):
     """(observed distance, allowed width) of a limit price from mid under collar rule ``r``.
@@ -137,7 +143,7 @@ def _collar(m, r, inst, price, mkt, rules, rstate):
     load after the loop's stores cannot move there."""
     mid = mkt[inst, M_MID]
     if m == MT_PRICE_COLLAR_PCT:
-        return (abs(price / mid - 1.0) if mid > 0.0 else math.inf), rules[r, R_THRESHOLD]
+        return _collar_distance(price, mid), rules[r, R_THRESHOLD]
     obs = abs(math.log(price / mid)) if mid > 0.0 and price > 0.0 else math.inf
     o = slot_nb(rstate[RS_HEADER + r]) + SIG_ROWS + inst * SIG_NF
     sigma = math.sqrt(rstate[o + SIG_VAR]) if rstate[o + SIG_N] > 0.0 else 0.0
@@ -355,13 +361,12 @@ def pretrade_nb(req, now, mkt, pos, orders, working, mult, rules, rstate, ks):
                 and now - mkt[inst, M_TS_QUOTE] <= rstate[ft + FT_STALE]
                 and rstate[ft + FT_RESTRICTED] == 0.0)
         if fast and not math.isnan(price):  # market orders carry no price to collar
-            fast = (abs(price / mid - 1.0) if mid > 0.0 else math.inf) <= rstate[ft + FT_COLLAR_PCT]
+            fast = _collar_distance(price, mid) <= rstate[ft + FT_COLLAR_PCT]
         thr_pos, thr_pos_v = rstate[ft + FT_POSITION], rstate[ft + FT_POSITION_NOTIONAL]
         thr_gross, thr_net = rstate[ft + FT_GROSS], rstate[ft + FT_NET]
         if fast and min(min(thr_pos, thr_pos_v), min(thr_gross, thr_net)) < math.inf:
-            if not sums_done:
+            if not sums_done:  # (REDUCING summed them above)
                 _open_sums(orders, working, skip, rstate, so, n_inst)
-                sums_done = True
             same = rstate[so + (inst if side > 0 else n_inst + inst)]
             before, after, before_v, after_v = _positions(p, side, same, old_rem, rem, mid, price,
                                                           mult[inst])
