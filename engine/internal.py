@@ -103,7 +103,10 @@ if numba_config.DISABLE_JIT:  # the pure-Python twin inlines nothing
 #   0 run_chunk_nb (the loop)   1 _handle_requests (pretrade_nb, linked into its module, follows
 #   it)   3 _execute_nb   4 _fill_nb   5 monitor_activity_nb (risk)   6 latency_nb
 # A kernel without an explicit signature is linked into its callers' modules: placing it there
-# is its caller's business (code_offset in it does nothing).
+# is its caller's business (code_offset in it does nothing). A module with no code_offset of its
+# own that links one with it is shifted by that one's padding (process_arrivals_nb moved with
+# _execute_nb's slot): slots move more than their own kernels (benchmarks/PERFORMANCE.md,
+# 3 December, late afternoon).
 # Only on x86-64 Linux, where numba's code goes to the large-model section .ltext; elsewhere
 # it does nothing.
 SLOT_BYTES = 576  # nine cache lines: the hot head of a kernel
