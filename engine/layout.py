@@ -127,6 +127,7 @@ G_ACT_MODIFY = 5
 # --- the strategy's view of its own orders: LOCAL_ORDER columns are in records.py -------------
 
 INT64_MAX = 9223372036854775807
+INT64_MIN = -9223372036854775808
 
 # --- kernel status (cnt[C_STATUS]) and callback reasons ----------------------------------------
 # Here, not in loop_kernels.py: importing the template compiles its explicit-signature kernels

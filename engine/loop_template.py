@@ -40,7 +40,7 @@ from tickguard.engine.layout import (
     C_NEXT_ARRIVAL, C_NEXT_RESP, C_NEXT_SAMPLE_T, C_N_EQ, C_N_OE, C_N_OPEN, C_N_ORDERS, C_N_PEND,
     C_N_RISK,
     C_SINCE_SAMPLE, C_STATUS, C_XCURSOR, G_ACT_FILL, G_ACT_REJECT, G_FLATTEN, G_PREV_TS, G_TR_NONE,
-    INT64_MAX, KERNEL_DONE, KERNEL_NEED_MORE, KERNEL_NEED_SPACE, KERNEL_OVERFLOW,
+    INT64_MAX, INT64_MIN, KERNEL_DONE, KERNEL_NEED_MORE, KERNEL_NEED_SPACE, KERNEL_OVERFLOW,
     KERNEL_STRATEGY_ERROR, K_SAMPLE_DT, K_SAMPLE_EVERY, REASON_MARKET, REASON_RESPONSE,
 )
 from tickguard.engine.loop_kernels import (  # @@KERNELS@@
@@ -345,6 +345,11 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
     watch = _RISK and n_rules > 0
     marked = np.int64(-1)  # no row that may wake the monitor by its content before this one
     mk = 0  # the next of the marks
+    # no event before this local time (ns) may meet the timer or the feed gap: _time_bound of
+    # the last event checked, valid while the wake-up conditions stay as they were then (an
+    # event after the checked one, and before the bound, is less than the gap from its
+    # predecessor, which is the checked one or later); INT64_MIN: check the next event
+    t_safe = np.int64(INT64_MIN)
     while stop < 0 and i < n:  # one exit edge (numba releases the arrays there once)
         ev = events[i]
         t = ev["ts_local"]
@@ -436,7 +441,10 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
         #    _strategy_steps; the kill switch's monitor sees the events its rules asked for
         #    (wake-ups, gate.py), and every event while it has positions left to flatten
         if _RISK and hooks_ran:  # (only hooks change the wake-up conditions)
-            wake_from, wake_gap, wake_crossed = _wake_conditions(ks)
+            wf, wg, wc = _wake_conditions(ks)
+            if not (wf == wake_from and wg == wake_gap and wc == wake_crossed):
+                t_safe = np.int64(INT64_MIN)  # the bound below was drawn from the old ones
+            wake_from, wake_gap, wake_crossed = wf, wg, wc
             hooks_ran = False
         # while the exchange stays idle (t_due > t here), the strategy's steps take the events
         # that follow too; an event the exchange merged, they take alone and leave for the steps
@@ -452,7 +460,14 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
             i0 = i
             bound_i = i_max  # the steps' bounds, lowered below to the next event that may wake
             bound_t = t_stop  # the monitor, which is checked here, not in the steps
-            if _RISK and look and i < i_max and events[i]["ts_local"] < t_stop:
+            if _RISK and look and i < marked and events[i]["ts_local"] < min(t_stop, t_safe) \
+                    and i < i_max:
+                # event i is not marked and comes before the time bound drawn at the last check
+                # (of an event before or at it, under the same conditions): it cannot wake the
+                # monitor, and the bounds stand (a stop costs a compare, not the check below)
+                bound_i = min(i_max, marked)
+                bound_t = min(t_stop, t_safe)
+            elif _RISK and look and i < i_max and events[i]["ts_local"] < t_stop:
                 ev = events[i]
                 t = ev["ts_local"]
                 tf = float(t)
@@ -486,7 +501,8 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
                         marked = marks[mk]
                         mk += 1
                     bound_i = min(i_max, marked)
-                    bound_t = min(t_stop, _time_bound(t, wake_from, wake_gap))
+                    t_safe = _time_bound(t, wake_from, wake_gap)
+                    bound_t = min(t_stop, t_safe)
             # the equity clock's count as the event whose callback it samples after (every_stop
             # 0: the first)
             left = every_stop - 1 - since  # events after i before the one the clock samples

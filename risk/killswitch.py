@@ -13,8 +13,12 @@ risk record. When several triggers fire in one call the harshest wins (one recor
 Windows are closed, ``[now - window, now]``: an entry stamped exactly ``window`` ns ago still
 counts. Sliding windows are exact ring buffers of timestamps (see :mod:`.layout`):
 
-- count triggers (message_rate_kill, fill_rate) hold ``floor(threshold) + 1`` entries, which is
-  exactly enough to decide ``count > threshold``; the count held is ``min(true count, cap)``.
+- count triggers (message_rate_kill, fill_rate) hold the times of their last ``cap =
+  floor(threshold) + 1`` activities, exactly enough to decide ``count > threshold``: the count in
+  the window exceeds the threshold iff ``cap`` activities were seen and the oldest of those last
+  ``cap`` is inside the window. No expiry, no counts: an append and one comparison
+  (:func:`_count_trigger_nb`); the observed value of a trip is ``cap``, the count at its first
+  crossing.
 - ratio triggers (order_to_trade, reject_rate) and loss_over_window hold ``capacity`` entries
   (param, default 65536); if more than that fall inside one window the oldest are dropped and
   ``RB_OVERFLOW`` counts them (counts then cover a shorter window).
@@ -85,7 +89,8 @@ def _ring(metric: int, row: np.ndarray) -> tuple[int, int]:
     if metric in (MT_ORDER_TO_TRADE, MT_REJECT_RATE):
         return 2, int(row[R_P1])
     if metric in (MT_MESSAGE_RATE_KILL, MT_FILL_RATE):
-        return 2, int(math.floor(row[R_THRESHOLD])) + 1  # exactly enough to decide count > thr
+        # times only, exactly enough to decide count > thr (_count_trigger_nb)
+        return 1, int(math.floor(row[R_THRESHOLD])) + 1
     return 0, 0
 
 
@@ -307,6 +312,22 @@ def ring_slide_nb(rs, off, width, cutoff, ts, value, classed, count_overflow):
     return row
 
 
+@njit(cache=True, inline="always")
+def _count_trigger_nb(rs, off, now, cutoff):
+    """Append ``now`` to a count trigger's ring of its last ``cap`` times (cap = floor(thr) + 1):
+    (the count held, whether more than the threshold are in ``[cutoff, now]``). The count in the
+    window tops ``floor(thr)`` iff the ring is full and its oldest time, next to be overwritten,
+    is in the window. RB_HEAD: the next row to write; RB_COUNT: rows written, at most cap."""
+    cap = slot_nb(rs[off + RB_CAP])
+    head = slot_nb(rs[off + RB_HEAD])
+    rs[off + RB_NF + head] = now
+    head = ring_slot_nb(head, 1, cap)
+    n = min(slot_nb(rs[off + RB_COUNT]) + 1, cap)
+    rs[off + RB_HEAD] = head
+    rs[off + RB_COUNT] = n
+    return float(n), n == cap and rs[off + RB_NF + head] >= cutoff
+
+
 # ------------------------------------------------------------------------- per market event
 @internal_njit
 def monitor_event_nb(now, kind, inst, side, level, mkt, rules, rstate, ks):
@@ -491,19 +512,15 @@ def monitor_activity_nb(now, what, inst, rules, rstate, ks):
             continue
         off = slot_nb(rstate[RS_HEADER + r])
         thr = rules[r, R_THRESHOLD]
-        ratio = m == MT_ORDER_TO_TRADE or m == MT_REJECT_RATE
-        ring_slide_nb(rstate, off, 2, now - rules[r, R_WINDOW], now, cls, True, ratio)
-        num = rstate[off + RB_NUM]
-        den = rstate[off + RB_DEN]
-        if m == MT_ORDER_TO_TRADE:
-            obs = num / max(den, 1.0)
-            hit = num >= rules[r, R_P0] and obs > thr
-        elif m == MT_REJECT_RATE:
-            obs = num / max(den, 1.0)
-            hit = den >= rules[r, R_P0] and obs > thr
+        cutoff = now - rules[r, R_WINDOW]
+        if m == MT_MESSAGE_RATE_KILL or m == MT_FILL_RATE:
+            obs, hit = _count_trigger_nb(rstate, off, now, cutoff)
         else:
-            obs = num
-            hit = num > thr
+            ring_slide_nb(rstate, off, 2, cutoff, now, cls, True, True)
+            num = rstate[off + RB_NUM]
+            den = rstate[off + RB_DEN]
+            obs = num / max(den, 1.0)
+            hit = (num if m == MT_ORDER_TO_TRADE else den) >= rules[r, R_P0] and obs > thr
         if hit:
             tr = max(tr, escalate_nb(now, r, rules[r, R_ACTION], obs, thr, ks))
     return tr

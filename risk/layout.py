@@ -169,8 +169,8 @@ FT_METRICS = (MT_MAX_ORDER_QTY, MT_MAX_ORDER_NOTIONAL, MT_PRICE_COLLAR_PCT, MT_M
               MT_MAX_POSITION_NOTIONAL, MT_MAX_GROSS_EXPOSURE, MT_MAX_NET_EXPOSURE, MT_STALE_DATA)
 
 # --- ring buffer header (RB_NF floats, then cap rows) ------------------------------------------
-RB_HEAD = 0  #: slot of the oldest entry
-RB_COUNT = 1  #: entries held
+RB_HEAD = 0  #: slot of the oldest entry (count triggers: the next row written, killswitch.py)
+RB_COUNT = 1  #: entries held (count triggers: rows written, at most the capacity)
 RB_CAP = 2  #: capacity (rows)
 RB_NUM = 3  #: entries of class 0 held (numerator)
 RB_DEN = 4  #: entries of class 1 held (denominator)

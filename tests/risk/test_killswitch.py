@@ -76,6 +76,12 @@ class Switch:
         off = int(self.rs[L.RS_HEADER + r])
         return tuple(self.rs[off + k] for k in (L.RB_COUNT, L.RB_NUM, L.RB_DEN, L.RB_OVERFLOW))
 
+    def times_held(self, r: int, cutoff: float) -> int:
+        """A count trigger's ring (its last ``cap`` times, no counts): how many are >= cutoff."""
+        off = int(self.rs[L.RS_HEADER + r])
+        n = int(self.rs[off + L.RB_COUNT])
+        return int(np.count_nonzero(self.rs[off + L.RB_NF : off + L.RB_NF + n] >= cutoff))
+
 
 # ---------------------------------------------------------------- the state machine
 def test_escalation_is_latched_upward_and_only_reset_goes_back() -> None:
@@ -175,7 +181,11 @@ def test_reject_rate_message_rate_kill_and_fill_rate() -> None:
     assert [sw.act(0, FILL, 1), sw.act(1, FILL, 0), sw.act(S // 2, FILL, 1)] == [0, 0, 0]
     assert sw.act(S, FILL, 1) == L.KS_HALTED and sw.why == (2, 0, S, 3.0, 2.0)  # t = 0 still counts
     assert reset_nb(S, sw.rb.rules, sw.rs, sw.ks) == L.TR_RESET
-    assert sw.act(S + 1, FILL, 1) == 0 and sw.ring(0)[:2] == (1.0, 1.0)  # reset emptied the window
+    assert sw.act(S + 1, FILL, 1) == 0 and sw.ring(0)[0] == 1.0  # reset emptied the window
+    assert sw.act(S + 2, FILL, 1) == 0  # 2 since the reset; S, before it, no longer counts
+    assert sw.act(2 * S + 2, FILL, 1) == 0  # window [S + 2, 2S + 2]: S + 2 and 2S + 2
+    assert sw.act(2 * S + 3, FILL, 1) == 0  # [S + 3, 2S + 3]: 2S + 2 and 2S + 3
+    assert sw.act(2 * S + 4, FILL, 1) == L.KS_HALTED and sw.why == (2, 0, 2 * S + 4, 3.0, 2.0)
 
 
 def test_ratio_ring_overflow_is_counted() -> None:
@@ -316,8 +326,8 @@ def test_activity_windows_match_a_deque_twin(seed: int, metric: str, thr: float,
         held = sw.ring(0)
         if cap == 65536:
             assert held[1:3] == (num, den)
-        else:
-            assert held[1] == min(num, cap)
+        else:  # the ring's times in the window: the count, up to the capacity
+            assert sw.times_held(0, t - window) == min(num, cap)
         if trip is None:
             if metric == "order_to_trade":
                 hit, obs = num >= min_orders and num / max(den, 1) > thr, num / max(den, 1)
