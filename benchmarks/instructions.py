@@ -20,6 +20,9 @@ call runs:
   (benchmarks/noop_risk.py): what the kill switch's structure in the loop costs before any rule;
 - ``gate``: the pre-trade gate alone on orders that pass, per order (``_gate_calls_nb``).
 
+``--without RULE_ID ...`` (with ``--only rulebook``) leaves those rules out of the rulebook: an
+ablation, what they cost (3 December, evening, in benchmarks/PERFORMANCE.md).
+
 With ``--by-function`` it also says where the instructions go: callgrind then records each
 instruction's address, the child writes where numba put every jitted function it loaded (numba's
 code libraries; valgrind sees only nameless JIT code), and each address is charged to the jitted
@@ -39,7 +42,7 @@ benchmark says so and stops. A child takes about a minute and a half at 10^6 eve
 import and cache load run under valgrind too, uncounted but not free).
 
     python -m tickguard.benchmarks.instructions [--events N] [--only NAME ...] [--by-function]
-                                                [--cache] [--json PATH|-]
+                                                [--cache] [--without RULE_ID ...] [--json PATH|-]
 """
 
 from __future__ import annotations
@@ -103,6 +106,9 @@ units = N
     "rulebook": ("""
 ev = quote_workload(N)
 gate = full_rulebook_gate(TABLE)
+if os.environ.get("TICKGUARD_RULEBOOK_WITHOUT"):  # --without: an ablation
+    from tickguard.benchmarks.engine import without_rules
+    gate = without_rules(gate, os.environ["TICKGUARD_RULEBOOK_WITHOUT"].split(","))
 _engine_once(ev[:2000], TABLE, gate)
 r = counted(lambda: _engine_once(ev, TABLE, gate))
 assert len(r.risk_events) == 0, "the relaxed rulebook must let the canonical flow pass"
@@ -232,12 +238,29 @@ def function_costs(path: str, symbols: dict[str, int], max_size: int = 1 << 16,
     return costs
 
 
+#: jitted functions that run outside the event loop: the reader thread's (the input's check and
+#: marks, engine/backtest.py and engine/gate.py), which a single-chunk run calls before the loop
+READER_FUNCTIONS = ("tickguard.engine.gate.marked_rows_nb", "tickguard.engine.backtest._scan_rows_nb")
+
+
+def kernel_cost(costs: dict[str, int], symbols: dict[str, int]) -> int:
+    """The event loop's share of ``function_costs``: every jitted function (``symbols``) but the
+    reader thread's (READER_FUNCTIONS). Left out: Python, the input's hash, libc (the loop's own
+    libc calls too, a memset per order in the gate: ~30 instructions)."""
+    return sum(c for n, c in costs.items()
+               if n in symbols and demangle_numba(n) not in READER_FUNCTIONS)
+
+
 def count_instructions(name: str, events: int, by_function: bool = False,
-                       cache: bool = False) -> dict[str, Any]:
+                       cache: bool = False, without: tuple[str, ...] = ()) -> dict[str, Any]:
     """Run workload ``name`` under callgrind; instructions counted and per unit (and, with
-    ``by_function``, per function: the 20 costliest, self counts per unit; with ``cache``, the
-    simulated first-level misses per unit, and per function with ``by_function``)."""
+    ``by_function``, per function: the 20 costliest, self counts per unit, and the event loop's
+    kernels together (``kernel_per_unit``, see :func:`kernel_cost`); with ``cache``, the simulated
+    first-level misses per unit, and per function with ``by_function``). ``without``: rule ids
+    the rulebook workload leaves out (an ablation)."""
     body, unit = WORKLOADS[name]
+    if without and name != "rulebook":
+        raise ValueError(f"instructions: --without applies to the rulebook workload, not {name!r}")
     with tempfile.TemporaryDirectory(prefix="tickguard-callgrind-") as tmp:
         out = os.path.join(tmp, "callgrind.out")
         symbols = os.path.join(tmp, "symbols.json")
@@ -250,7 +273,8 @@ def count_instructions(name: str, events: int, by_function: bool = False,
         # itself may be inlined differently (LLVM inlines across functions compiled together),
         # so counts would depend on what the cache held (the gate: 2 345 vs 2 412 per order).
         warm = subprocess.run([sys.executable, script, "2000"], capture_output=True, text=True,
-                              env={**os.environ, "TICKGUARD_CALLGRIND_WARM": "1"})
+                              env={**os.environ, "TICKGUARD_CALLGRIND_WARM": "1",
+                                   **({"TICKGUARD_RULEBOOK_WITHOUT": ",".join(without)} if without else {})})
         if warm.returncode != 0:
             raise RuntimeError(f"instructions: workload {name!r} failed:\n{warm.stderr[-3000:]}")
         per_instr = ["--dump-instr=yes", "--dump-line=no", "--compress-pos=no",
@@ -259,7 +283,8 @@ def count_instructions(name: str, events: int, by_function: bool = False,
             ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}",
              *per_instr, *(["--cache-sim=yes"] if cache else []), sys.executable, script, str(events)],
             capture_output=True, text=True,
-            env={**os.environ, **({"TICKGUARD_CALLGRIND_SYMBOLS": symbols} if by_function else {})})
+            env={**os.environ, **({"TICKGUARD_CALLGRIND_SYMBOLS": symbols} if by_function else {}),
+                 **({"TICKGUARD_RULEBOOK_WITHOUT": ",".join(without)} if without else {})})
         if proc.returncode != 0:
             raise RuntimeError(f"instructions: workload {name!r} failed under valgrind "
                                f"(exit {proc.returncode}):\n{proc.stderr[-3000:]}")
@@ -279,9 +304,13 @@ def count_instructions(name: str, events: int, by_function: bool = False,
             costs = function_costs(out, syms)
             top = sorted(costs.items(), key=lambda kv: -kv[1])[:20]
             res["functions"] = [{"function": demangle_numba(n), "per_unit": c / units} for n, c in top]
+            res["kernel_per_unit"] = kernel_cost(costs, syms) / units
             if cache:
                 i1 = function_costs(out, syms, event="I1mr")
                 d1 = {n: function_costs(out, syms, event=e) for n, e in (("r", "D1mr"), ("w", "D1mw"))}
+                res["kernel_l1_misses_per_unit"] = {
+                    "instruction": kernel_cost(i1, syms) / units,
+                    "data": (kernel_cost(d1["r"], syms) + kernel_cost(d1["w"], syms)) / units}
                 miss = {f: i1.get(f, 0) + d1["r"].get(f, 0) + d1["w"].get(f, 0) for f in costs}
                 res["functions_by_l1_misses"] = [
                     {"function": demangle_numba(f), "instruction": i1.get(f, 0) / units,
@@ -301,20 +330,30 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cache", action="store_true",
                     help="also simulate the caches: first-level misses per unit (and per function "
                          "with --by-function)")
+    ap.add_argument("--without", nargs="+", default=[], metavar="RULE_ID",
+                    help="leave these rules out of the rulebook workload (an ablation: with "
+                         "--by-function, compare the kernel figure with the full rulebook's)")
     ap.add_argument("--json", help="write the counts as JSON to PATH ('-' for stdout)")
     ns = ap.parse_args(argv)
+    if ns.without and ns.only != ["rulebook"]:
+        ap.error("--without applies to the rulebook workload alone: add --only rulebook")
     missing = [tool for tool in ("valgrind", "callgrind_control") if shutil.which(tool) is None]
     if missing:
         print(f"instructions: {' and '.join(missing)} not found on PATH; this benchmark needs "
               "valgrind (e.g. apt install valgrind)", file=sys.stderr)
         return 2
-    out: dict[str, Any] = {"events": ns.events}
+    out: dict[str, Any] = {"events": ns.events, "without": ns.without}
     for name in ns.only or list(WORKLOADS):
-        res = count_instructions(name, ns.events, ns.by_function, ns.cache)
+        res = count_instructions(name, ns.events, ns.by_function, ns.cache, tuple(ns.without))
         out[name] = res
         print(f"{name:9s} {res['per_unit']:9.1f} instructions per {res['unit']} "
               f"({res['instructions']:,} for {res['units']:,}; {res['wall_s']:.0f} s under valgrind)",
               flush=True)
+        if "kernel_per_unit" in res:
+            misses = res.get("kernel_l1_misses_per_unit")
+            print(f"  {res['kernel_per_unit']:9.2f}  the event loop's kernels (jitted, the reader "
+                  "thread's left out)" + (f"; first-level misses {misses['instruction']:.3f} "
+                                         f"instruction, {misses['data']:.3f} data" if misses else ""))
         for f in res.get("functions", []):
             print(f"  {f['per_unit']:9.2f}  {f['function'][:100]}")
         if ns.cache:

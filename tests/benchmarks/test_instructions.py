@@ -105,3 +105,35 @@ def test_the_gate_is_timed_on_orders_that_pass():
     strict.rules[strict.rulebook.index("fat-finger-qty"), R_THRESHOLD] = 0.5  # every 1-lot order denied
     with pytest.raises(RuntimeError, match="denied 2000 of 2000 orders"):
         gate_ns_per_order(strict, n=2_000)
+
+
+def test_the_kernel_figure_is_the_jitted_functions_but_the_reader_threads():
+    # names as callgrind and jitted_symbols give them: mangled for jitted code, plain otherwise
+    loop = "_ZN36_tickguard_loop_5d414fac9d6963ceaf3c12run_chunk_nbB3v46"
+    gate = "_ZN9tickguard4risk8pretrade11pretrade_nbB3v12"
+    marks = "_ZN9tickguard6engine4gate14marked_rows_nbB3v7"
+    scan = "_ZN9tickguard6engine8backtest13_scan_rows_nbB3v9"
+    symbols = {loop: 0x1000, gate: 0x2000, marks: 0x3000, scan: 0x4000}
+    costs = {loop: 700, gate: 200, marks: 50, scan: 40, "XXH3_update_avx2": 30, "PyEval": 9}
+    assert instructions.kernel_cost(costs, symbols) == 900  # 700 + 200: not the reader's, nor libc's
+
+
+def test_an_ablation_leaves_out_the_named_rules_and_keeps_the_names_aligned():
+    from tickguard.benchmarks.engine import without_rules
+
+    gate = full_rulebook_gate(InstrumentTable.single("SYN", tick_size=0.005, lot_size=1))
+    rb = gate.rulebook
+    out = without_rules(gate, ["repeat-throttle", "runaway-fills"]).rulebook
+    assert len(out) == len(rb) - 2 and "repeat-throttle" not in out.ids and "runaway-fills" not in out.ids
+    for rule_id in out.ids:  # every row, its metric and its numbers follow its id
+        k, j = rb.index(rule_id), out.index(rule_id)
+        assert out.metrics[j] == rb.metrics[k] and out.actions[j] == rb.actions[k]
+        assert np.array_equal(out.rules[j], rb.rules[k])
+    with pytest.raises(ValueError, match="no rule 'nope' in the rulebook; its rule ids are fat-finger-qty"):
+        without_rules(gate, ["nope"])
+
+
+def test_without_applies_to_the_rulebook_workload_alone(capsys):
+    with pytest.raises(SystemExit):
+        instructions.main(["--only", "engine", "--without", "throttle"])
+    assert "--without applies to the rulebook workload alone" in capsys.readouterr().err
