@@ -261,6 +261,7 @@ def count_instructions(name: str, events: int, by_function: bool = False,
     body, unit = WORKLOADS[name]
     if without and name != "rulebook":
         raise ValueError(f"instructions: --without applies to the rulebook workload, not {name!r}")
+    ablation = {"TICKGUARD_RULEBOOK_WITHOUT": ",".join(without)} if without else {}
     with tempfile.TemporaryDirectory(prefix="tickguard-callgrind-") as tmp:
         out = os.path.join(tmp, "callgrind.out")
         symbols = os.path.join(tmp, "symbols.json")
@@ -273,8 +274,7 @@ def count_instructions(name: str, events: int, by_function: bool = False,
         # itself may be inlined differently (LLVM inlines across functions compiled together),
         # so counts would depend on what the cache held (the gate: 2 345 vs 2 412 per order).
         warm = subprocess.run([sys.executable, script, "2000"], capture_output=True, text=True,
-                              env={**os.environ, "TICKGUARD_CALLGRIND_WARM": "1",
-                                   **({"TICKGUARD_RULEBOOK_WITHOUT": ",".join(without)} if without else {})})
+                              env={**os.environ, "TICKGUARD_CALLGRIND_WARM": "1", **ablation})
         if warm.returncode != 0:
             raise RuntimeError(f"instructions: workload {name!r} failed:\n{warm.stderr[-3000:]}")
         per_instr = ["--dump-instr=yes", "--dump-line=no", "--compress-pos=no",
@@ -284,7 +284,7 @@ def count_instructions(name: str, events: int, by_function: bool = False,
              *per_instr, *(["--cache-sim=yes"] if cache else []), sys.executable, script, str(events)],
             capture_output=True, text=True,
             env={**os.environ, **({"TICKGUARD_CALLGRIND_SYMBOLS": symbols} if by_function else {}),
-                 **({"TICKGUARD_RULEBOOK_WITHOUT": ",".join(without)} if without else {})})
+                 **ablation})
         if proc.returncode != 0:
             raise RuntimeError(f"instructions: workload {name!r} failed under valgrind "
                                f"(exit {proc.returncode}):\n{proc.stderr[-3000:]}")
