@@ -42,7 +42,8 @@ benchmark says so and stops. A child takes about a minute and a half at 10^6 eve
 import and cache load run under valgrind too, uncounted but not free).
 
     python -m tickguard.benchmarks.instructions [--events N] [--only NAME ...] [--by-function]
-                                                [--cache] [--without RULE_ID ...] [--json PATH|-]
+                                                [--cache] [--without RULE_ID ...] [--specialize]
+                                                [--json PATH|-]
 """
 
 from __future__ import annotations
@@ -109,6 +110,9 @@ gate = full_rulebook_gate(TABLE)
 if os.environ.get("TICKGUARD_RULEBOOK_WITHOUT"):  # --without: an ablation
     from tickguard.benchmarks.engine import without_rules
     gate = without_rules(gate, os.environ["TICKGUARD_RULEBOOK_WITHOUT"].split(","))
+if os.environ.get("TICKGUARD_RULEBOOK_SPECIALIZE"):  # --specialize: the gate written per shape
+    import dataclasses
+    gate = dataclasses.replace(gate, specialize=True)
 _engine_once(ev[:2000], TABLE, gate)
 r = counted(lambda: _engine_once(ev, TABLE, gate))
 assert len(r.risk_events) == 0, "the relaxed rulebook must let the canonical flow pass"
@@ -252,16 +256,21 @@ def kernel_cost(costs: dict[str, int], symbols: dict[str, int]) -> int:
 
 
 def count_instructions(name: str, events: int, by_function: bool = False,
-                       cache: bool = False, without: tuple[str, ...] = ()) -> dict[str, Any]:
+                       cache: bool = False, without: tuple[str, ...] = (),
+                       specialize: bool = False) -> dict[str, Any]:
     """Run workload ``name`` under callgrind; instructions counted and per unit (and, with
     ``by_function``, per function: the 20 costliest, self counts per unit, and the event loop's
     kernels together (``kernel_per_unit``, see :func:`kernel_cost`); with ``cache``, the simulated
     first-level misses per unit, and per function with ``by_function``). ``without``: rule ids
-    the rulebook workload leaves out (an ablation)."""
+    the rulebook workload leaves out (an ablation); ``specialize``: its pre-trade gate generated for
+    the rulebook's shape (risk/gate_codegen.py)."""
     body, unit = WORKLOADS[name]
-    if without and name != "rulebook":
-        raise ValueError(f"instructions: --without applies to the rulebook workload, not {name!r}")
+    if (without or specialize) and name != "rulebook":
+        raise ValueError(f"instructions: --without and --specialize apply to the rulebook workload, "
+                         f"not {name!r}")
     ablation = {"TICKGUARD_RULEBOOK_WITHOUT": ",".join(without)} if without else {}
+    if specialize:
+        ablation["TICKGUARD_RULEBOOK_SPECIALIZE"] = "1"
     with tempfile.TemporaryDirectory(prefix="tickguard-callgrind-") as tmp:
         out = os.path.join(tmp, "callgrind.out")
         symbols = os.path.join(tmp, "symbols.json")
@@ -334,17 +343,21 @@ def main(argv: list[str] | None = None) -> int:
                     help="leave these rules out of the rulebook workload (an ablation: with "
                          "--by-function, compare the kernel figure with the full rulebook's)")
     ap.add_argument("--json", help="write the counts as JSON to PATH ('-' for stdout)")
+    ap.add_argument("--specialize", action="store_true",
+                    help="the rulebook workload with its pre-trade gate generated for the "
+                         "rulebook's shape (RiskGate(specialize=True))")
     ns = ap.parse_args(argv)
-    if ns.without and ns.only != ["rulebook"]:
-        ap.error("--without applies to the rulebook workload alone: add --only rulebook")
+    if (ns.without or ns.specialize) and ns.only != ["rulebook"]:
+        ap.error("--without and --specialize apply to the rulebook workload alone: add --only rulebook")
     missing = [tool for tool in ("valgrind", "callgrind_control") if shutil.which(tool) is None]
     if missing:
         print(f"instructions: {' and '.join(missing)} not found on PATH; this benchmark needs "
               "valgrind (e.g. apt install valgrind)", file=sys.stderr)
         return 2
-    out: dict[str, Any] = {"events": ns.events, "without": ns.without}
+    out: dict[str, Any] = {"events": ns.events, "without": ns.without, "specialize": ns.specialize}
     for name in ns.only or list(WORKLOADS):
-        res = count_instructions(name, ns.events, ns.by_function, ns.cache, tuple(ns.without))
+        res = count_instructions(name, ns.events, ns.by_function, ns.cache, tuple(ns.without),
+                                 ns.specialize)
         out[name] = res
         print(f"{name:9s} {res['per_unit']:9.1f} instructions per {res['unit']} "
               f"({res['instructions']:,} for {res['units']:,}; {res['wall_s']:.0f} s under valgrind)",

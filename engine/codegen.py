@@ -25,7 +25,7 @@ from typing import Any
 
 from numba import config as numba_config
 
-__all__ = ["compile_loop", "loop_cache_dir"]
+__all__ = ["compile_loop", "load_generated", "loop_cache_dir"]
 
 _ENGINE_DIR = Path(__file__).resolve().parent
 _KERNEL_DEPENDENCIES = (
@@ -194,6 +194,16 @@ def _kernels_module(g_mod: str, g_src: str) -> str:
     if getattr(importlib.import_module(g_mod), "HOOKS_ALLOCATE", True) is False:
         source = source.replace(_HOOKS_ALLOCATE_LINE, "_HOOKS_ALLOCATE = False  # @@HOOKS_ALLOCATE@@")
     return _load("_tickguard_kernels_", source, _KERNEL_DEPENDENCIES, g_src).__name__
+
+
+def load_generated(prefix: str, source: str, engine_deps: tuple[str, ...],
+                   other_files: tuple[Path, ...]) -> ModuleType:
+    """Import ``source``, written to the cache folder under a name keyed by it, the engine's modules
+    ``engine_deps`` and ``other_files`` (the sources its code reaches: a change to any of them
+    must give a new file, as numba's cache checks only the generated file's stamp). For modules
+    generated outside the engine (risk/gate_codegen.py); imported once per process."""
+    extra = "\n".join(_source(path)[1] for path in other_files)
+    return _load(prefix, source, engine_deps, extra)
 
 
 def _load(prefix: str, source: str, deps: tuple[str, ...], extra: str) -> ModuleType:

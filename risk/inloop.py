@@ -42,13 +42,26 @@ class RiskGate:
     rulebook: Rulebook
     source: str = ""
     every_event: bool = False  # show monitor_event_nb every event, not only wake-ups (tests)
+    # the pre-trade gate written out for this rulebook's shape (risk/gate_codegen.py): the same
+    # answers, less work per order, but each new shape compiles the loop again (seconds)
+    specialize: bool = False
 
-    module = __name__  # the risk hooks the loop compiles in
+    @property
+    def module(self) -> str:
+        """The risk hooks the loop compiles in: this module, or the gate generated for the shape."""
+        if not self.specialize:
+            return __name__
+        from .gate_codegen import gate_module
+
+        return gate_module(self.rulebook.rules).__name__
 
     @classmethod
-    def load(cls, path_or_text: str | Path = DEFAULT_RULEBOOK, instruments: Any = None) -> "RiskGate":
-        """Compile a TOML rulebook (a path or the text itself); symbols resolve via ``instruments``."""
-        return cls(load_rulebook(path_or_text, instruments), source=str(path_or_text)[:200])
+    def load(cls, path_or_text: str | Path = DEFAULT_RULEBOOK, instruments: Any = None,
+             specialize: bool = False) -> "RiskGate":
+        """Compile a TOML rulebook (a path or the text itself); symbols resolve via ``instruments``;
+        ``specialize``: the pre-trade gate written out for its shape (see the field)."""
+        return cls(load_rulebook(path_or_text, instruments), source=str(path_or_text)[:200],
+                   specialize=specialize)
 
     @property
     def rules(self) -> np.ndarray:

@@ -294,6 +294,32 @@ def _stateless_rules(inst, side, qty, price, rem, old_rem, skip, now, mkt, pos, 
     return best, best_obs, best_thr
 
 
+@njit(cache=True, inline="always")
+def _request_order(req, action, orders):
+    """What a submit or modify asks for: (order to leave out of the open sums, -1 for a submit;
+    instrument, side +-1, order type, remaining size asked, remaining size now). The order id of
+    a modify out of range gives instrument -1: the request passes, the loop rejects it."""
+    if action == ACTION_MODIFY:
+        skip = req["order_id"]
+        if skip < 0 or skip >= orders.shape[0]:
+            return skip, -1, 1, req["order_type"], 0.0, 0.0
+        o = orders[skip]
+        old_rem = 0.0
+        if o["status"] == ST_IN_FLIGHT or o["status"] == ST_OPEN:
+            old_rem = max(o["qty"] - o["filled"], 0.0)
+        return (skip, o["instrument"], 1 if o["side"] > 0 else -1, o["order_type"],
+                max(req["qty"] - o["filled"], 0.0), old_rem)
+    return -1, req["instrument"], 1 if req["side"] > 0 else -1, req["order_type"], req["qty"], 0.0
+
+
+@njit(cache=True, inline="always")
+def _reducing_refuses(action, p, side, rem, old_rem, same):
+    """REDUCING accepts what moves |position| strictly toward zero without crossing it, open
+    orders on that side (``same``) counted as filled, and a modify that does not grow the order."""
+    shrinks = p != 0.0 and side * p < 0.0 and same + rem <= abs(p)
+    return not (shrinks or (action == ACTION_MODIFY and rem <= old_rem))
+
+
 @internal_njit
 def pretrade_nb(req, now, mkt, pos, orders, working, mult, rules, rstate, ks):
     """Gate one request (a REQUEST_DTYPE record) at local time ``now`` (ns).
@@ -313,26 +339,9 @@ def pretrade_nb(req, now, mkt, pos, orders, working, mult, rules, rstate, ks):
         return _deny(ks, ks[KS_OBSERVED], ks[KS_THRESHOLD], PSEUDO_HALTED)
     n_inst = slot_nb(rstate[RS_N_INST])
     so = RS_HEADER + slot_nb(rstate[RS_N_RULES])
-    skip = -1
-    old_rem = 0.0
-    if action == ACTION_MODIFY:
-        skip = req["order_id"]
-        if skip < 0 or skip >= orders.shape[0]:
-            return 0
-        o = orders[skip]
-        inst = o["instrument"]
-        side = 1 if o["side"] > 0 else -1
-        otype = o["order_type"]
-        if o["status"] == ST_IN_FLIGHT or o["status"] == ST_OPEN:
-            old_rem = max(o["qty"] - o["filled"], 0.0)
-        rem = max(req["qty"] - o["filled"], 0.0)
-    else:
-        inst = req["instrument"]
-        side = 1 if req["side"] > 0 else -1
-        otype = req["order_type"]
-        rem = req["qty"]
+    skip, inst, side, otype, rem, old_rem = _request_order(req, action, orders)
     if inst < 0 or inst >= n_inst:
-        return 0  # the loop rejects unknown instruments before the gate
+        return 0  # the loop rejects unknown orders and instruments before the gate
     qty = req["qty"]
     price = req["price"]
     sums_done = False
@@ -341,8 +350,7 @@ def pretrade_nb(req, now, mkt, pos, orders, working, mult, rules, rstate, ks):
         _open_sums(orders, working, skip, rstate, so, n_inst)
         sums_done = True
         same = rstate[so + (inst if side > 0 else n_inst + inst)]
-        shrinks = p != 0.0 and side * p < 0.0 and same + rem <= abs(p)
-        if not (shrinks or (action == ACTION_MODIFY and rem <= old_rem)):
+        if _reducing_refuses(action, p, side, rem, old_rem, same):
             return _deny(ks, p + side * (same + rem), p, PSEUDO_REDUCING)
     mid = mkt[inst, M_MID]
     n_rules = slot_nb(rstate[RS_N_RULES])

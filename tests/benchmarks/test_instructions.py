@@ -136,4 +136,4 @@ def test_an_ablation_leaves_out_the_named_rules_and_keeps_the_names_aligned():
 def test_without_applies_to_the_rulebook_workload_alone(capsys):
     with pytest.raises(SystemExit):
         instructions.main(["--only", "engine", "--without", "throttle"])
-    assert "--without applies to the rulebook workload alone" in capsys.readouterr().err
+    assert "--without and --specialize apply to the rulebook workload alone" in capsys.readouterr().err
