@@ -97,10 +97,7 @@ def _tokens(k: int) -> list[str]:
     """The throttle's bucket refilled to ``now``, as the generic gate computes it."""
     return [f"o = slot_nb(rstate[RS_HEADER + {k}]) + (TB_TOKENS_MODIFY if action == ACTION_MODIFY "
             "else TB_TOKENS_SUBMIT)",
-            "tokens = rstate[o]",
-            "if rstate[o + 1] == rstate[o + 1]:  # refilled since the last pass",
-            f"    tokens = min(rules[{k}, R_P0], tokens + (now - rstate[o + 1]) * rules[{k}, R_THRESHOLD]"
-            f" / rules[{k}, R_WINDOW])"]
+            f"tokens = _bucket_tokens(rules, {k}, rstate, o, now)"]
 
 
 def gate_source(shape: Shape) -> str:
@@ -118,10 +115,10 @@ def gate_source(shape: Shape) -> str:
         "from tickguard.engine.records import ACTION_CANCEL, ACTION_MODIFY",
         "from tickguard.risk.killswitch import monitor_activity_nb, monitor_event_nb, monitor_sample_nb",
         "from tickguard.risk.layout import (KS_HALTED, KS_OBSERVED, KS_REDUCING, KS_STATE, KS_THRESHOLD,",
-        "    MT_PRICE_COLLAR_PCT, MT_PRICE_COLLAR_SIGMA, PSEUDO_HALTED, PSEUDO_REDUCING, R_P0, R_SCOPE,",
+        "    MT_PRICE_COLLAR_PCT, MT_PRICE_COLLAR_SIGMA, PSEUDO_HALTED, PSEUDO_REDUCING, R_SCOPE,",
         "    R_THRESHOLD, R_WINDOW, RS_HEADER, RS_N_INST, TB_TOKENS_MODIFY, TB_TOKENS_SUBMIT)",
         "from tickguard.risk.pretrade import (_collar, _deny, _exposures, _open_sums, _order_notional,",
-        "    _over, _positions, _reducing_refuses, _request_order)",
+        "    _over, _positions, _reducing_refuses, _request_order, _bucket_tokens)",
         "from tickguard.risk.signatures import signature_count_nb, signature_expire_nb, signature_push_nb",
         "from tickguard.risk.slots import slot_nb",
         "",

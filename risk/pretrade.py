@@ -313,6 +313,17 @@ def _request_order(req, action, orders):
 
 
 @njit(cache=True, inline="always")
+def _bucket_tokens(rules, r, rstate, o, now):
+    """Throttle rule ``r``'s tokens at ``now``: its bucket (``rstate[o]``, refilled last at
+    ``rstate[o + 1]``, NaN: untouched) refilled at threshold per window, up to the burst."""
+    tokens = rstate[o]
+    if rstate[o + 1] == rstate[o + 1]:  # refilled since the last pass
+        tokens = min(rules[r, R_P0], tokens + (now - rstate[o + 1]) * rules[r, R_THRESHOLD]
+                     / rules[r, R_WINDOW])
+    return tokens
+
+
+@njit(cache=True, inline="always")
 def _reducing_refuses(action, p, side, rem, old_rem, same):
     """REDUCING accepts what moves |position| strictly toward zero without crossing it, open
     orders on that side (``same``) counted as filled, and a modify that does not grow the order."""
@@ -402,10 +413,7 @@ def pretrade_nb(req, now, mkt, pos, orders, working, mult, rules, rstate, ks):
         if r >= 0:
             o = slot_nb(rstate[RS_HEADER + r]) + (TB_TOKENS_MODIFY if action == ACTION_MODIFY
                                               else TB_TOKENS_SUBMIT)
-            tokens = rstate[o]  # o + 1: the matching TB_LAST_* (time of the last pass)
-            if rstate[o + 1] == rstate[o + 1]:  # refilled since the last pass
-                tokens = min(rules[r, R_P0], tokens + (now - rstate[o + 1]) * rules[r, R_THRESHOLD]
-                             / rules[r, R_WINDOW])
+            tokens = _bucket_tokens(rules, r, rstate, o, now)  # o + 1: the matching TB_LAST_*
             if tokens < 1.0:
                 best, best_obs, best_thr = r, tokens, 1.0
     if action != ACTION_MODIFY:  # the signatures remember submits only
@@ -436,11 +444,7 @@ def pretrade_nb(req, now, mkt, pos, orders, working, mult, rules, rstate, ks):
         off = slot_nb(rstate[RS_HEADER + r])
         if m == MT_MESSAGE_RATE:
             o = off + (TB_TOKENS_MODIFY if action == ACTION_MODIFY else TB_TOKENS_SUBMIT)
-            tokens = rstate[o]
-            if rstate[o + 1] == rstate[o + 1]:
-                tokens = min(rules[r, R_P0], tokens + (now - rstate[o + 1]) * rules[r, R_THRESHOLD]
-                             / rules[r, R_WINDOW])
-            rstate[o] = tokens - 1.0
+            rstate[o] = _bucket_tokens(rules, r, rstate, o, now) - 1.0
             rstate[o + 1] = now
         elif (m == MT_REPEATED_EXECUTION or m == MT_DUPLICATE_ORDER) and action != ACTION_MODIFY:
             signature_push_nb(rstate, off, now, float(inst), float(side), float(otype), price, qty,
