@@ -21,7 +21,9 @@ counts. Sliding windows are exact ring buffers of timestamps (see :mod:`.layout`
   crossing.
 - ratio triggers (order_to_trade, reject_rate) and loss_over_window hold ``capacity`` entries
   (param, default 65536); if more than that fall inside one window the oldest are dropped and
-  ``RB_OVERFLOW`` counts them (counts then cover a shorter window).
+  ``RB_OVERFLOW`` counts them (counts then cover a shorter window). A ratio trigger's ring is cut
+  to its window only when the counts over all it holds could trip (:func:`_ratio_trigger_nb`):
+  until then it may also hold older entries, and RB_NUM/RB_DEN count those too.
 
 Triggers are evaluated when the rule sees something it counts; the loop has no clock of its own, so
 a stale feed or a lasting crossed book is detected at the next event, stamped with its time.
@@ -273,40 +275,28 @@ def reset_nb(now, rules, rstate, ks):
 
 # ------------------------------------------------------------------------- ring buffers
 @njit(cache=True, inline="always")
-def _drop_oldest(rs, off, base, head, cap, width, classed):
-    """Uncount the oldest entry (at ``head``) from the class counts; the next head."""
-    if classed:
-        rs[off + (RB_NUM if rs[base + head * width + 1] == 0.0 else RB_DEN)] -= 1.0
-    return ring_slot_nb(head, 1, cap)
-
-
-@njit(cache=True, inline="always")
-def ring_slide_nb(rs, off, width, cutoff, ts, value, classed, count_overflow):
+def ring_slide_nb(rs, off, width, cutoff, ts, value):
     """Drop the entries stamped before ``cutoff`` (column 0 is the time), then append ``(ts,
-    value)``; when still full, drop the oldest too (counted in RB_OVERFLOW if asked). Class
-    counts (RB_NUM for value 0, RB_DEN otherwise) follow when ``classed``.
+    value)``; when still full, drop the oldest too, counted in RB_OVERFLOW (loss_over_window's
+    samples). Returns the row offset written, so callers with wider rows fill the remaining columns.
 
     One step, not an expiry then a push: head and count stay in registers between the two (the
     push read back what the expiry had just stored, through a float conversion each way).
-    Returns the row offset written, so callers with wider rows fill the remaining columns.
     """
     cap = slot_nb(rs[off + RB_CAP])
     head = slot_nb(rs[off + RB_HEAD])
     n = slot_nb(rs[off + RB_COUNT])
     base = off + RB_NF
     while n > 0 and rs[base + head * width] < cutoff:
-        head = _drop_oldest(rs, off, base, head, cap, width, classed)
+        head = ring_slot_nb(head, 1, cap)
         n -= 1
     if n == cap:
-        head = _drop_oldest(rs, off, base, head, cap, width, classed)
-        if count_overflow:
-            rs[off + RB_OVERFLOW] += 1.0
+        head = ring_slot_nb(head, 1, cap)
+        rs[off + RB_OVERFLOW] += 1.0
         n -= 1
     row = base + ring_slot_nb(head, n, cap) * width
     rs[row] = ts
     rs[row + 1] = value
-    if classed:
-        rs[off + (RB_NUM if value == 0.0 else RB_DEN)] += 1.0
     rs[off + RB_HEAD] = head
     rs[off + RB_COUNT] = n + 1
     return row
@@ -326,6 +316,65 @@ def _count_trigger_nb(rs, off, now, cutoff):
     rs[off + RB_HEAD] = head
     rs[off + RB_COUNT] = n
     return float(n), n == cap and rs[off + RB_NF + head] >= cutoff
+
+
+@njit(cache=True, inline="always")
+def _ratio_drop(rs, base, head, cap, num, den):
+    """Uncount a ratio ring's oldest row (at ``head``): (the next head, num, den)."""
+    c = rs[base + 2 * head + 1]
+    return ring_slot_nb(head, 1, cap), num - (1.0 if c == 0.0 else 0.0), den - (0.0 if c == 0.0 else 1.0)
+
+
+@njit(cache=True, inline="always")
+def _ratio_expire(rs, base, cutoff, head, n, cap, num, den):
+    """Drop a ratio ring's rows stamped before ``cutoff``, oldest first: (head, n, num, den) after."""
+    while n > 0 and rs[base + 2 * head] < cutoff:
+        head, num, den = _ratio_drop(rs, base, head, cap, num, den)
+        n -= 1
+    return head, n, num, den
+
+
+@njit(cache=True, inline="always")
+def _ratio_trigger_nb(rs, off, now, cutoff, cls, counts_num, min_count, thr):
+    """Append ``(now, cls)`` to a ratio trigger's ring: (num / max(den, 1) in ``[cutoff, now]``,
+    whether that is above ``thr`` with the counted class (num if ``counts_num``, else den) at
+    least ``min_count``).
+
+    Expiry is lazy: the class counts over all the ring holds bound those in the window from
+    above, and the ratio is at most num, so while ``num <= thr`` or the counted class is under
+    ``min_count`` over the whole ring the window cannot trip and is not cut to size. It is cut
+    (exactly) when it could trip, and before a full ring drops a row, so RB_OVERFLOW still counts
+    only rows inside the window. The ring holds every entry of the window and maybe older ones.
+    """
+    cap = slot_nb(rs[off + RB_CAP])
+    head = slot_nb(rs[off + RB_HEAD])
+    n = slot_nb(rs[off + RB_COUNT])
+    num = rs[off + RB_NUM]
+    den = rs[off + RB_DEN]
+    base = off + RB_NF
+    if n == cap:
+        head, n, num, den = _ratio_expire(rs, base, cutoff, head, n, cap, num, den)
+        if n == cap:  # full of the window: the oldest is lost, counted
+            head, num, den = _ratio_drop(rs, base, head, cap, num, den)
+            n -= 1
+            rs[off + RB_OVERFLOW] += 1.0
+    row = base + 2 * ring_slot_nb(head, n, cap)
+    rs[row] = now
+    rs[row + 1] = cls
+    n += 1
+    num += 1.0 if cls == 0.0 else 0.0
+    den += 0.0 if cls == 0.0 else 1.0
+    hit = False
+    obs = 0.0
+    if num > thr and (num if counts_num else den) >= min_count:  # could trip: the window exactly
+        head, n, num, den = _ratio_expire(rs, base, cutoff, head, n, cap, num, den)
+        obs = num / max(den, 1.0)
+        hit = (num if counts_num else den) >= min_count and obs > thr
+    rs[off + RB_HEAD] = head
+    rs[off + RB_COUNT] = n
+    rs[off + RB_NUM] = num
+    rs[off + RB_DEN] = den
+    return obs, hit
 
 
 # ------------------------------------------------------------------------- per market event
@@ -456,7 +505,7 @@ def monitor_sample_nb(now, equity, pnl, rules, rstate, ks):
         off = slot_nb(rstate[RS_HEADER + r])  # (-1, masked, for a rule without a block: unused)
         thr = rules[r, R_THRESHOLD]
         if m == MT_LOSS_OVER_WINDOW and not math.isnan(pnl):
-            ring_slide_nb(rstate, off, 2, now - rules[r, R_WINDOW], now, pnl, False, True)
+            ring_slide_nb(rstate, off, 2, now - rules[r, R_WINDOW], now, pnl)
             loss = rstate[off + RB_NF + slot_nb(rstate[off + RB_HEAD]) * 2 + 1] - pnl
             if loss > thr:
                 tr = max(tr, escalate_nb(now, r, rules[r, R_ACTION], loss, thr, ks))
@@ -516,11 +565,7 @@ def monitor_activity_nb(now, what, inst, rules, rstate, ks):
         if m == MT_MESSAGE_RATE_KILL or m == MT_FILL_RATE:
             obs, hit = _count_trigger_nb(rstate, off, now, cutoff)
         else:
-            ring_slide_nb(rstate, off, 2, cutoff, now, cls, True, True)
-            num = rstate[off + RB_NUM]
-            den = rstate[off + RB_DEN]
-            obs = num / max(den, 1.0)
-            hit = (num if m == MT_ORDER_TO_TRADE else den) >= rules[r, R_P0] and obs > thr
+            obs, hit = _ratio_trigger_nb(rstate, off, now, cutoff, cls, m == MT_ORDER_TO_TRADE, rules[r, R_P0], thr)
         if hit:
             tr = max(tr, escalate_nb(now, r, rules[r, R_ACTION], obs, thr, ks))
     return tr

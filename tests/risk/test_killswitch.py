@@ -76,6 +76,19 @@ class Switch:
         off = int(self.rs[L.RS_HEADER + r])
         return tuple(self.rs[off + k] for k in (L.RB_COUNT, L.RB_NUM, L.RB_DEN, L.RB_OVERFLOW))
 
+    def ratio_rows(self, r: int, cutoff: float) -> tuple[int, int]:
+        """A ratio trigger's ring read row by row: the (class 0, class 1) entries at or after
+        ``cutoff``. The ring may also hold older ones (its expiry is lazy); it must miss none."""
+        off = int(self.rs[L.RS_HEADER + r])
+        head, n, cap = (int(self.rs[off + k]) for k in (L.RB_HEAD, L.RB_COUNT, L.RB_CAP))
+        rows = [off + L.RB_NF + 2 * ((head + k) % cap) for k in range(n)]
+        ts = np.array([self.rs[i] for i in rows])
+        cls = np.array([self.rs[i + 1] for i in rows])
+        assert np.all(np.diff(ts) >= 0), "ring rows out of time order"
+        assert (self.rs[off + L.RB_NUM], self.rs[off + L.RB_DEN]) == (np.sum(cls == 0), np.sum(cls == 1))
+        inside = ts >= cutoff
+        return int(np.sum(cls[inside] == 0)), int(np.sum(cls[inside] == 1))
+
     def times_held(self, r: int, cutoff: float) -> int:
         """A count trigger's ring (its last ``cap`` times, no counts): how many are >= cutoff."""
         off = int(self.rs[L.RS_HEADER + r])
@@ -195,6 +208,26 @@ def test_ratio_ring_overflow_is_counted() -> None:
     assert sw.ring(0) == (4.0, 4.0, 0.0, 2.0)
 
 
+def test_ratio_ring_expires_lazily_but_never_counts_stale_rows_as_lost() -> None:
+    # 100 messages per fill cannot trip while the ring holds fewer: nothing is expired yet
+    sw = Switch(kill("otr", "order_to_trade", 100, window="10ms", params="{ capacity = 8 }"))
+    for t in range(4):
+        assert sw.act(t * MS, SUB) == 0
+    assert sw.act(10 * MS + 1, FILL) == 0  # window [1 ns, 10ms + 1]: t = 0 is stale, still held
+    assert sw.ring(0) == (5.0, 4.0, 1.0, 0.0)
+    assert sw.ratio_rows(0, 1) == (3, 1)
+    assert [sw.act(50 * MS + k, SUB) for k in range(3)] == [0, 0, 0]  # now full: 8 rows
+    # full: cut to [40ms + 3, 50ms + 3] first (five rows stale), so nothing in the window is lost
+    assert sw.act(50 * MS + 3, SUB) == 0
+    assert sw.ring(0) == (4.0, 4.0, 0.0, 0.0)
+    # a ratio that could trip over the whole ring is cut to the window before it is judged: three
+    # messages and a fill held, 3 / 1 > 2, but in [10ms, 20ms] two messages and no fill, 2 / 1
+    sw = Switch(kill("otr", "order_to_trade", 2, window="10ms"))
+    assert [sw.act(0, FILL), sw.act(1, SUB), sw.act(10 * MS + 1, SUB)] == [0, 0, 0]  # 2 / 1
+    assert sw.act(20 * MS, SUB) == 0 and sw.ring(0) == (2.0, 2.0, 0.0, 0.0)
+    assert sw.act(20 * MS, SUB) == L.KS_HALTED and sw.why == (2, 0, 20 * MS, 3.0, 2.0)
+
+
 # ---------------------------------------------------------------- per market event
 def test_crossed_data_duration_checked_on_every_event() -> None:
     sw = Switch(kill("x", "crossed_data", "1ms"))
@@ -305,6 +338,10 @@ class Twin:
 @pytest.mark.parametrize("metric,thr,params", [
     ("order_to_trade", 4.0, "{ min_orders = 6 }"), ("reject_rate", 0.4, "{ min_orders = 5 }"),
     ("message_rate_kill", 9.0, "{}"), ("fill_rate", 5.0, "{}"),
+    # lazy expiry: min_orders beyond any ring of 24 rows, so nothing could trip and nothing is
+    # cut to the window until the ring is full of rows, most of them stale
+    ("order_to_trade", 4.0, "{ min_orders = 1000, capacity = 24 }"),
+    ("reject_rate", 0.4, "{ min_orders = 1000, capacity = 24 }"),
 ])
 def test_activity_windows_match_a_deque_twin(seed: int, metric: str, thr: float, params: str) -> None:
     rng = np.random.default_rng(seed)
@@ -314,18 +351,19 @@ def test_activity_windows_match_a_deque_twin(seed: int, metric: str, thr: float,
     insts = rng.integers(0, 2, n)
     sw = Switch(kill("m", metric, thr, "reduce", window="50ms", scope=1, params=params))
     twin = Twin(metric, window)
-    min_orders = {"order_to_trade": 6, "reject_rate": 5}.get(metric, 0)
+    min_orders = {"order_to_trade": 6, "reject_rate": 5}.get(metric, 0) if "capacity" not in params else 1000
     trip = None
-    cap = int(thr) + 1 if metric in ("message_rate_kill", "fill_rate") else 65536
+    cap = int(thr) + 1
+    peak = 0.0  # most rows a ratio ring held
     for t, w, i in zip(times.tolist(), whats.tolist(), insts.tolist()):
         out = sw.act(t, w, i)
         counts = twin.push(t, w) if i == 1 else None
         if counts is None:
             continue
         num, den = counts
-        held = sw.ring(0)
-        if cap == 65536:
-            assert held[1:3] == (num, den)
+        if metric in ("order_to_trade", "reject_rate"):  # every entry of the window, and counted
+            assert sw.ratio_rows(0, t - window) == (num, den)
+            peak = max(peak, sw.ring(0)[0])
         else:  # the ring's times in the window: the count, up to the capacity
             assert sw.times_held(0, t - window) == min(num, cap)
         if trip is None:
@@ -340,8 +378,11 @@ def test_activity_windows_match_a_deque_twin(seed: int, metric: str, thr: float,
                 assert out == L.KS_REDUCING
             else:
                 assert out == 0
-    assert trip is not None, "the stream never tripped: the comparison would be weak"
-    assert (sw.ks[L.KS_TS], sw.ks[L.KS_OBSERVED]) == trip
+    if "capacity" in params:  # what these cases check is the counts: the ring filled, none lost
+        assert trip is None and peak == 24.0 and sw.ring(0)[3] == 0.0
+    else:
+        assert trip is not None, "the stream never tripped: the comparison would be weak"
+        assert (sw.ks[L.KS_TS], sw.ks[L.KS_OBSERVED]) == trip
 
 
 @pytest.mark.parametrize("seed", [4, 5, 6])
