@@ -73,6 +73,7 @@ def _run(ns: argparse.Namespace) -> int:
             cfg = load_run_config(ns.config)
             strategy = cfg.build_strategy()
             data, instruments = cfg.build_data()
+            risk = cfg.build_risk(instruments)
         except (ConfigError, FileNotFoundError) as exc:
             print(f"tickguard run: {exc}", file=sys.stderr)
             return 2
@@ -80,10 +81,12 @@ def _run(ns: argparse.Namespace) -> int:
         out_dir = ns.out or cfg.out or Path("tickguard_run")
         inputs = {"config": str(ns.config), "data": cfg.data, "strategy": name,
                   "strategy_params": cfg.strategy_params}
+        if risk is not None:  # the rulebook as the config names it (its rules go into the hash)
+            inputs["risk"] = {"rulebook": cfg.raw["risk"]["rulebook"], "specialize": cfg.specialize}
     else:
         from tickguard.data.cli import bundled_samples
 
-        data, instruments = ns.data or str(bundled_samples()[0][0]), None
+        data, instruments, risk = ns.data or str(bundled_samples()[0][0]), None, None
         name = ns.strategy or "ema_crossover"
         strategy = load_strategy(name)()
         lat_ns = (100.0 if ns.latency_us is None else ns.latency_us) * 1e3
@@ -100,7 +103,7 @@ def _run(ns: argparse.Namespace) -> int:
                        f"{events_done / elapsed_s / 1e6:.1f} M events/s")
 
     # --quiet and --json: no callback at all, so the engine pays nothing for it
-    result = run(data, strategy, config=config, instruments=instruments,
+    result = run(data, strategy, config=config, instruments=instruments, risk=risk,
                  progress=None if ns.quiet or ns.json else progress)
     out = write_run(result, out_dir, inputs=inputs)
     report = None

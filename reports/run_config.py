@@ -25,6 +25,12 @@ A config has four tables; only ``[strategy]`` is required::
                                     # per action: latency.cancel = {...}, latency.modify = {...}
     fees = { maker_bps = -0.2, taker_bps = 0.3 }
 
+    [risk]                          # optional: a rulebook in the loop (omit: no risk gate)
+    rulebook = "default"            # or a rulebook TOML, relative to the config file
+    specialize = false              # the pre-trade gate written for the rulebook's shape: the
+                                    # same results, fewer instructions per order, one compile
+                                    # per new shape (see the README's risk section)
+
     [output]
     dir = "runs/demo"               # relative to the config file; --out overrides
 
@@ -42,11 +48,11 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["ConfigError", "RunConfig", "load_run_config", "parse_duration_ns", "read_toml"]
+__all__ = ["ConfigError", "RunConfig", "load_run_config", "parse_duration_ns", "read_toml", "rulebook_path"]
 
 _UNITS = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 1_000_000_000, "min": 60_000_000_000,
           "h": 3_600_000_000_000}
-_TABLES = {"data", "strategy", "engine", "output"}
+_TABLES = {"data", "strategy", "engine", "risk", "output"}
 _DATA_KEYS = {"path", "lobster", "synth", "sample"}
 _LOBSTER_KEYS = {"message", "orderbook", "feed_latency", "depth", "tick_size", "symbol", "tz"}
 _SYNTH_KEYS = {"events", "seed"}
@@ -58,6 +64,7 @@ _LATENCY_KEYS = {"entry", "response", "mode", "entry_sigma", "response_sigma", "
 _ACTION_KEYS = _LATENCY_KEYS - {"cancel", "modify"}
 _FEE_KEYS = {"maker_bps", "taker_bps", "maker_per_unit", "taker_per_unit"}
 _OUTPUT_KEYS = {"dir"}
+_RISK_KEYS = {"rulebook", "specialize"}
 
 
 class ConfigError(ValueError):
@@ -105,6 +112,8 @@ class RunConfig:
     engine: Any  # EngineConfig
     out: Path | None
     raw: dict[str, Any] = field(default_factory=dict)
+    rulebook: Path | None = None  # [risk] rulebook, resolved; None: no risk gate
+    specialize: bool = False  # [risk] specialize
 
     def build_strategy(self) -> Any:
         """Call the plugin's factory with the configured parameters."""
@@ -121,6 +130,18 @@ class RunConfig:
                         f"{self.strategy!r}: {exc}") from None
         except ValueError as exc:
             raise _fail(self.source, "strategy", f"params: {exc}") from None
+
+    def build_risk(self, instruments: Any = None) -> Any:
+        """The :class:`tickguard.risk.RiskGate` of ``[risk]`` (symbols resolve via ``instruments``),
+        or None without one."""
+        if self.rulebook is None:
+            return None
+        from tickguard.risk.inloop import RiskGate
+
+        try:
+            return RiskGate.load(self.rulebook, instruments, specialize=self.specialize)
+        except ValueError as exc:  # RulebookError: names the rule and the field
+            raise _fail(self.source, "risk", f"rulebook {self.raw['risk']['rulebook']!r}: {exc}") from None
 
     def build_data(self) -> tuple[Any, Any]:
         """``(data, instruments)`` for :class:`tickguard.engine.Backtest` (instruments may be None)."""
@@ -150,6 +171,33 @@ class RunConfig:
         if name not in samples:
             raise _fail(self.source, "data", f"sample: no bundled sample {name!r}; have {sorted(samples)}")
         return str(samples[name]), None
+
+
+def rulebook_path(value: Any, base: Path, source: str, where: str) -> Path | None:
+    """A config's ``rulebook`` value: "default" (the shipped example) or a TOML path relative to
+    ``base``; None stays None."""
+    if value is None:
+        return None
+    if value == "default":
+        from tickguard.risk.inloop import DEFAULT_RULEBOOK
+
+        return Path(DEFAULT_RULEBOOK)
+    if not isinstance(value, str):
+        raise _fail(source, where, f"rulebook: got {value!r}; use \"default\" or a TOML path")
+    path = base / value
+    if not path.is_file():
+        raise _fail(source, where, f"rulebook: {path} does not exist")
+    return path
+
+
+def specialize_flag(value: Any, rulebook: Path | None, source: str, where: str) -> bool:
+    """A config's ``specialize`` value: a bool, true only beside a rulebook."""
+    if not isinstance(value, bool):
+        raise _fail(source, where, f"specialize: got {value!r}; use true or false")
+    if value and rulebook is None:
+        raise _fail(source, where, "specialize = true needs a rulebook: set rulebook = \"default\" "
+                    "or a TOML path, or drop specialize")
+    return value
 
 
 def _section(doc: dict[str, Any], name: str, source: str) -> dict[str, Any]:
@@ -251,6 +299,11 @@ def load_run_config(path: str | Path) -> RunConfig:
         raise _fail(source, "strategy", f"params must be a table, got {params!r}")
     output = _section(doc, "output", source)
     _check_keys(output, _OUTPUT_KEYS, source, "output")
+    risk = _section(doc, "risk", source)
+    _check_keys(risk, _RISK_KEYS, source, "risk")
+    if risk and "rulebook" not in risk:
+        raise _fail(source, "risk", "rulebook: missing; use \"default\" or a TOML path (or drop [risk])")
+    rulebook = rulebook_path(risk.get("rulebook"), base, source, "risk")
     return RunConfig(
         source=source,
         data=_data_spec(_section(doc, "data", source), base, source),
@@ -259,4 +312,6 @@ def load_run_config(path: str | Path) -> RunConfig:
         engine=_engine_config(_section(doc, "engine", source), source),
         out=base / output["dir"] if "dir" in output else None,
         raw=doc,
+        rulebook=rulebook,
+        specialize=specialize_flag(risk.get("specialize", False), rulebook, source, "risk"),
     )

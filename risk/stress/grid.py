@@ -135,6 +135,7 @@ class _Task:
     engine: Any
     rulebook: str | None  # the text: workers need not see the parent's files
     seed: int
+    specialize: bool = False  # the gate written for the rulebook's shape (RiskGate.specialize)
 
 
 def _base_row(cell: Cell) -> dict[str, Any]:
@@ -155,7 +156,8 @@ def _run_task(task: _Task, payload: tuple[np.ndarray, Any]) -> dict[str, Any]:
         from tickguard.risk.inloop import RiskGate
 
         strategy = load_strategy(task.cell.strategy)(**task.cell.params)
-        risk = RiskGate.load(task.rulebook, instruments) if task.rulebook is not None else None
+        risk = (RiskGate.load(task.rulebook, instruments, specialize=task.specialize)
+                if task.rulebook is not None else None)
         result = run_stressed(events, task.scenario, strategy, instruments=instruments, config=task.engine,
                               risk=risk, seed=task.seed)
         row = {**_base_row(task.cell), "status": "ok", **stress_metrics(result), "error": None}
@@ -301,7 +303,8 @@ def run_grid(grid: GridSpec | str | os.PathLike[str], *, out: str | os.PathLike[
                 # scheduler can drop the new copy ("computation on lost data"), failing cells at random.
                 [payload[label]] = cl.scatter([spec.data_item(label).load()], hash=False)
             token = uuid.uuid4().hex[:8]
-            futures = {cl.submit(_run_task, _Task(c, spec.scenario(c.scenario), spec.engine, rulebook, spec.seed),
+            futures = {cl.submit(_run_task, _Task(c, spec.scenario(c.scenario), spec.engine, rulebook, spec.seed,
+                                                         spec.specialize),
                                  payload[c.data], key=f"stress-{c.key}-{token}", pure=False): c for c in todo}
             for fut in as_completed(futures):
                 cell = futures[fut]

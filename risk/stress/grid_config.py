@@ -4,6 +4,8 @@ A grid file (``tickguard stress GRID.toml``)::
 
     seed = 7                          # the stress transforms' RNG (the engine seed is [engine] seed)
     rulebook = "default"              # or a rulebook TOML (relative to this file); omit: no risk gate
+    specialize = true                 # optional: the pre-trade gate written for the rulebook's shape
+                                      # (same results; one compile per shape, then every cell is faster)
     scenarios = ["baseline", "flash_crash_2010", "mine.toml"]   # library names, paths, "baseline"
 
     [data]                            # one source as in a run config, or [[data]] tables (one per item)
@@ -47,7 +49,7 @@ import numpy as np
 
 from tickguard.data.schema import KIND_LAST_IN_BATCH
 from tickguard.reports.run_config import (
-    ConfigError, RunConfig, _check_keys, _data_spec, _engine_config, read_toml,
+    ConfigError, RunConfig, _check_keys, _data_spec, _engine_config, read_toml, rulebook_path, specialize_flag,
 )
 
 from .core import Scenario
@@ -58,7 +60,7 @@ __all__ = ["BASELINE", "Cell", "DataItem", "GridSpec", "grid_from_dict", "load_g
 #: The unstressed scenario.
 BASELINE = Scenario((), name="baseline", description="the data unchanged")
 
-_TOP = {"seed", "rulebook", "scenarios", "scenario", "data", "strategy", "engine", "output"}
+_TOP = {"seed", "rulebook", "specialize", "scenarios", "scenario", "data", "strategy", "engine", "output"}
 _DATA_EXTRA = {"max_events", "label"}
 _STRATEGY_KEYS = {"name", "params"}
 
@@ -126,6 +128,7 @@ class GridSpec:
     seed: int = 0
     out: Path | None = None
     raw: dict[str, Any] = field(default_factory=dict)
+    specialize: bool = False  # how the gate runs, not what it decides: not in the cells' keys
 
     def __post_init__(self) -> None:
         for what, names in (("data label", [d.label for d in self.data]),
@@ -267,21 +270,6 @@ def _strategies(value: Any, source: str) -> tuple[tuple[str, tuple[dict[str, Any
     return tuple(out)
 
 
-def _rulebook(value: Any, base: Path, source: str) -> Path | None:
-    if value is None:
-        return None
-    if value == "default":
-        from tickguard.risk.inloop import DEFAULT_RULEBOOK
-
-        return DEFAULT_RULEBOOK
-    if not isinstance(value, str):
-        raise _fail(source, "top level", f"rulebook: got {value!r}; use \"default\" or a TOML path")
-    path = base / value
-    if not path.is_file():
-        raise _fail(source, "top level", f"rulebook: {path} does not exist")
-    return path
-
-
 def grid_from_dict(doc: dict[str, Any], *, source: str = "grid", base: str | Path = ".") -> GridSpec:
     """A :class:`GridSpec` from parsed TOML; relative paths start at ``base``."""
     base = Path(base).resolve()
@@ -296,16 +284,18 @@ def grid_from_dict(doc: dict[str, Any], *, source: str = "grid", base: str | Pat
     engine = doc.get("engine", {})
     if not isinstance(engine, dict):
         raise _fail(source, "engine", f"must be a table, got {engine!r}")
+    rulebook = rulebook_path(doc.get("rulebook"), base, source, "top level")
     return GridSpec(
         source=source,
         data=_data_items(doc.get("data", {"sample": "synthetic_l1"}), base, source),
         scenarios=_scenarios(doc, base, source),
         strategies=_strategies(doc.get("strategy"), source),
         engine=_engine_config(engine, source),
-        rulebook=_rulebook(doc.get("rulebook"), base, source),
+        rulebook=rulebook,
         seed=seed,
         out=base / output["dir"] if "dir" in output else None,
         raw=doc,
+        specialize=specialize_flag(doc.get("specialize", False), rulebook, source, "top level"),
     )
 
 

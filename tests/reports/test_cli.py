@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
 import pytest
 
 from tickguard.data.loader import load
@@ -88,6 +89,49 @@ def test_run_writes_records_and_is_deterministic(tmp_path, capsys):
             assert (tmp_path / name / f"{rec}.parquet").exists()
     capsys.readouterr()
     assert hashes[0] == hashes[1]
+
+
+def _risk_run(tmp_path, name, risk_table):
+    from tickguard.data.parquet_io import write_parquet
+    from tickguard.data.synth import synthesize
+
+    if not (tmp_path / "ev.parquet").exists():
+        events, table = synthesize(20_000, seed=5)
+        write_parquet(tmp_path / "ev.parquet", events, table)
+    cfg = tmp_path / f"{name}.toml"
+    cfg.write_text(f'[data]\npath = "ev.parquet"\n[strategy]\nname = "ema_crossover"\n{risk_table}'
+                   f'[output]\ndir = "{name}"\n')
+    assert main(["run", str(cfg), "--json", "--no-report"]) == 0
+    return json.loads((tmp_path / name / "summary.json").read_text())
+
+
+def test_run_config_risk_table_puts_the_rulebook_in_the_loop(tmp_path, capsys):
+    # one rule: no order above half a lot, so every order the strategy sends (one lot) is denied
+    (tmp_path / "tiny.toml").write_text('[[rule]]\nid = "half-lot"\nmetric = "max_order_qty"\n'
+                                        'scope = "all"\nthreshold = 0.5\naction = "deny"\n')
+    free = _risk_run(tmp_path, "free", "")
+    gated = _risk_run(tmp_path, "gated", '[risk]\nrulebook = "tiny.toml"\n')
+    capsys.readouterr()
+    fills = pd.read_parquet(tmp_path / "free" / "fills.parquet")
+    assert len(fills) > 0  # unguarded, the strategy trades
+    risk = pd.read_parquet(tmp_path / "gated" / "risk_events.parquet")
+    assert len(pd.read_parquet(tmp_path / "gated" / "fills.parquet")) == 0
+    assert len(risk) > 0 and set(risk["rule_id"]) == {"half-lot"} and set(risk["kind"]) == {"denial"}
+    assert (risk["observed"] == 1.0).all() and (risk["threshold"] == 0.5).all()
+    assert gated["inputs"]["risk"] == {"rulebook": "tiny.toml", "specialize": False}
+    assert "risk" not in free["inputs"] and gated["result_hash"] != free["result_hash"]
+
+
+def test_run_config_specialize_gives_the_same_run(tmp_path, capsys):
+    plain = _risk_run(tmp_path, "plain", '[risk]\nrulebook = "default"\n')
+    special = _risk_run(tmp_path, "special", '[risk]\nrulebook = "default"\nspecialize = true\n')
+    capsys.readouterr()
+    assert special["inputs"]["risk"] == {"rulebook": "default", "specialize": True}
+    assert special["result_hash"] == plain["result_hash"]
+    for rec in ("order_events", "fills", "risk_events"):
+        a = pd.read_parquet(tmp_path / "plain" / f"{rec}.parquet")
+        b = pd.read_parquet(tmp_path / "special" / f"{rec}.parquet")
+        pd.testing.assert_frame_equal(a, b)
 
 
 def test_unknown_strategy_did_you_mean():

@@ -139,3 +139,42 @@ def test_synth_source_runs(tmp_path):
     assert main(["run", str(path), "--quiet", "--no-report"]) == 0
     summary = json.loads((tmp_path / "o" / "summary.json").read_text())
     assert summary["events"] == 3000 and summary["inputs"]["data"] == {"synth": {"events": 3000, "seed": 4}}
+
+
+def test_risk_table_names_the_rulebook_and_refuses_what_cannot_run(tmp_path):
+    from tickguard.risk.inloop import DEFAULT_RULEBOOK
+
+    head = '[strategy]\nname = "ema_crossover"\n'
+    cfg = load_run_config(_write(tmp_path, head))
+    assert cfg.rulebook is None and cfg.build_risk() is None  # no [risk]: no gate
+    cfg = load_run_config(_write(tmp_path, head + '[risk]\nrulebook = "default"\nspecialize = true\n'))
+    assert cfg.rulebook == DEFAULT_RULEBOOK and cfg.specialize
+    gate = cfg.build_risk()
+    assert gate.specialize and gate.rulebook.ids[0] == "fat-finger-qty"
+    (tmp_path / "mine.toml").write_text('[[rule]]\nid = "q"\nmetric = "max_order_qty"\nscope = "all"\n'
+                                        'threshold = 3\naction = "deny"\n')
+    cfg = load_run_config(_write(tmp_path, head + '[risk]\nrulebook = "mine.toml"\n'))
+    assert cfg.rulebook == tmp_path / "mine.toml" and not cfg.specialize
+    assert cfg.build_risk().rulebook.ids == ("q",)
+    for body, message in [
+        ('[risk]\nrulebok = "default"\n', r"\[risk\] unknown key 'rulebok'; did you mean 'rulebook'"),
+        ('[risk]\nspecialize = true\n', r"\[risk\] rulebook: missing"),
+        ('[risk]\nrulebook = "nowhere.toml"\n', r"\[risk\] rulebook: .*nowhere.toml does not exist"),
+        ('[risk]\nrulebook = 3\n', r"\[risk\] rulebook: got 3; use \"default\" or a TOML path"),
+        ('[risk]\nrulebook = "default"\nspecialize = "yes"\n', r"\[risk\] specialize: got 'yes'; use true or false"),
+    ]:
+        with pytest.raises(ConfigError, match=message):
+            load_run_config(_write(tmp_path, head + body))
+    # a rulebook that loads as a file but not as rules: refused when the gate is built, naming [risk]
+    (tmp_path / "bad.toml").write_text('[[rule]]\nid = "x"\nmetric = "max_order_size"\nscope = "all"\n'
+                                       'threshold = 3\naction = "deny"\n')
+    cfg = load_run_config(_write(tmp_path, head + '[risk]\nrulebook = "bad.toml"\n'))
+    with pytest.raises(ConfigError, match=r"\[risk\] rulebook 'bad.toml': .*max_order_size"):
+        cfg.build_risk()
+
+
+def test_the_risk_example_config_loads_its_rulebook():
+    cfg = load_run_config(EXAMPLES / "ema_risk.toml")
+    gate = cfg.build_risk()
+    assert cfg.rulebook.name == "default.toml" and not cfg.specialize
+    assert "fat-finger-qty" in gate.rulebook.ids and "operator-kill" in gate.rulebook.ids

@@ -149,6 +149,34 @@ def test_a_failing_cell_keeps_the_others_and_runs_again_on_resume(tmp_path, clie
     assert sorted(again.ran) == sorted(bad["key"]) and again.summary["failed"] == 2
 
 
+def test_specialize_runs_the_gate_written_for_the_rulebook_and_changes_no_cell(tmp_path, client, monkeypatch):
+    over = {"scenarios": ["baseline", GAP], "strategy": [{"name": "ema_crossover", "params": {"fast": 5, "slow": 20}}]}
+    plain, special = _grid(tmp_path, **over), _grid(tmp_path, specialize=True, **over)
+    assert special.specialize and not plain.specialize
+    # how the gate runs, not what it decides: the same cells, so a resumed grid may mix them
+    assert [c.key for c in special.cells()] == [c.key for c in plain.cells()]
+    asked = []  # the workers (threads of this process here) are asked for the specialized gate
+    load = RiskGate.load.__func__
+    monkeypatch.setattr(RiskGate, "load", classmethod(
+        lambda cls, *a, **kw: asked.append(kw.get("specialize")) or load(cls, *a, **kw)))
+    res = run_grid(special, out=tmp_path / "out", client=client, quiet=True)
+    assert list(res.results["status"]) == ["ok", "ok"], res.summary["failed_cells"]
+    assert asked == [True, True]
+    monkeypatch.undo()
+    events, inst = synthesize(3000, seed=1)
+    scenarios = {"baseline": special.scenario("baseline"), "gap": scenario_from_dict(GAP)}
+    for row in res.results.itertuples():  # against the generic gate, run directly
+        r = _direct(events, inst, scenarios[row.scenario], row.strategy, json.loads(row.params), RULEBOOK, 3)
+        assert row.result_hash == r.result_hash
+
+
+def test_specialize_needs_a_rulebook(tmp_path):
+    doc = {"scenarios": ["baseline"], "specialize": True, "data": {"synth": {"events": 100, "seed": 1}},
+           "strategy": [{"name": "ema_crossover"}]}
+    with pytest.raises(ConfigError, match=r"\[top level\] specialize = true needs a rulebook"):
+        grid_from_dict(doc, source="test-grid", base=tmp_path)
+
+
 def test_cell_keys_follow_what_decides_the_run(tmp_path):
     a, b = _grid(tmp_path), _grid(tmp_path)
     assert [c.key for c in a.cells()] == [c.key for c in b.cells()] and a.grid_hash() == b.grid_hash()
@@ -199,6 +227,7 @@ def test_cap_cuts_at_a_batch_boundary():
     ({"rulebook": "missing.toml"}, r"rulebook: .*missing.toml does not exist"),
     ({"engine": {"seeed": 1}}, r"\[engine\] unknown key 'seeed'; did you mean 'seed'"),
     ({"seed": -1}, "seed: got -1"),
+    ({"specialize": "yes"}, r"\[top level\] specialize: got 'yes'; use true or false"),
 ])
 def test_grid_errors_name_the_key_and_the_fix(tmp_path, over, message):
     with pytest.raises(ConfigError, match=message):
