@@ -48,7 +48,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["ConfigError", "RunConfig", "load_run_config", "parse_duration_ns", "read_toml", "rulebook_path"]
+__all__ = ["ConfigError", "RunConfig", "load_run_config", "parse_duration_ns", "read_toml", "rulebook_path",
+           "specialize_flag"]
 
 _UNITS = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 1_000_000_000, "min": 60_000_000_000,
           "h": 3_600_000_000_000}
@@ -181,7 +182,7 @@ def rulebook_path(value: Any, base: Path, source: str, where: str) -> Path | Non
     if value == "default":
         from tickguard.risk.inloop import DEFAULT_RULEBOOK
 
-        return Path(DEFAULT_RULEBOOK)
+        return DEFAULT_RULEBOOK
     if not isinstance(value, str):
         raise _fail(source, where, f"rulebook: got {value!r}; use \"default\" or a TOML path")
     path = base / value

@@ -565,7 +565,8 @@ def monitor_activity_nb(now, what, inst, rules, rstate, ks):
         if m == MT_MESSAGE_RATE_KILL or m == MT_FILL_RATE:
             obs, hit = _count_trigger_nb(rstate, off, now, cutoff)
         else:
-            obs, hit = _ratio_trigger_nb(rstate, off, now, cutoff, cls, m == MT_ORDER_TO_TRADE, rules[r, R_P0], thr)
+            obs, hit = _ratio_trigger_nb(rstate, off, now, cutoff, cls, m == MT_ORDER_TO_TRADE, rules[r, R_P0],
+                                         thr)
         if hit:
             tr = max(tr, escalate_nb(now, r, rules[r, R_ACTION], obs, thr, ks))
     return tr
