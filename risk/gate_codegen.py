@@ -1,4 +1,5 @@
-"""A pre-trade gate generated for one rulebook shape: each rule's check inlined, its row a constant.
+"""A pre-trade gate and activity monitor generated for one rulebook shape: each rule's check
+inlined, its row a constant.
 
 The generic gate (:func:`.pretrade.pretrade_nb`) reads per order which rules of each metric
 apply, from tables in ``rstate``, and dispatches rule by rule; about half of what the rulebook
@@ -14,6 +15,10 @@ rulebooks): the rules are checked in the generic gate's metric order (the statel
 the k-sigma collar, the throttle, repeats, duplicates), each only while no rule before it in the
 rulebook has denied (its ``_applies``), so the rules checked, what they leave behind (expired
 signatures, the pending one) and the denial reported, the first in rulebook order, are the same.
+
+The activity monitor (:func:`.killswitch.monitor_activity_nb`) is written out the same way: per
+activity code, the triggers that count it, in the generic monitor's order (rulebook order), with
+their class (numerator or denominator) a constant; same returns and state, by test.
 
 Opt-in (``RiskGate(..., specialize=True)``): a risk module is compiled into the loop's kernels,
 so each new shape compiles the kernels and the loop again (seconds); the generic gate runs any
@@ -31,13 +36,14 @@ import numpy as np
 from tickguard.engine.codegen import load_generated
 
 from . import layout as L
+from .killswitch import _activity_class
 
 __all__ = ["gate_module", "gate_source", "rulebook_shape"]
 
 _RISK_DIR = Path(__file__).resolve().parent
 # the sources the generated code reaches (numba's cache trusts only the generated file's stamp)
 _RISK_SOURCES = ("pretrade.py", "signatures.py", "slots.py", "killswitch.py", "layout.py")
-_ENGINE_SOURCES = ("internal.py", "layout.py", "records.py")
+_ENGINE_SOURCES = ("internal.py", "layout.py", "nbtypes.py", "records.py")
 
 # the stateless metrics in the generic gate's order (_stateless_rules)
 _STATELESS = (L.MT_MAX_ORDER_QTY, L.MT_MAX_ORDER_NOTIONAL, L.MT_PRICE_COLLAR_PCT, L.MT_MAX_POSITION,
@@ -100,9 +106,47 @@ def _tokens(k: int) -> list[str]:
             f"tokens = _bucket_tokens(rules, {k}, rstate, o, now)"]
 
 
+def _activity_source(shape: Shape) -> list[str]:
+    """``monitor_activity_nb`` written out for ``shape``: per activity code, the rules that count
+    it (as numerator or denominator) in rulebook order, as the generic monitor's table lists
+    them, each trigger inlined with its row and class constants. A shape without activity
+    triggers keeps the generic monitor (it returns at once)."""
+    codes = {what: [(k, m, sc, c) for k, (m, sc) in enumerate(shape) for c in [_activity_class(m, what)] if c >= 0]
+             for what in range(1, L.AC_NCODES + 1)}
+    if not any(codes.values()):
+        return ["from tickguard.risk.killswitch import monitor_activity_nb"]
+    out = ["# explicit: one copy, as the generic monitor's (engine/nbtypes.py)",
+           "@internal_njit(_t.int64(_t.int64, _t.int64, _t.int64, F64_2D, F64_1D, F64_1D))",
+           "def monitor_activity_nb(now, what, inst, rules, rstate, ks):",
+           "    code_offset(5)  # its slot (engine/internal.py)",
+           "    tr = 0"]
+    first = True
+    for what, rules in codes.items():
+        if not rules:
+            continue
+        out.append(f"    {'if' if first else 'elif'} what == {what}:")
+        first = False
+        for k, m, scoped, cls in rules:
+            if m in (L.MT_MESSAGE_RATE_KILL, L.MT_FILL_RATE):
+                trigger = f"obs, hit = _count_trigger_nb(rstate, off, now, now - rules[{k}, R_WINDOW])"
+            else:
+                trigger = (f"obs, hit = _ratio_trigger_nb(rstate, off, now, now - rules[{k}, R_WINDOW], "
+                           f"{float(cls)!r}, {m == L.MT_ORDER_TO_TRADE}, rules[{k}, R_P0], rules[{k}, R_THRESHOLD])")
+            body = [f"off = slot_nb(rstate[RS_HEADER + {k}])", trigger, "if hit:",
+                    f"    tr = max(tr, escalate_nb(now, np.int64({k}), rules[{k}, R_ACTION], obs, "
+                    f"rules[{k}, R_THRESHOLD], ks))"]
+            if scoped:
+                out += [f"        if int(rules[{k}, R_SCOPE]) == inst:  # rule {k}", *("            " + b for b in body)]
+            else:
+                out += [f"        # rule {k}", *("        " + b for b in body)]
+    out.append("    return tr")
+    return out
+
+
 def gate_source(shape: Shape) -> str:
-    """The source of a risk module (engine/gate.py's four hooks) whose pre-trade gate is written
-    out for ``shape``; the kill switch's monitors are the generic ones."""
+    """The source of a risk module (engine/gate.py's four hooks) whose pre-trade gate and activity
+    monitor are written out for ``shape``; the per-event and per-sample monitors are the generic
+    ones."""
     n = len(shape)
     of = {m: [(k, sc) for k, (mm, sc) in enumerate(shape) if mm == m] for m in {m for m, _ in shape}}
     has = lambda *ms: any(of.get(m) for m in ms)  # noqa: E731
@@ -113,10 +157,14 @@ def gate_source(shape: Shape) -> str:
         "from tickguard.engine.internal import internal_njit",
         "from tickguard.engine.layout import M_MID, M_TS_QUOTE",
         "from tickguard.engine.records import ACTION_CANCEL, ACTION_MODIFY",
-        "from tickguard.risk.killswitch import monitor_activity_nb, monitor_event_nb, monitor_sample_nb",
+        "from numba import types as _t",
+        "from tickguard.engine.internal import code_offset",
+        "from tickguard.engine.nbtypes import F64_1D, F64_2D",
+        "from tickguard.risk.killswitch import (_count_trigger_nb, _ratio_trigger_nb, escalate_nb,",
+        "    monitor_event_nb, monitor_sample_nb)",
         "from tickguard.risk.layout import (KS_HALTED, KS_OBSERVED, KS_REDUCING, KS_STATE, KS_THRESHOLD,",
-        "    MT_PRICE_COLLAR_PCT, MT_PRICE_COLLAR_SIGMA, PSEUDO_HALTED, PSEUDO_REDUCING, R_SCOPE,",
-        "    R_THRESHOLD, R_WINDOW, RS_HEADER, RS_N_INST, TB_TOKENS_MODIFY, TB_TOKENS_SUBMIT)",
+        "    MT_PRICE_COLLAR_PCT, MT_PRICE_COLLAR_SIGMA, PSEUDO_HALTED, PSEUDO_REDUCING, R_ACTION, R_P0,",
+        "    R_SCOPE, R_THRESHOLD, R_WINDOW, RS_HEADER, RS_N_INST, TB_TOKENS_MODIFY, TB_TOKENS_SUBMIT)",
         "from tickguard.risk.pretrade import (_collar, _deny, _exposures, _open_sums, _order_notional,",
         "    _over, _positions, _reducing_refuses, _request_order, _bucket_tokens)",
         "from tickguard.risk.signatures import signature_count_nb, signature_expire_nb, signature_push_nb",
@@ -199,7 +247,8 @@ def gate_source(shape: Shape) -> str:
             out += [f"    if int(rules[{k}, R_SCOPE]) == inst:  # rule {k}", *("        " + line for line in body)]
         else:
             out += [f"    # rule {k}", *("    " + line for line in body)]
-    out.append("    return 0")
+    out += ["    return 0", "", ""]
+    out += _activity_source(shape)
     return "\n".join(out) + "\n"
 
 

@@ -42,8 +42,9 @@ class RiskGate:
     rulebook: Rulebook
     source: str = ""
     every_event: bool = False  # show monitor_event_nb every event, not only wake-ups (tests)
-    # the pre-trade gate written out for this rulebook's shape (risk/gate_codegen.py): the same
-    # answers, less work per order, but each new shape compiles the loop again (seconds)
+    # the pre-trade gate and the activity monitor written out for this rulebook's shape
+    # (risk/gate_codegen.py): the same answers, less work per order, but each new shape compiles
+    # the loop again (seconds)
     specialize: bool = False
 
     @property

@@ -1,11 +1,14 @@
-"""The pre-trade gate generated per rulebook shape (risk/gate_codegen.py) against the generic gate.
+"""The pre-trade gate and activity monitor generated per rulebook shape (risk/gate_codegen.py)
+against the generic ones.
 
 Oracle: the generic ``pretrade_nb`` (its controls pinned down by hand in test_pretrade.py). The
 same requests go through two copies of the same arrays, one gate each, on random rulebooks of
 every pre-trade metric, scoped to all instruments or one, with kill-switch rules among them:
 the same codes, observed values and thresholds, and the same state after every request.
 Then one backtest of the canonical workload with the default rulebook, either gate: the same
-records and result hash.
+records and result hash. The activity monitor: the same activity streams through two copies of
+the state, on random books of activity triggers (scoped or not, actions of every severity, resets
+between trips): the same returns, ``rstate`` and ``ks`` after every call.
 """
 
 from __future__ import annotations
@@ -197,3 +200,56 @@ def test_a_backtest_through_either_gate_gives_the_same_records(canonical_pair) -
             assert a.tobytes() == b.tobytes(), f"{name}: {field} differ"
         assert generic.result_hash == special.result_hash
     assert len(canonical_pair["strict"][0].risk_events) > 0  # the strict book denied something
+
+
+def _random_kill_book(rng: np.random.Generator) -> str:
+    """Activity triggers (each may appear twice, scoped to all or one instrument, thresholds that
+    trip on the streams below), with other rules between them to shift the rows."""
+    pick = {
+        "order_to_trade": lambda: dict(threshold=float(rng.choice([1.5, 3.0, 6.0])), window="50ms",
+                                       params=f"{{ min_orders = {int(rng.integers(0, 8))}, capacity = 16 }}"),
+        "reject_rate": lambda: dict(threshold=float(rng.choice([0.3, 0.6])), window="50ms",
+                                    params=f"{{ min_orders = {int(rng.integers(1, 6))} }}"),
+        "message_rate_kill": lambda: dict(threshold=int(rng.integers(3, 9)), window="20ms"),
+        "fill_rate": lambda: dict(threshold=int(rng.integers(1, 5)), window="20ms"),
+        "drawdown": lambda: dict(threshold=0.05),
+        "max_order_qty": lambda: dict(threshold=10),
+    }
+    text = []
+    for k in range(int(rng.integers(2, 8))):
+        metric = list(pick)[int(rng.integers(0, len(pick)))]
+        scope = ["all", 0, 1][int(rng.integers(0, 3))] if metric != "drawdown" else "all"
+        action = "deny" if metric == "max_order_qty" else str(rng.choice(["reduce", "halt", "halt_flatten"]))
+        text.append(_rule(k, metric, scope, action=action, **pick[metric]()))
+    return "".join(text)
+
+
+@pytest.mark.parametrize("seed", range(5))  # a compile per shape (~10 s): few books, long streams
+def test_the_generated_activity_monitor_matches_the_generic_one(seed: int) -> None:
+    from tickguard.risk.killswitch import monitor_activity_nb, reset_nb
+
+    from tickguard.risk.rulebook import RulebookError
+
+    rng = np.random.default_rng(100 + seed)
+    while True:  # a book the loader accepts (random actions may form a contradictory pair)
+        text = _random_kill_book(rng)
+        try:
+            rb = load_rulebook(text)
+            break
+        except RulebookError:
+            continue
+    generated = gate_module(rb.rules).monitor_activity_nb
+    (rs_a, ks_a), (rs_b, ks_b) = new_risk_state(rb, N_INST), new_risk_state(rb, N_INST)
+    now, trips = 0, 0
+    for _ in range(3000):
+        now += int(rng.integers(0, 1_000_000))  # 0-1 ms apart, ties included
+        what, inst = int(rng.integers(0, L.AC_NCODES + 2)), int(rng.integers(0, N_INST))  # codes 0 and 6: none
+        a = monitor_activity_nb(now, what, inst, rb.rules, rs_a, ks_a)
+        b = generated(now, what, inst, rb.rules, rs_b, ks_b)
+        assert a == b and rs_a.tobytes() == rs_b.tobytes() and ks_a.tobytes() == ks_b.tobytes(), text
+        if a:
+            trips += 1
+            if rng.random() < 0.5:  # re-arm both, so later trips are compared too
+                reset_nb(now, rb.rules, rs_a, ks_a), reset_nb(now, rb.rules, rs_b, ks_b)
+    has_trigger = any(m in ("order_to_trade", "reject_rate", "message_rate_kill", "fill_rate") for m in rb.metrics)
+    assert trips > 0 or not has_trigger, f"no trip to compare: {text}"
