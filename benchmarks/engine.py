@@ -351,7 +351,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  of which the kill switch's structure (same rows, hooks that do nothing, no wake-ups): "
           f"{out['noop_hooks_events_per_s'] / 1e6:.1f} M/s, cost {out['noop_hooks_cost']:.1%} "
           f"(median of pairs {out['noop_hooks_cost_paired_median']:.1%})")
-    print(f"  with the gate written for the rulebook's shape (specialize=True, opt-in): "
+    print(f"  with the gate and activity monitor written for the rulebook's shape (specialize=True, opt-in): "
           f"{out['rulebook_specialized_events_per_s'] / 1e6:.1f} M/s, "
           f"{out['rulebook_specialized_throughput_loss']:.1%} below the engine's throughput")
     if out["engine_best_suspect"]:
