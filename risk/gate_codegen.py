@@ -69,6 +69,13 @@ def _check(k: int, scoped: bool, body: list[str]) -> list[str]:
     return [f"    if {cond}:  # rule {k}", *("        " + line for line in body)]
 
 
+def _on_rule(k: int, scoped: bool, body: list[str], indent: str) -> list[str]:
+    """``body`` run for rule ``k`` (on its instrument if scoped), its lines at ``indent``."""
+    if scoped:
+        return [f"{indent}if int(rules[{k}, R_SCOPE]) == inst:  # rule {k}", *(f"{indent}    " + b for b in body)]
+    return [f"{indent}# rule {k}", *(indent + b for b in body)]
+
+
 def _deny_if(k: int, cond: str, observed: str, threshold: str) -> list[str]:
     return [f"if {cond}:", f"    best, best_obs, best_thr = {k}, {observed}, {threshold}"]
 
@@ -135,10 +142,7 @@ def _activity_source(shape: Shape) -> list[str]:
             body = [f"off = slot_nb(rstate[RS_HEADER + {k}])", trigger, "if hit:",
                     f"    tr = max(tr, escalate_nb(now, np.int64({k}), rules[{k}, R_ACTION], obs, "
                     f"rules[{k}, R_THRESHOLD], ks))"]
-            if scoped:
-                out += [f"        if int(rules[{k}, R_SCOPE]) == inst:  # rule {k}", *("            " + b for b in body)]
-            else:
-                out += [f"        # rule {k}", *("        " + b for b in body)]
+            out += _on_rule(k, scoped, body, "        ")
     out.append("    return tr")
     return out
 
@@ -243,10 +247,7 @@ def gate_source(shape: Shape) -> str:
             body = ["if action != ACTION_MODIFY:",
                     f"    signature_push_nb(rstate, slot_nb(rstate[RS_HEADER + {k}]), now, float(inst), "
                     f"float(side), float(otype), price, qty, {m == L.MT_DUPLICATE_ORDER})"]
-        if scoped:
-            out += [f"    if int(rules[{k}, R_SCOPE]) == inst:  # rule {k}", *("        " + line for line in body)]
-        else:
-            out += [f"    # rule {k}", *("    " + line for line in body)]
+        out += _on_rule(k, scoped, body, "    ")
     out += ["    return 0", "", ""]
     out += _activity_source(shape)
     return "\n".join(out) + "\n"
