@@ -45,6 +45,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--latency-us", dest="latency_us", type=float,
                    help="without a config: constant entry and response latency, us (default 100)")
     r.add_argument("--seed", type=int, help="without a config: engine seed (default 0)")
+    r.add_argument("--rulebook", help="without a config: a risk rulebook in the loop, \"default\" (the "
+                   "shipped one) or a TOML path (default: no risk gate; a config sets it in [risk])")
+    r.add_argument("--specialize", action="store_true", default=None,
+                   help="without a config, beside --rulebook: the pre-trade gate written for the "
+                   "rulebook's shape (same results; compiles once per shape)")
     add_output_flags(r)
     r.add_argument("--no-report", dest="report", action="store_false",
                    help="skip the HTML report (written as report.html beside the records by default)")
@@ -63,7 +68,8 @@ def _run(ns: argparse.Namespace) -> int:
     from tickguard.reports.run_config import ConfigError, load_run_config
 
     if ns.config:
-        clash = [f"--{k.replace('_', '-')}" for k in ("data", "strategy", "latency_us", "seed")
+        clash = [f"--{k.replace('_', '-')}" for k in ("data", "strategy", "latency_us", "seed", "rulebook",
+                                                      "specialize")
                  if getattr(ns, k) is not None]
         if clash:
             print(f"tickguard run: {', '.join(clash)} cannot be combined with a config file; "
@@ -86,7 +92,12 @@ def _run(ns: argparse.Namespace) -> int:
     else:
         from tickguard.data.cli import bundled_samples
 
-        data, instruments, risk = ns.data or str(bundled_samples()[0][0]), None, None
+        data, instruments = ns.data or str(bundled_samples()[0][0]), None
+        try:
+            risk = _flag_risk(ns)
+        except ValueError as exc:  # names the flag, and the rule and field of a bad rulebook
+            print(f"tickguard run: {exc}", file=sys.stderr)
+            return 2
         name = ns.strategy or "ema_crossover"
         strategy = load_strategy(name)()
         lat_ns = (100.0 if ns.latency_us is None else ns.latency_us) * 1e3
@@ -94,6 +105,8 @@ def _run(ns: argparse.Namespace) -> int:
                               seed=ns.seed or 0)
         out_dir = ns.out or "tickguard_run"
         inputs = {"data": str(data), "strategy": name}
+        if risk is not None:  # as a config's [risk] echoes it
+            inputs["risk"] = {"rulebook": ns.rulebook, "specialize": bool(ns.specialize)}
     last_note = [0.0]  # elapsed_s of the last line: at most one line per ~2 s of wall time
 
     def progress(events_done: int, elapsed_s: float) -> None:
@@ -121,6 +134,28 @@ def _run(ns: argparse.Namespace) -> int:
         lines.append(f"report: {report}")
     emit(ns, summary, "\n".join(lines))
     return 0
+
+
+def _flag_risk(ns: argparse.Namespace) -> object:
+    """The RiskGate of ``--rulebook`` ("default" or a path, relative to the working directory) and
+    ``--specialize``, or None without ``--rulebook``."""
+    from pathlib import Path
+
+    from tickguard.risk.inloop import DEFAULT_RULEBOOK, RiskGate
+
+    if ns.rulebook is None:
+        if ns.specialize:
+            raise ValueError("--specialize needs --rulebook: add --rulebook default (the shipped "
+                             "rulebook) or --rulebook PATH.toml, or drop --specialize")
+        return None
+    path = DEFAULT_RULEBOOK if ns.rulebook == "default" else Path(ns.rulebook)
+    if not path.is_file():
+        raise ValueError(f"--rulebook {ns.rulebook!r}: no such file; give \"default\" (the shipped "
+                         "rulebook) or the path of a rulebook TOML")
+    try:
+        return RiskGate.load(path, None, specialize=bool(ns.specialize))
+    except ValueError as exc:  # RulebookError: names the rule and the field
+        raise ValueError(f"--rulebook {ns.rulebook!r}: {exc}") from None
 
 
 def _strategies(ns: argparse.Namespace) -> int:

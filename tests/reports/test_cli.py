@@ -137,3 +137,59 @@ def test_run_config_specialize_gives_the_same_run(tmp_path, capsys):
 def test_unknown_strategy_did_you_mean():
     with pytest.raises(KeyError, match="did you mean 'ema_crossover'"):
         main(["run", "--strategy", "ema_crosover"])
+
+
+def test_run_rulebook_flag_without_config_runs_what_the_config_runs(tmp_path, monkeypatch, capsys):
+    (tmp_path / "tiny.toml").write_text('[[rule]]\nid = "half-lot"\nmetric = "max_order_qty"\n'
+                                        'scope = "all"\nthreshold = 0.5\naction = "deny"\n')
+    by_config = _risk_run(tmp_path, "cfg", '[risk]\nrulebook = "tiny.toml"\n')
+    monkeypatch.chdir(tmp_path)  # the flag's path is relative to the working directory
+    assert main(["run", "--data", "ev.parquet", "--rulebook", "tiny.toml", "--out", "flag", "--json",
+                 "--no-report"]) == 0
+    capsys.readouterr()
+    by_flag = json.loads((tmp_path / "flag" / "summary.json").read_text())
+    assert by_flag["inputs"]["risk"] == by_config["inputs"]["risk"] == {"rulebook": "tiny.toml",
+                                                                       "specialize": False}
+    risk = pd.read_parquet(tmp_path / "flag" / "risk_events.parquet")
+    assert len(risk) > 0 and set(risk["rule_id"]) == {"half-lot"}
+    for rec in ("order_events", "fills", "risk_events", "equity"):
+        pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "flag" / f"{rec}.parquet"),
+                                      pd.read_parquet(tmp_path / "cfg" / f"{rec}.parquet"))
+
+
+def test_run_rulebook_flag_default_and_specialize_echoed(tmp_path, monkeypatch, capsys):
+    from tickguard.data.parquet_io import write_parquet
+    from tickguard.data.synth import synthesize
+
+    events, table = synthesize(5_000, seed=3)
+    write_parquet(tmp_path / "ev.parquet", events, table)
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "--data", "ev.parquet", "--rulebook", "default", "--specialize", "--out", "s",
+                 "--json", "--no-report"]) == 0
+    capsys.readouterr()
+    summary = json.loads((tmp_path / "s" / "summary.json").read_text())
+    assert summary["inputs"]["risk"] == {"rulebook": "default", "specialize": True}
+
+
+@pytest.mark.parametrize(("argv", "needles"), [
+    (["--rulebook", "missing.toml"], ["--rulebook 'missing.toml'", "no such file", "\"default\""]),
+    (["--specialize"], ["--specialize needs --rulebook", "--rulebook default"]),
+    (["--rulebook", "bad.toml"], ["--rulebook 'bad.toml'", "odd", "maximum_order_qty"]),
+])
+def test_run_rulebook_flag_errors_name_the_flag_and_the_fix(tmp_path, monkeypatch, capsys, argv, needles):
+    (tmp_path / "bad.toml").write_text('[[rule]]\nid = "odd"\nmetric = "maximum_order_qty"\n'
+                                       'scope = "all"\nthreshold = 1\naction = "deny"\n')
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", *argv, "--out", "o", "--no-report"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("tickguard run: ")
+    for needle in needles:
+        assert needle in err
+    assert not (tmp_path / "o").exists()  # refused before anything ran
+
+
+def test_run_rulebook_flag_with_a_config_is_refused(tmp_path, capsys):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[strategy]\nname = "ema_crossover"\n')
+    assert main(["run", str(cfg), "--rulebook", "default", "--specialize"]) == 2
+    assert "--rulebook, --specialize cannot be combined with a config file" in capsys.readouterr().err
