@@ -9,10 +9,10 @@ from typing import Literal
 
 import numpy as np
 
-from .latency import LAT_CONSTANT, LAT_LOGNORMAL, LAT_TRACE
 from .layout import (
     K_IMPACT_TICKS, K_MAKER_BPS, K_MAKER_PER_UNIT, K_MARK, K_MAX_BURST, K_NF, K_QUEUE_MODEL,
     K_QUEUE_POWER, K_SAMPLE_DT, K_SAMPLE_EVERY, K_SEED, K_TAKER_BPS, K_TAKER_PER_UNIT, L_NF,
+    LAT_CONSTANT, LAT_LOGNORMAL, LAT_TRACE,
 )
 
 __all__ = ["EngineConfig", "FeeConfig", "Latency", "LatencyConfig"]

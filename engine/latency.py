@@ -13,15 +13,13 @@ import numpy as np
 from numba import types as _t
 
 from .internal import code_offset, internal_njit
-from .layout import L_ENTRY_A, L_ENTRY_MODE, L_RESP_A, L_RESP_MODE
+from .layout import (
+    L_ENTRY_A, L_ENTRY_MODE, L_RESP_A, L_RESP_MODE, LAT_CONSTANT, LAT_LOGNORMAL, LAT_TRACE,
+)
 from .nbtypes import F64_2D, I64_1D
 from .rng import normal_nb
 
-__all__ = ["LAT_CONSTANT", "LAT_LOGNORMAL", "LAT_TRACE", "latency_nb"]
-
-LAT_CONSTANT = 0
-LAT_LOGNORMAL = 1
-LAT_TRACE = 2
+__all__ = ["LAT_CONSTANT", "LAT_LOGNORMAL", "LAT_TRACE", "latency_nb"]  # the modes re-exported from layout
 
 
 @internal_njit(_t.int64(F64_2D, I64_1D, F64_2D, _t.int64, _t.boolean, _t.int64, _t.float64,

@@ -90,6 +90,11 @@ L_RESP_MODE = 3
 L_RESP_A = 4
 L_RESP_B = 5
 L_NF = 6
+# the modes (latency.py): here, not there, so that the config imports no kernel (importing
+# latency.py compiles latency_nb, outside the backtest's compile timing)
+LAT_CONSTANT = 0
+LAT_LOGNORMAL = 1
+LAT_TRACE = 2
 
 # --- the risk module's kill-switch array ks, float64[>= G_NF] (see gate.py) -------------------
 G_DENY_OBSERVED = 0  #: observed value of the latest pre-trade denial

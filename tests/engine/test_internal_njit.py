@@ -181,3 +181,43 @@ def test_a_function_marked_not_inlined_stays_a_call_in_its_callers_optimized_cod
     body = lines[start + 1 : next(k for k in range(start, len(lines)) if ".size" in lines[k])]
     assert any("_kept_apart" in line for line in body), body  # called (numba calls through a register)
     assert not any("_plain" in line for line in body), body  # the unmarked one was inlined
+
+
+_IMPORT_PROBE = """
+from numba.core import event
+
+compiled = []
+
+
+class _Seen(event.Listener):
+    def on_start(self, ev):
+        pass
+
+    def on_end(self, ev):
+        func = ev.data["dispatcher"].py_func
+        compiled.append(f"{func.__module__}.{func.__qualname__}")
+
+
+event.register("numba:compile", _Seen())
+import tickguard.engine, tickguard.engine.backtest, tickguard.engine.config  # noqa: E401,F401
+import tickguard.benchmarks.engine  # noqa: F401  (its cold-compile children import it first)
+print(sorted({name for name in compiled if name.startswith("tickguard.engine.")}))
+"""
+
+
+def test_importing_the_engine_compiles_no_kernel(tmp_path):
+    """Backtest times the compile from the loop's import on (Result.timings["compile"], the
+    benchmark's cold compile): a kernel compiled when the engine's modules are imported would be
+    left out of that figure. An empty numba cache, a fresh interpreter: the engine's front door
+    (and the benchmark module the cold-compile children import before their timer) compiles none
+    (latency_nb did, through config.py's import of the latency modes, until they moved to
+    layout.py; gate.py's activity hook through backtest.py's import of marked_rows_nb)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba"),
+           "TICKGUARD_CACHE_DIR": str(tmp_path / "loops")}
+    out = subprocess.run([sys.executable, "-c", _IMPORT_PROBE], env=env, capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip().splitlines()[-1] == "[]"
