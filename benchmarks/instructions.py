@@ -37,6 +37,9 @@ gone from the first level: there the time goes to misses more than to instructio
 rulebook's extra time, benchmarks/PERFORMANCE.md, 3 December, late night). A model, not the
 CPU: a tendency between two builds, not a time.
 
+``count_instructions(..., footprint=True)`` (the engine and rulebook workloads) also has the
+counted child write its machine code, for the per-order footprint of benchmarks/footprint.py.
+
 valgrind is a system tool, not a Python dependency (``apt install valgrind``); without it this
 benchmark says so and stops. A child takes about a minute and a half at 10^6 events (the numba
 import and cache load run under valgrind too, uncounted but not free).
@@ -74,8 +77,12 @@ def counted(fn):
     if symbols:  # where the jitted code sits, for --by-function (all of it is loaded by now)
         import json
         from tickguard.benchmarks.instructions import jitted_symbols
+        syms = jitted_symbols()
         with open(symbols, "w") as fh:
-            json.dump(jitted_symbols(), fh)
+            json.dump(syms, fh)
+        if os.environ.get("TICKGUARD_CALLGRIND_CODE"):  # footprint: the code itself, as counted
+            from tickguard.benchmarks.footprint import dump_code
+            dump_code(os.environ["TICKGUARD_CALLGRIND_CODE"], syms)
     pid = str(os.getpid())
     subprocess.run(["callgrind_control", "-i", "on", pid], check=True, capture_output=True)
     try:
@@ -101,8 +108,9 @@ units = N
     "engine": ("""
 ev = quote_workload(N)
 _engine_once(ev[:2000], TABLE)
-counted(lambda: _engine_once(ev, TABLE))
+r = counted(lambda: _engine_once(ev, TABLE))
 units = N
+orders = len(r.orders)
 """, "event"),
     "rulebook": ("""
 ev = quote_workload(N)
@@ -117,6 +125,7 @@ _engine_once(ev[:2000], TABLE, gate)
 r = counted(lambda: _engine_once(ev, TABLE, gate))
 assert len(r.risk_events) == 0, "the relaxed rulebook must let the canonical flow pass"
 units = N
+orders = len(r.orders)
 """, "event"),
     "noop": ("""
 from tickguard.benchmarks.noop_risk import NoOpHooksGate
@@ -257,14 +266,20 @@ def kernel_cost(costs: dict[str, int], symbols: dict[str, int]) -> int:
 
 def count_instructions(name: str, events: int, by_function: bool = False,
                        cache: bool = False, without: tuple[str, ...] = (),
-                       specialize: bool = False) -> dict[str, Any]:
+                       specialize: bool = False, footprint: bool | str = False) -> dict[str, Any]:
     """Run workload ``name`` under callgrind; instructions counted and per unit (and, with
     ``by_function``, per function: the 20 costliest, self counts per unit, and the event loop's
     kernels together (``kernel_per_unit``, see :func:`kernel_cost`); with ``cache``, the simulated
     first-level misses per unit, and per function with ``by_function``). ``without``: rule ids
     the rulebook workload leaves out (an ablation); ``specialize``: its pre-trade gate generated for
-    the rulebook's shape (risk/gate_codegen.py)."""
+    the rulebook's shape (risk/gate_codegen.py). ``footprint`` (engine and rulebook workloads; a
+    folder: also the annotated listings there): the code run on every order, in ``footprint``
+    (:func:`tickguard.benchmarks.footprint.code_footprint`; implies ``by_function``)."""
     body, unit = WORKLOADS[name]
+    if footprint and name not in ("engine", "rulebook"):
+        raise ValueError(f"instructions: footprint applies to the engine and rulebook workloads (orders), "
+                         f"not {name!r}")
+    by_function = by_function or bool(footprint)
     if (without or specialize) and name != "rulebook":
         raise ValueError(f"instructions: --without and --specialize apply to the rulebook workload, "
                          f"not {name!r}")
@@ -277,7 +292,7 @@ def count_instructions(name: str, events: int, by_function: bool = False,
         script = os.path.join(tmp, "child.py")
         with open(script, "w") as fh:
             fh.write(textwrap.dedent(_PRELUDE) + textwrap.dedent(body)
-                     + "\nprint('units', units)\n")
+                     + "\nprint('units', units)\nprint('orders', globals().get('orders', 0))\n")
         t0 = time.perf_counter()
         # Fill numba's cache first, in a plain interpreter: code compiled in the counted process
         # itself may be inlined differently (LLVM inlines across functions compiled together),
@@ -288,17 +303,20 @@ def count_instructions(name: str, events: int, by_function: bool = False,
             raise RuntimeError(f"instructions: workload {name!r} failed:\n{warm.stderr[-3000:]}")
         per_instr = ["--dump-instr=yes", "--dump-line=no", "--compress-pos=no",
                      "--compress-strings=no"] if by_function else []
+        code_dir = os.path.join(tmp, "code")  # footprint: the child's machine code
         proc = subprocess.run(
             ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}",
              *per_instr, *(["--cache-sim=yes"] if cache else []), sys.executable, script, str(events)],
             capture_output=True, text=True,
             env={**os.environ, **({"TICKGUARD_CALLGRIND_SYMBOLS": symbols} if by_function else {}),
-                 **ablation})
+                 **({"TICKGUARD_CALLGRIND_CODE": code_dir} if footprint else {}), **ablation})
         if proc.returncode != 0:
             raise RuntimeError(f"instructions: workload {name!r} failed under valgrind "
                                f"(exit {proc.returncode}):\n{proc.stderr[-3000:]}")
         units = int(next(line.split()[1] for line in proc.stdout.splitlines()
                          if line.startswith("units ")))
+        orders = int(next(line.split()[1] for line in proc.stdout.splitlines()
+                          if line.startswith("orders ")))
         totals = parse_callgrind_totals(out)
         total = totals["Ir"]
         res: dict[str, Any] = {"instructions": total, "units": units, "unit": unit,
@@ -325,6 +343,13 @@ def count_instructions(name: str, events: int, by_function: bool = False,
                     {"function": demangle_numba(f), "instruction": i1.get(f, 0) / units,
                      "data": (d1["r"].get(f, 0) + d1["w"].get(f, 0)) / units}
                     for f, _ in sorted(miss.items(), key=lambda kv: -kv[1])[:20]]
+        if footprint:
+            from tickguard.benchmarks.footprint import code_footprint, instruction_counts
+
+            ir, i1 = instruction_counts(out)
+            res["footprint"] = code_footprint(ir, i1, syms, code_dir, orders,
+                                              {n: demangle_numba(n) for n in syms},
+                                              footprint if isinstance(footprint, str) else None)
     res["wall_s"] = time.perf_counter() - t0
     return res
 
