@@ -130,7 +130,7 @@ def code_footprint(ir: dict[int, int], i1: dict[int, int], symbols: dict[str, in
     if per <= 0:
         raise ValueError(f"code_footprint: per must be > 0 (the orders counted), got {per}")
     names = names or {}
-    starts = sorted(symbols.values())
+    starts = sorted(set(symbols.values()))  # names sharing a start: one function
     by_start = {a: n for n, a in symbols.items()}
     counted = sorted(ir)
     functions = []
