@@ -16,7 +16,7 @@ import pandas as pd
 import xxhash
 from numba import njit
 
-from tickguard.data.schema import EVENT_DTYPE, InstrumentTable
+from tickguard.data.schema import EVENT_DTYPE, KIND_DEPTH, KIND_SNAPSHOT, InstrumentTable
 
 from .book import B_NF, BM_NF
 from .codegen import compile_loop
@@ -142,6 +142,7 @@ def _bytes(a: np.ndarray) -> memoryview:
 
 
 _BRIDGE_ROWS = 4096  # rows of a new chunk run with the previous chunk's leftover (see _run_once)
+_BOOK_KINDS = int(KIND_DEPTH | KIND_SNAPSHOT)  # the rows an L2 book takes
 
 
 class _Overflow(Exception):
@@ -174,37 +175,41 @@ class _Joiner:
 
 @njit(cache=True, nogil=True)
 def _scan_rows_nb(events, prev_ts):
-    """(smallest id, largest id, first row whose ``ts_local`` is below the one before it, or -1)
-    of a non-empty event array, in one pass; ``prev_ts``: the previous chunk's last ``ts_local``.
-    The rows are 72 bytes, so every pass reads every row's cache line: one pass for both checks
-    (nogil: the reader thread runs it), ~28 ms for 10^7 rows, no longer than the ids' own pass;
-    numpy's min and max of the ids took 157 ms."""
+    """(smallest id, largest id, first row whose ``ts_local`` is below the one before it or -1,
+    the bitwise or of the rows' kinds) of a non-empty event array, in one pass; ``prev_ts``: the
+    previous chunk's last ``ts_local``. The rows are 72 bytes, so every pass reads every row's
+    cache line: one pass for all (nogil: the reader thread runs it), ~28 ms for 10^7 rows, no
+    longer than the ids' own pass; numpy's min and max of the ids took 157 ms."""
     lo = events[0]["instrument"]
     hi = lo
     prev = prev_ts
     first_bad = -1
+    kinds = np.int64(0)
     for k in range(events.shape[0]):
         ev = events[k]
         v = ev["instrument"]
         lo = min(lo, v)
         hi = max(hi, v)
+        kinds |= ev["kind"]
         t = ev["ts_local"]
         if t < prev and first_bad < 0:  # never taken on sorted data: predicted, ~free
             first_bad = k
         prev = t
-    return lo, hi, first_bad
+    return lo, hi, first_bad, kinds
 
 
 def _check_chunk(chunk: np.ndarray, known: np.ndarray, first_row: int, prev_ts: int,
-                 table: InstrumentTable) -> None:
+                 table: InstrumentTable) -> bool:
     """Refuse a chunk with an event for an instrument id the table lacks (the kernels index
     per-instrument arrays by it, unchecked), or out of local-time order (the loop's clocks, its
     wake-up bounds and the strategy's causality assume ``ts_local`` never decreases).
     ``first_row``: the chunk's first row in the data; ``prev_ts``: the ``ts_local`` of the row
-    before it (the smallest int64 for the first chunk)."""
+    before it (the smallest int64 for the first chunk). Returns whether it holds a book row
+    (``KIND_DEPTH`` or ``KIND_SNAPSHOT``)."""
     if not len(chunk):
-        return
-    lo, hi, bad = (int(v) for v in _scan_rows_nb(chunk, np.int64(prev_ts)))
+        return False
+    lo, hi, bad, kinds = (int(v) for v in _scan_rows_nb(chunk, np.int64(prev_ts)))
+    has_book = (kinds & _BOOK_KINDS) != 0
     if bad >= 0:
         before = int(chunk["ts_local"][bad - 1]) if bad > 0 else prev_ts
         raise ValueError(
@@ -215,7 +220,7 @@ def _check_chunk(chunk: np.ndarray, known: np.ndarray, first_row: int, prev_ts: 
         )
     ids = chunk["instrument"]
     if lo >= 0 and hi < len(known) and (known.all() or known[ids].all()):
-        return
+        return has_book
     ok = (ids >= 0) & (ids < len(known))
     ok[ok] = known[ids[ok]]
     row = int(np.argmin(ok))
@@ -420,13 +425,12 @@ class Backtest:
         deferred = np.full(n_inst, -1, dtype=np.int64)  # the loop's scratch: -1 between calls
         width = 0 if strat.aux is None else strat.aux.shape[1]
         aux_blank = np.full(width, np.nan)
-        tl = time.perf_counter()  # importing the generated loop compiles its explicit-signature kernels
+        tl = time.perf_counter()
         # imported here, not at the top: gate.py's explicit-signature hook compiles on import, and
         # every kernel's compile belongs in the compile timing (a cold one, from an empty cache)
         from .gate import marked_rows_nb
 
-        loop = compile_loop(strat.on_event, risk_module)
-        # the reader thread's id and order check, compiled in the timed part
+        # the reader thread's id, order and kind check, compiled in the timed part
         _scan_rows_nb(np.zeros(1, dtype=EVENT_DTYPE), np.int64(0))
         # a monitor to wake: the reader lists each chunk's rows that may wake it by their content
         # (global row numbers, ascending), for the loop (run_chunk_nb's marks)
@@ -439,17 +443,26 @@ class Backtest:
         data_hash = xxhash.xxh3_128()
         carry: np.ndarray | None = None
         join = _Joiner()
-        compile_s = 0.0
+        compile_s = loop_import_s  # and each build of the loop, when it is first needed (feed)
         t0 = time.perf_counter()
         run_s = 0.0
-        first = True
         known = ~np.isnan(dense["tick_size"])  # index: instrument id
         rows_read = 0
         last_ts = int(np.iinfo(np.int64).min)
 
+        # Two builds of the loop (codegen.compile_loop): without the L2 book's upkeep while the
+        # data has brought no book row, which saves ~0.9 s of a cold compile on L1 data, and with
+        # it from the first chunk that brings one (or never, with book_levels 0, which ignores
+        # them). Both run on the same state: the book is empty until a book row. The reader
+        # notes, per chunk in order, whether it holds one
+        keep_book = self.config.book_levels > 0
+        book_chunks: deque[bool] = deque()
+        loops: dict[bool, Any] = {}
+        l2 = False
+
         def hash_chunk(chunk: np.ndarray) -> None:  # runs in the reader thread
             nonlocal rows_read, last_ts
-            _check_chunk(chunk, known, rows_read, last_ts, table)
+            book_chunks.append(_check_chunk(chunk, known, rows_read, last_ts, table))
             if len(chunk):
                 last_ts = int(chunk["ts_local"][-1])
             if watch:
@@ -478,7 +491,7 @@ class Backtest:
 
         def feed(ev: np.ndarray, final: bool) -> np.ndarray:
             """Run the loop over ``ev`` (growing buffers as it asks); returns the unconsumed tail."""
-            nonlocal first, compile_s, run_s, grows
+            nonlocal compile_s, run_s, grows
             while True:  # once, plus once per buffer growth
                 g0 = int(cnt[C_EVENTS_DONE])
                 if strat.aux is None:
@@ -494,12 +507,14 @@ class Backtest:
                         tick, lot, mult, b["rec_oe"], b["rec_fill"], b["rec_eq"], b["rec_risk"], strat.params,
                         state, aux, aux_blank, rules, rstate, ks, b["kreq"], book, book_meta,
                         deferred, marks_for(g0, len(ev)))
-                if first:  # compile (or load from cache) on an empty slice of the same type
+                loop = loops.get(l2)
+                if loop is None:  # compile (or load from cache) on an empty slice of the same type
                     tc = time.perf_counter()
+                    # importing the generated loop compiles its explicit-signature kernels
+                    loop = loops[l2] = compile_loop(strat.on_event, risk_module, l2=l2)
                     # (args[26] is aux; the last, the marks: none but the end, 0)
                     loop(ev[:0], False, *args[:26], aux[:0], *args[27:-1], np.zeros(1, dtype=np.int64))
-                    compile_s = loop_import_s + time.perf_counter() - tc
-                    first = False
+                    compile_s += time.perf_counter() - tc
                 tr = time.perf_counter()
                 try:
                     consumed = loop(ev, final, *args)
@@ -524,6 +539,9 @@ class Backtest:
 
         try:
             for chunk, final in _with_last(prefetch(self._chunks(), on_item=hash_chunk)):
+                # for good: one switch at most (the L1 build would run later chunks without book
+                # rows as well, as the book's readers are in both builds; only its upkeep is not)
+                l2 = l2 or (book_chunks.popleft() and keep_book)
                 ev = chunk
                 if carry is not None:
                     # The loop handed back a few rows (the exchange clock needed this chunk). Rather

@@ -36,6 +36,7 @@ _KERNEL_DEPENDENCIES = (
 _DEPENDENCIES = ("loop_template.py", "idle.py", *_KERNEL_DEPENDENCIES)
 _GATE_LINE = "import tickguard.engine.gate as risk  # @@GATE@@"
 _RISK_LINE = "_RISK = True  # @@RISK@@"
+_L2_LINE = "_L2 = True  # @@L2@@"
 _HOOKS_ALLOCATE_LINE = "_HOOKS_ALLOCATE = True  # @@HOOKS_ALLOCATE@@"
 _KERNELS_LINE = "from tickguard.engine.loop_kernels import (  # @@KERNELS@@"
 _PASS_THROUGH = "tickguard.engine.gate"
@@ -167,11 +168,17 @@ def _risk_module(module: ModuleType | str) -> tuple[str, str]:
     return name, "\n".join(texts)
 
 
-def compile_loop(strategy_fn: Any, risk_module: ModuleType | str = "tickguard.engine.gate") -> Any:
-    """Return ``run_chunk_nb`` specialised for ``strategy_fn`` and the risk hooks of ``risk_module``."""
+def compile_loop(strategy_fn: Any, risk_module: ModuleType | str = "tickguard.engine.gate",
+                 l2: bool = True) -> Any:
+    """Return ``run_chunk_nb`` specialised for ``strategy_fn`` and the risk hooks of ``risk_module``.
+
+    ``l2=False`` builds a loop whose exchange keeps no L2 book: it drops the book's upkeep, which
+    is ~0.9 s of a ~10 s cold compile (benchmarks/PERFORMANCE.md), and must only see rows without ``KIND_DEPTH``/``KIND_SNAPSHOT``
+    (or run with ``book_levels`` 0, which ignores them). Backtest picks it while the data
+    has brought no book row (backtest.py)."""
     s_mod, s_name, s_src = _import_path(strategy_fn, "strategy callback")
     g_mod, g_src = _risk_module(risk_module)
-    kernels = _kernels_module(g_mod, g_src)
+    kernels = _kernels_module(g_mod, g_src, l2)
     template = _source(_ENGINE_DIR / "loop_template.py")[0]
     if _STRATEGY_LINE not in template or _KERNELS_LINE not in template:
         raise RuntimeError("loop_template.py lost its @@STRATEGY@@/@@KERNELS@@ marker lines")
@@ -182,13 +189,17 @@ def compile_loop(strategy_fn: Any, risk_module: ModuleType | str = "tickguard.en
     return _load("_tickguard_loop_", source, _DEPENDENCIES, s_src).run_chunk_nb
 
 
-def _kernels_module(g_mod: str, g_src: str) -> str:
-    """The name of the generated, imported copy of loop_kernels.py for the risk module ``g_mod``:
-    one per risk module, so loops for other strategies share its compiled kernels."""
+def _kernels_module(g_mod: str, g_src: str, l2: bool) -> str:
+    """The name of the generated, imported copy of loop_kernels.py for the risk module ``g_mod``
+    (with the book's upkeep if ``l2``): one per risk module and book setting, so loops for other
+    strategies share its compiled kernels."""
     template = _source(_ENGINE_DIR / "loop_kernels.py")[0]
-    if _GATE_LINE not in template or _RISK_LINE not in template or _HOOKS_ALLOCATE_LINE not in template:
-        raise RuntimeError("loop_kernels.py lost its @@GATE@@/@@RISK@@/@@HOOKS_ALLOCATE@@ marker lines")
+    if (_GATE_LINE not in template or _RISK_LINE not in template or _HOOKS_ALLOCATE_LINE not in template
+            or _L2_LINE not in template):
+        raise RuntimeError("loop_kernels.py lost its @@GATE@@/@@RISK@@/@@HOOKS_ALLOCATE@@/@@L2@@ marker lines")
     source = template.replace(_GATE_LINE, f"import {g_mod} as risk")
+    if not l2:
+        source = source.replace(_L2_LINE, "_L2 = False  # @@L2@@")
     if g_mod == _PASS_THROUGH:  # its hooks never trip: the loop carries no kill-switch code
         source = source.replace(_RISK_LINE, "_RISK = False  # @@RISK@@")
     if getattr(importlib.import_module(g_mod), "HOOKS_ALLOCATE", True) is False:

@@ -19,6 +19,7 @@ from tickguard.engine.book import apply_depth_nb
 from tickguard.engine.exchange import insert_open_nb, record_order_event_nb
 import tickguard.engine.gate as risk  # @@GATE@@
 _RISK = True  # @@RISK@@: False with the pass-through gate (no kill switch to run)
+_L2 = True  # @@L2@@: False in a loop for data without book rows, or with book_levels 0 (codegen.py)
 from tickguard.engine.internal import code_offset, internal_njit, not_inlined
 from tickguard.engine.latency import latency_nb
 from tickguard.engine.layout import (
@@ -456,7 +457,7 @@ def _idle_rows(events, j, last_xts, until, mkt_x, book, book_meta, tick, deferre
         if kind & _QUOTE:
             deferred[np.uint64(inst)] = j
         apply_trade_state_nb(mkt_x, inst, kind, xe)
-        if kind & _BOOK_ROW:
+        if _L2 and kind & _BOOK_ROW:
             apply_depth_nb(book, book_meta, inst, xe["side"], xe["price"], xe["size"], tx,
                            (kind & _SNAPSHOT) != 0, tick[inst])
         last_xts = tx
@@ -472,7 +473,7 @@ def _exchange_takes_row(xe, tx, mkt_x, book, book_meta, tick):
     kind = xe["kind"]
     quoted = apply_market_event_nb(mkt_x, inst, xe, tx, True)
     is_book = False
-    if kind & _BOOK_ROW:
+    if _L2 and kind & _BOOK_ROW:
         is_book = apply_depth_nb(book, book_meta, inst, xe["side"], xe["price"], xe["size"], tx,
                                  (kind & _SNAPSHOT) != 0, tick[inst])
     return quoted, is_book

@@ -159,7 +159,7 @@ def test_hooks_that_allocate_nothing_are_called_without_reference_counting(monke
     monkeypatch.setitem(sys.modules, "silent_hooks", silent)
     for current in ("tickguard.risk.inloop", "tickguard.benchmarks.noop_risk", "silent_hooks"):
         __import__(current)
-        codegen._kernels_module(current, "")
+        codegen._kernels_module(current, "", True)
     off = "_HOOKS_ALLOCATE = False  # @@HOOKS_ALLOCATE@@"
     assert off in sources["tickguard.risk.inloop"]
     assert off in sources["tickguard.benchmarks.noop_risk"]
@@ -190,7 +190,8 @@ def test_each_kernel_of_a_fresh_loop_compiles_once(tmp_path, monkeypatch):
     monkeypatch.setattr(codegen, "_loaded", {})
     table = InstrumentTable.single("SYN", tick_size=0.005, lot_size=1)
     _engine_once(quote_workload(1000), table)
-    loop_module = sys.modules[compile_loop(ema_module.ema_crossover_nb, GATE).py_func.__module__]
+    # (L1 quotes: the run built the loop without the L2 book, backtest.py)
+    loop_module = sys.modules[compile_loop(ema_module.ema_crossover_nb, GATE, l2=False).py_func.__module__]
     modules = [loop_module, sys.modules[loop_module._handle_requests.py_func.__module__]]
     compiled = {f"{m.__name__}.{name}": len(obj.signatures) for m in modules
                 for name, obj in vars(m).items()

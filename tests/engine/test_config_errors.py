@@ -176,17 +176,21 @@ def test_a_one_row_chunk_is_checked_by_the_same_kernel(monkeypatch, bad_row):
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.tuples(st.integers(-(2**31), 2**31 - 1), st.integers(-50, 50)), min_size=1, max_size=300),
+@given(st.lists(st.tuples(st.integers(-(2**31), 2**31 - 1), st.integers(-50, 50),
+                          st.sampled_from([1, 2, 4, 8, 16, 3, 5, 12])), min_size=1, max_size=300),
        st.integers(-60, 60))
 def test_the_row_scan_is_numpys_min_max_and_first_descent(rows, prev_ts):
-    # oracle: numpy's min and max of the ids and the first row whose ts_local is below the one
-    # before it (the previous chunk's last for row 0); the kernel reads the rows as the reader does
+    # oracle: numpy's min and max of the ids, the first row whose ts_local is below the one
+    # before it (the previous chunk's last for row 0) and numpy's bitwise or of the kinds (which
+    # says whether the chunk brings a book row); the kernel reads the rows as the reader does
     ev = empty_events(len(rows))
     ev["instrument"] = [r[0] for r in rows]
     ev["ts_local"] = np.cumsum([r[1] for r in rows])  # steps of either sign, or none
+    ev["kind"] = [r[2] for r in rows]
     ts = np.concatenate([[prev_ts], ev["ts_local"]])
     down = np.flatnonzero(np.diff(ts) < 0)
-    expected = (ev["instrument"].min(), ev["instrument"].max(), int(down[0]) if len(down) else -1)
+    expected = (ev["instrument"].min(), ev["instrument"].max(), int(down[0]) if len(down) else -1,
+                int(np.bitwise_or.reduce(ev["kind"])))
     assert _scan_rows_nb(ev, np.int64(prev_ts)) == expected
 
 
