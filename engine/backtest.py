@@ -29,6 +29,7 @@ from .layout import (
     KERNEL_NEED_MORE, KERNEL_NEED_SPACE, KERNEL_OVERFLOW, KERNEL_RUNAWAY, KERNEL_STRATEGY_ERROR,
     M_HALTED, M_NF, M_TAKEN_ASK, M_TAKEN_BID, P_NF,
 )
+from .minmax import max2, min2
 from .prefetch import prefetch
 from .records import (
     EQUITY_DTYPE, FILL_DTYPE, LOCAL_ORDER_DTYPE, ORDER_DTYPE, ORDER_EVENT_DTYPE, ORDER_EVENT_NAMES,
@@ -188,8 +189,8 @@ def _scan_rows_nb(events, prev_ts):
     for k in range(events.shape[0]):
         ev = events[k]
         v = ev["instrument"]
-        lo = min(lo, v)
-        hi = max(hi, v)
+        lo = min2(lo, v)
+        hi = max2(hi, v)
         kinds |= ev["kind"]
         t = ev["ts_local"]
         if t < prev and first_bad < 0:  # never taken on sorted data: predicted, ~free

@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 
 from .internal import internal_njit
+from .minmax import max2, min2
 
 
 __all__ = [
@@ -54,7 +55,7 @@ def _better(s, a, b):
 def _same(a, b, tick):
     if tick > 0.0:
         return abs(a - b) < 0.5 * tick
-    return abs(a - b) <= 1e-12 * max(1.0, abs(a))
+    return abs(a - b) <= 1e-12 * max2(1.0, abs(a))
 
 
 @internal_njit
@@ -87,14 +88,14 @@ def apply_depth_nb(book, meta, inst, side, price, size, ts, snapshot, tick):
         return True
     if sz <= 0.0 or k >= levels:  # deleting an unknown level, or a price beyond our depth
         return True
-    last = min(n, levels - 1)  # insert at k, shifting the rest down (the worst may fall off)
+    last = min2(n, levels - 1)  # insert at k, shifting the rest down (the worst may fall off)
     for m in range(last, k, -1):
         for f in range(B_NF):
             book[inst, s, m, f] = book[inst, s, m - 1, f]
     book[inst, s, k, B_PX] = price
     book[inst, s, k, B_SZ] = sz
     book[inst, s, k, B_TAKEN] = 0.0
-    meta[inst, BM_N_BID + s] = min(n + 1, levels)
+    meta[inst, BM_N_BID + s] = min2(n + 1, levels)
     return True
 
 
@@ -125,7 +126,7 @@ def available_within_nb(book, meta, inst, s, limit):
     for k in range(meta[inst, BM_N_BID + s]):
         if not _within(s, book[inst, s, k, B_PX], limit):
             break
-        total += max(book[inst, s, k, B_SZ] - book[inst, s, k, B_TAKEN], 0.0)
+        total += max2(book[inst, s, k, B_SZ] - book[inst, s, k, B_TAKEN], 0.0)
     return total
 
 
@@ -139,6 +140,6 @@ def take_level_nb(book, meta, inst, s, k, limit, want):
     if not _within(s, px, limit):
         return math.nan, 0.0
     avail = book[inst, s, k, B_SZ] - book[inst, s, k, B_TAKEN]
-    q = min(want, avail) if avail > 0.0 else 0.0
+    q = min2(want, avail) if avail > 0.0 else 0.0
     book[inst, s, k, B_TAKEN] += q
     return px, q

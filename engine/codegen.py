@@ -31,7 +31,7 @@ _ENGINE_DIR = Path(__file__).resolve().parent
 _KERNEL_DEPENDENCIES = (
     "loop_kernels.py", "exchange.py", "latency.py", "layout.py", "market.py", "portfolio.py",
     "records.py", "rng.py", "gate.py", "unmanaged.py", "book.py", "nbtypes.py", "internal.py",
-    "bundle.py",
+    "bundle.py", "minmax.py",
 )
 _DEPENDENCIES = ("loop_template.py", "idle.py", *_KERNEL_DEPENDENCIES)
 _GATE_LINE = "import tickguard.engine.gate as risk  # @@GATE@@"

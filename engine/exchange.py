@@ -35,6 +35,7 @@ from .book import (
 )
 from .internal import code_offset, internal_njit
 from .latency import latency_nb
+from .minmax import max2, min2
 from .layout import (
     A_CASH, C_N_ACTIONS, C_N_FILLS, C_N_OE, C_N_OPEN, C_N_PEND, C_NEXT_ARRIVAL, C_NEXT_RESP,
     C_RESP_SEQ, C_STATUS, INT64_MAX, KERNEL_OVERFLOW, K_IMPACT_TICKS, K_MAKER_BPS, K_MAKER_PER_UNIT,
@@ -74,7 +75,7 @@ def same_price_nb(a, b, tick):
     """Prices equal on the tick grid (exact-ish float compare when no tick size is known)."""
     if tick > 0.0:
         return abs(a - b) < 0.5 * tick
-    return abs(a - b) <= 1e-12 * max(1.0, abs(a))
+    return abs(a - b) <= 1e-12 * max2(1.0, abs(a))
 
 
 @internal_njit([_t.boolean(ORDER_EVENTS, I64_1D, _t.int64, _t.int64, _t.int64, _t.int64, _t.int64, row,
@@ -110,7 +111,7 @@ def emit_nb(orders, oid, ts, event, reason, price, qty, action, cfg, lat, trace_
     o = orders[oid]
     cnt[C_N_ACTIONS] += 1
     delay = latency_nb(lat, trace_ts, trace_lat, action, True, ts, cfg[K_SEED], cnt[C_N_ACTIONS])
-    ts_local = max(ts + max(delay, 0), o["ts_last_resp"])  # responses of one order stay in order
+    ts_local = max2(ts + max2(delay, 0), o["ts_last_resp"])  # responses of one order stay in order
     o["ts_last_resp"] = ts_local
     if cnt[C_N_PEND] >= resp.shape[0] or not record_order_event_nb(
         rec_oe, cnt, ts, ts_local, oid, event, reason, o, price, qty
@@ -287,7 +288,7 @@ def _execute_nb(orders, oid, ts, mkt_x, pf, acct, cfg, tick, mult, lat, trace_ts
         reject = RJ_POST_ONLY_CROSS
     elif otype == OT_MARKET and math.isnan(touch):
         reject = RJ_NO_QUOTE
-    take_touch = min(remaining, avail) if crosses else 0.0  # L2: everything displayed within the limit
+    take_touch = min2(remaining, avail) if crosses else 0.0  # L2: everything displayed within the limit
     beyond_px = np.nan
     take_beyond = 0.0
     if not l2 and crosses and remaining - take_touch > 0.0 and cfg[K_IMPACT_TICKS] >= 0.0:
@@ -437,13 +438,13 @@ def _level_changed(o, new_sz, cfg):
     else:
         cancelled = o["level_size"] - new_sz - o["traded_at_level"]
         if cancelled > 0.0 and cfg[K_QUEUE_MODEL] == 1.0:
-            behind = max(o["level_size"] - o["queue_ahead"], 0.0)
+            behind = max2(o["level_size"] - o["queue_ahead"], 0.0)
             share = _queue_share(o["queue_ahead"], behind, cfg[K_QUEUE_POWER])
             o["queue_ahead"] -= cancelled * share
             spill = cancelled * (1.0 - share) - behind  # more than was behind us
             if spill > 0.0:
                 o["queue_ahead"] -= spill
-        o["queue_ahead"] = max(min(o["queue_ahead"], new_sz), 0.0)
+        o["queue_ahead"] = max2(min2(o["queue_ahead"], new_sz), 0.0)
     o["level_size"] = new_sz
     o["traded_at_level"] = 0.0
 
@@ -481,7 +482,7 @@ def on_market_nb(inst, is_trade, is_quote, is_depth, trade_px, trade_sz, aggress
                     o["traded_at_level"] += trade_sz
                     o["queue_ahead"] -= trade_sz
                     if o["queue_ahead"] < 0.0:
-                        q = min(-o["queue_ahead"], o["qty"] - o["filled"], trade_left)
+                        q = min2(min2(-o["queue_ahead"], o["qty"] - o["filled"]), trade_left)
                         o["queue_ahead"] = 0.0
                         if lot > 0.0:
                             q = math.floor(q / lot + 1e-9) * lot

@@ -16,6 +16,7 @@ from .internal import code_offset, internal_njit
 from .layout import (
     L_ENTRY_A, L_ENTRY_MODE, L_RESP_A, L_RESP_MODE, LAT_CONSTANT, LAT_LOGNORMAL, LAT_TRACE,
 )
+from .minmax import max2, min2
 from .nbtypes import F64_2D, I64_1D
 from .rng import normal_nb
 
@@ -33,7 +34,7 @@ def latency_nb(lat, trace_ts, trace_lat, action, response, now, seed, counter):
     code_offset(6)  # its slot (engine/internal.py)
     row = action - 1
     base = L_RESP_MODE if response else L_ENTRY_MODE
-    mode = int(lat[row, base])
+    mode = np.int64(lat[row, base])
     a = lat[row, base + 1]
     if mode == LAT_CONSTANT:
         return np.int64(a)
@@ -51,5 +52,5 @@ def latency_nb(lat, trace_ts, trace_lat, action, response, now, seed, counter):
             lo = mid + 1
         else:
             hi = mid
-    k = max(lo - 1, 0)
+    k = max2(lo - 1, 0)
     return np.int64(trace_lat[k, (3 if response else 0) + row])

@@ -33,6 +33,7 @@ from tickguard.engine.layout import (
     P_AVG, P_FEES, P_MARK, P_POS, P_REALIZED,
 )
 from tickguard.engine.market import apply_market_event_nb, apply_trade_state_nb
+from tickguard.engine.minmax import max2, min2
 from tickguard.engine.nbtypes import (
     F64_1D, I64_1D, LOCAL_ORDER_ROW, LOOP, ORDER_EVENTS, REQUESTS, RISK_EVENTS,
 )
@@ -113,7 +114,7 @@ def _risk_record(rec_risk, cnt, ts, oid, rule, kind, inst, state, observed, thre
 def _denied(rec_risk, cnt, now, oid, code, inst, ks):
     """Record a pre-trade denial: ``code`` is rule index + 1, or a negative kill-switch code."""
     rule = code - 1 if code > 0 else code
-    _risk_record(rec_risk, cnt, now, oid, rule, RK_DENIAL, inst, int(ks[G_STATE]),
+    _risk_record(rec_risk, cnt, now, oid, rule, RK_DENIAL, inst, np.int64(ks[G_STATE]),
                  ks[G_DENY_OBSERVED], ks[G_DENY_THRESHOLD])
 
 
@@ -123,7 +124,7 @@ def _transition(tr, now, inst, rec_risk, cnt, ks):
     if tr == G_TR_NONE:
         return
     kind = RK_RESET if tr == G_TR_RESET else RK_TRANSITION
-    _risk_record(rec_risk, cnt, now, -1, int(ks[G_RULE]), kind, inst, int(ks[G_STATE]),
+    _risk_record(rec_risk, cnt, now, -1, np.int64(ks[G_RULE]), kind, inst, np.int64(ks[G_STATE]),
                  ks[G_OBSERVED], ks[G_THRESHOLD])
     if tr == G_TR_HALTED:
         cnt[C_KILL] = 1
@@ -224,7 +225,7 @@ def _handle_requests(nreq, now, req, lp, from_risk):
             lo["status"] = ST_IN_FLIGHT
             lp.lwork[cnt[C_N_WORK]] = oid  # the newest id: the list stays ascending
             cnt[C_N_WORK] += 1
-            o["ts_arrive"] = now + max(delay, 0)
+            o["ts_arrive"] = now + max2(delay, 0)
             insert_open_nb(lp.open_idx, cnt, oid)
             if o["ts_arrive"] < cnt[C_NEXT_ARRIVAL]:
                 cnt[C_NEXT_ARRIVAL] = o["ts_arrive"]
@@ -269,7 +270,7 @@ def _handle_requests(nreq, now, req, lp, from_risk):
             delay = latency_nb(lp.lat, lp.trace_ts, lp.trace_lat, action, False, now, lp.cfg[K_SEED],
                                cnt[C_N_ACTIONS])
             o["pending"] = action
-            o["ts_pending"] = now + max(delay, 0)
+            o["ts_pending"] = now + max2(delay, 0)
             o["new_price"] = q["price"] if action == ACTION_MODIFY else o["price"]
             o["new_qty"] = q["qty"] if action == ACTION_MODIFY else o["qty"]
             lo["pending"] = action
@@ -424,13 +425,13 @@ def _idle_rows(events, j, last_xts, until, mkt_x, book, book_meta, tick, deferre
                 if (a["ts_exch"] > until or b["ts_exch"] > until
                         or (a["kind"] | b["kind"]) & _NOT_QUOTE):
                     break
-                hi = max(hi, max(a["ts_exch"], b["ts_exch"]))
+                hi = max2(hi, max2(a["ts_exch"], b["ts_exch"]))
                 k += 2
             while k < n:
                 xe = events[np.uint64(k)]
                 if xe["ts_exch"] > until or xe["kind"] & _NOT_QUOTE:
                     break
-                hi = max(hi, xe["ts_exch"])
+                hi = max2(hi, xe["ts_exch"])
                 k += 1
         if k > j:
             # from the end back: an instrument's first quote met is its latest; deferred[inst]
@@ -449,7 +450,7 @@ def _idle_rows(events, j, last_xts, until, mkt_x, book, book_meta, tick, deferre
             if j >= n:
                 break
         xe = events[np.uint64(j)]  # past until (the end), or a row that brings more than a quote
-        tx = max(xe["ts_exch"], last_xts)
+        tx = max2(xe["ts_exch"], last_xts)
         if tx > until:
             break
         inst = xe["instrument"]
@@ -519,7 +520,7 @@ def _sample_equity(t, gidx, lp):
     if n >= rec_eq.shape[0]:
         cnt[C_STATUS] = KERNEL_OVERFLOW
         return
-    mode = int(cfg[K_MARK])
+    mode = np.int64(cfg[K_MARK])
     value = 0.0
     gross = 0.0
     unreal = 0.0

@@ -50,6 +50,7 @@ from tickguard.engine.loop_kernels import (  # @@KERNELS@@
     risk,
 )
 from tickguard.engine.market import apply_market_event_nb, catch_up_nb
+from tickguard.engine.minmax import max2, min2
 from tickguard.engine.nbtypes import LoopArrays
 from tickguard.engine.records import (
     OE_CANCEL_ACK, OE_CANCEL_REJECT, OE_FILL, OE_MODIFY_ACK, OE_MODIFY_REJECT, OE_REJECT,
@@ -181,9 +182,9 @@ def _strategy_steps(events, i, i_max, t_due, i_clock, next_t, mkt_l, pos_local, 
     nreq = 0
     # the clock's event ends the range (the count's, at least the first): the loop's bound; the
     # time clock's, a bound of the times, tested with t_due's
-    clock_i = max(i_clock, i)
+    clock_i = max2(i_clock, i)
     i_end = clock_i + 1 if clock_i < i_max else i_max
-    t_lim = min(t_due, next_t)
+    t_lim = min2(t_due, next_t)
     while i < i_end:
         # unsigned indices: numba wraps a signed one that might be negative (a few instructions
         # per access); rows and instrument ids are not (Backtest checks the ids)
@@ -225,12 +226,12 @@ def _wakes(ev, tf, gap_from, wake_from, wake_gap, wake_crossed):
 def _time_bound(t, wake_from, wake_gap):
     """The first local time (ns) at which an event after one at ``t`` may meet the timer or the
     feed gap, lowered by TIME_MARGIN against float rounding; at least ``t + 1``."""
-    lim = min(wake_from, float(t) + wake_gap) - TIME_MARGIN
+    lim = min2(wake_from, float(t) + wake_gap) - TIME_MARGIN
     if not lim < 9.0e18:  # inf (or NaN): no bound
         return INT64_MAX
     if not lim > float(t):  # (-inf while every event wakes it)
         return t + 1
-    return max(int(lim), t + 1)
+    return max2(np.int64(lim), t + 1)
 
 
 # nogil: the GIL is free for the chunk reader thread (see prefetch.py); no C entry point (see internal.py)
@@ -328,8 +329,8 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
     every = cfg[K_SAMPLE_EVERY]
     # the time clock in integer ns: a float holds epoch times in ns to 256 ns only (it sampled
     # events up to that much before a multiple of dt, and again at every event until past it)
-    dt_ns = int(cfg[K_SAMPLE_DT])
-    every_n = INT64_MAX if every <= 0.0 else int(math.ceil(every))
+    dt_ns = np.int64(cfg[K_SAMPLE_DT])
+    every_n = INT64_MAX if every <= 0.0 else np.int64(math.ceil(every))
     next_t = cnt[C_NEXT_SAMPLE_T] if dt_ns > 0 else INT64_MAX
     n_req = req.shape[0]
     n_levels = book.shape[2]
@@ -364,7 +365,7 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
         # 1. the exchange catches up to local time t, and responses due by then reach the
         #    strategy, all in time order (on equal times: market event, arrival, response)
         # t_due: the next arrival or response, read again only after a step that can move it
-        t_due = min(cnt[C_NEXT_ARRIVAL], cnt[C_NEXT_RESP])
+        t_due = min2(cnt[C_NEXT_ARRIVAL], cnt[C_NEXT_RESP])
         exchange_idle = t_due > t and cnt[C_N_OPEN] == 0 and takes == 0
         # idle, it owes the rows up to t (the strategy's steps below note that): no matching, no
         # due times to compare; else the merge below matches against the exchange's view: bring
@@ -376,7 +377,7 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
             owed = False
         while not exchange_idle:
             if j < n:
-                tx = max(events[j]["ts_exch"], last_xts)
+                tx = max2(events[j]["ts_exch"], last_xts)
             elif final:
                 tx = INT64_MAX
             else:
@@ -402,7 +403,7 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
                                  xe["size"], xe["side"], tx, orders, open_idx, mkt_x, pf, acct,
                                  cfg, tick[inst], lot[inst], mult[inst], lat, trace_ts,
                                  trace_lat, rec_oe, rec_fill, resp, cnt)
-                    t_due = min(cnt[C_NEXT_ARRIVAL], cnt[C_NEXT_RESP])  # fills queue responses
+                    t_due = min2(cnt[C_NEXT_ARRIVAL], cnt[C_NEXT_RESP])  # fills queue responses
                 j += 1
             else:
                 if t_due > t:
@@ -420,7 +421,7 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
                     process_arrivals_nb(ta, orders, open_idx, mkt_x, pf, acct, cfg, tick, mult,
                                         lat, trace_ts, trace_lat, rec_oe, rec_fill, resp, cnt,
                                         book, book_meta)
-                    t_due = min(cnt[C_NEXT_ARRIVAL], cnt[C_NEXT_RESP])
+                    t_due = min2(cnt[C_NEXT_ARRIVAL], cnt[C_NEXT_RESP])
                     continue
                 # 2. a response reaches the strategy at its own local time tr (<= t): the
                 # exchange has not run past tr, so whatever the callback sends is matched in
@@ -431,7 +432,7 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
                 if cnt[C_STATUS] != KERNEL_DONE:
                     stop = i
                     break
-                t_due = min(cnt[C_NEXT_ARRIVAL], cnt[C_NEXT_RESP])
+                t_due = min2(cnt[C_NEXT_ARRIVAL], cnt[C_NEXT_RESP])
         if not exchange_idle:  # the merge may have taken at a touch, or a touch moved
             takes = _takes_pending(mkt_x)
         if stop >= 0:  # the merge stopped the chunk (status set: more rows, room, or an error)
@@ -460,13 +461,13 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
             i0 = i
             bound_i = i_max  # the steps' bounds, lowered below to the next event that may wake
             bound_t = t_stop  # the monitor, which is checked here, not in the steps
-            if _RISK and look and i < marked and events[i]["ts_local"] < min(t_stop, t_safe) \
+            if _RISK and look and i < marked and events[i]["ts_local"] < min2(t_stop, t_safe) \
                     and i < i_max:
                 # event i is not marked and comes before the time bound drawn at the last check
                 # (of an event before or at it, under the same conditions): it cannot wake the
                 # monitor, and the bounds stand (a stop costs a compare, not the check below)
-                bound_i = min(i_max, marked)
-                bound_t = min(t_stop, t_safe)
+                bound_i = min2(i_max, marked)
+                bound_t = min2(t_stop, t_safe)
             elif _RISK and look and i < i_max and events[i]["ts_local"] < t_stop:
                 ev = events[i]
                 t = ev["ts_local"]
@@ -500,9 +501,9 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
                     while marked <= i:  # that may (marks ends with n > i)
                         marked = marks[mk]
                         mk += 1
-                    bound_i = min(i_max, marked)
+                    bound_i = min2(i_max, marked)
                     t_safe = _time_bound(t, wake_from, wake_gap)
-                    bound_t = min(t_stop, t_safe)
+                    bound_t = min2(t_stop, t_safe)
             # the equity clock's count as the event whose callback it samples after (every_stop
             # 0: the first)
             left = every_stop - 1 - since  # events after i before the one the clock samples

@@ -16,6 +16,7 @@ from .internal import internal_njit
 from .layout import (
     A_CASH, M_ASK, M_BID, M_LAST, M_MID, P_AVG, P_FEES, P_MARK, P_POS, P_REALIZED, P_TRADED,
 )
+from .minmax import max2, min2
 
 __all__ = ["apply_fill_nb", "mark_price_nb"]
 
@@ -31,7 +32,7 @@ def apply_fill_nb(pf, acct, inst, side, qty, price, fee, mult):
         new_pos = pos + signed
         pf[inst, P_AVG] = (avg * abs(pos) + price * qty) / abs(new_pos)
     else:
-        closed = min(qty, abs(pos))
+        closed = min2(qty, abs(pos))
         realized = (price - avg) * closed * (1.0 if pos > 0.0 else -1.0) * mult
         new_pos = pos + signed
         if new_pos == 0.0:
