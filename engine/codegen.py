@@ -172,10 +172,10 @@ def compile_loop(strategy_fn: Any, risk_module: ModuleType | str = "tickguard.en
                  l2: bool = True) -> Any:
     """Return ``run_chunk_nb`` specialised for ``strategy_fn`` and the risk hooks of ``risk_module``.
 
-    ``l2=False`` builds a loop whose exchange keeps no L2 book: it drops the book's upkeep, which
-    is ~0.9 s of a ~10 s cold compile (benchmarks/PERFORMANCE.md), and must only see rows without ``KIND_DEPTH``/``KIND_SNAPSHOT``
-    (or run with ``book_levels`` 0, which ignores them). Backtest picks it while the data
-    has brought no book row (backtest.py)."""
+    ``l2=False`` builds a loop whose exchange keeps no L2 book: it drops the book's upkeep, ~0.9 s
+    of a ~10 s cold compile (benchmarks/PERFORMANCE.md), and must only see rows without
+    ``KIND_DEPTH``/``KIND_SNAPSHOT`` (or run with ``book_levels`` 0, which ignores them). Backtest
+    picks it while the data has brought no book row (backtest.py)."""
     s_mod, s_name, s_src = _import_path(strategy_fn, "strategy callback")
     g_mod, g_src = _risk_module(risk_module)
     kernels = _kernels_module(g_mod, g_src, l2)

@@ -7,6 +7,9 @@ benchmarks/compile_profile.py). These are lowered in place instead, to the same 
 select, with Python's rule for ties and NaN: the first argument unless the second is strictly
 smaller (larger), so ``min2(nan, 1.0)`` is NaN and ``min2(1.0, nan)`` is 1.0, as with ``min``.
 Both arguments are converted to their common numba type first, as numba's ``min`` does.
+Likewise the kernels write ``np.int64(x)``, a direct cast, where ``int(x)`` (also an overload)
+compiled a function per argument type. tests/engine/test_minmax.py keeps the builtins out of
+the engine's kernels.
 """
 
 from __future__ import annotations

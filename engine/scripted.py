@@ -44,7 +44,7 @@ def scripted_nb(reason, ev, order, now, mkt, pos, orders, n_orders, params, stat
     idx = state[1]
     state[1] = idx + 1.0
     n_rows = params.shape[0] // _NCOL
-    k = int(state[0])
+    k = np.int64(state[0])
     count = 0
     while k < n_rows:
         b = k * _NCOL
@@ -52,14 +52,14 @@ def scripted_nb(reason, ev, order, now, mkt, pos, orders, n_orders, params, stat
             break
         if count < req.shape[0]:
             r = req[count]
-            r["action"] = int(params[b + 2])
-            r["instrument"] = int(params[b + 3])
-            r["order_type"] = int(params[b + 4])
-            r["side"] = int(params[b + 5])
+            r["action"] = np.int64(params[b + 2])
+            r["instrument"] = np.int64(params[b + 3])
+            r["order_type"] = np.int64(params[b + 4])
+            r["side"] = np.int64(params[b + 5])
             r["price"] = params[b + 6]
             r["qty"] = params[b + 7]
-            r["order_id"] = int(params[b + 8])
-            r["tag"] = int(params[b + 9])
+            r["order_id"] = np.int64(params[b + 8])
+            r["tag"] = np.int64(params[b + 9])
         count += 1
         k += 1
     state[0] = k

@@ -119,7 +119,7 @@ def target_position_nb(reason, ev, order, now, mkt, pos, orders, n_orders, param
     """
     if reason != 0:
         return 0
-    inst = int(params[0])
+    inst = np.int64(params[0])
     if ev["instrument"] != inst:
         return 0
     target = aux[0]

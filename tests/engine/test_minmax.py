@@ -1,9 +1,12 @@
 """min2/max2 (engine/minmax.py) against Python's min/max and numba's builtin min/max: the same
-value, bit for bit (NaN and signed zeros included), and the same result type as numba's."""
+value, bit for bit (NaN and signed zeros included), and the same result type as numba's; and the
+engine's kernels call neither the builtins nor ``int()`` (each compiles per argument types)."""
 
 from __future__ import annotations
 
+import ast
 import math
+from pathlib import Path
 
 import numpy as np
 from hypothesis import given, settings
@@ -57,3 +60,28 @@ def test_ties_and_nan_follow_the_argument_order():
     assert ours(np.int64(3), np.int64(-4)) == (-4, 3)
     assert literal_second(-5) == (-5, 0) and literal_second(7) == (0, 7)
     assert typeof(literal_second(7)[0]) == typeof(np.int64(0))
+
+
+ENGINE = Path(__file__).resolve().parents[2] / "engine"
+JIT_DECORATORS = {"njit", "internal_njit", "_risk_kernel"}
+
+
+def _jitted_functions(tree):
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef):
+            for dec in node.decorator_list:
+                target = dec.func if isinstance(dec, ast.Call) else dec
+                if isinstance(target, ast.Name) and target.id in JIT_DECORATORS:
+                    yield node
+
+
+def test_the_engines_kernels_call_no_builtin_min_max_or_int():
+    found = []
+    for path in sorted(ENGINE.glob("*.py")):
+        for fn in _jitted_functions(ast.parse(path.read_text())):
+            for node in ast.walk(fn):
+                if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                        and node.func.id in ("min", "max", "int")):
+                    found.append(f"{path.name}:{node.lineno} {fn.name}: {node.func.id}()")
+    assert len(list(_jitted_functions(ast.parse((ENGINE / "exchange.py").read_text())))) > 10
+    assert found == [], "use min2/max2 (engine/minmax.py) or np.int64(): " + "; ".join(found)
