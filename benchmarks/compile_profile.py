@@ -23,8 +23,8 @@ With ``--new-strategy`` it profiles what a quant waits for after editing a strat
 strategy (microprice) compiled once the canonical run filled the cache (the engine benchmark's
 "a new strategy with the engine cached").
 
-    python -m tickguard.benchmarks.compile_profile [--rulebook] [--new-strategy] [--top N]
-                                                   [--json PATH|-]
+    python -m tickguard.benchmarks.compile_profile [--rulebook] [--new-strategy] [--depth]
+                                                   [--top N] [--json PATH|-]
 """
 
 from __future__ import annotations
@@ -174,7 +174,12 @@ from tickguard.engine.backtest import run
 from tickguard.strategies.microprice import microprice
 table = InstrumentTable.single("SYN", tick_size=0.005, lot_size=1)
 gate = full_rulebook_gate(table) if sys.argv[1] == "1" else None
-events = quote_workload(1000)
+if sys.argv[4] == "depth":  # 5 levels of depth rows: the loop is built with the L2 book
+    from tickguard.data.synth import SynthConfig, synthesize
+
+    events, table = synthesize(1000, seed=7, config=SynthConfig(depth_levels=5))
+else:
+    events = quote_workload(1000)
 t_imports = time.perf_counter() - t_start
 profile = CompileProfile()  # from here: what run() compiles, as the engine's compile figure
 if sys.argv[2] == "1":
@@ -188,21 +193,24 @@ result = {"rows": profile.rows(), "totals": profile.totals(), "compile_s": r.tim
 """
 
 
-def profile_cold_compile(rulebook: bool = False, new_strategy: bool = False) -> dict[str, Any]:
+def profile_cold_compile(rulebook: bool = False, new_strategy: bool = False,
+                         depth: bool = False) -> dict[str, Any]:
     """The canonical workload's cold compile (with the relaxed default rulebook if ``rulebook``),
     in a child interpreter whose numba cache and generated loops start empty; with
     ``new_strategy``, what a second strategy (microprice) compiles once that run filled the
-    cache: what a quant waits for after editing a strategy."""
+    cache: what a quant waits for after editing a strategy; with ``depth``, on synthetic data
+    with depth rows instead of L1 quotes (the loop built with the L2 book, engine/codegen.py)."""
     from tickguard.benchmarks.engine import _cache_env
 
     flag = "1" if rulebook else "0"
+    data = "depth" if depth else "quotes"
     with tempfile.TemporaryDirectory() as cache:
         env = _cache_env(cache)
         if new_strategy:
-            child_peak_rss(_CHILD, setup="import sys", env=env, args=[flag, "0", "ema"])
+            child_peak_rss(_CHILD, setup="import sys", env=env, args=[flag, "0", "ema", data])
         child = child_peak_rss(_CHILD, setup="import sys", env=env,
-                               args=[flag, "1", "microprice" if new_strategy else "ema"])
-    return {"rulebook": rulebook, "new_strategy": new_strategy, **child.result}
+                               args=[flag, "1", "microprice" if new_strategy else "ema", data])
+    return {"rulebook": rulebook, "new_strategy": new_strategy, "depth": depth, **child.result}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -212,12 +220,14 @@ def main(argv: list[str] | None = None) -> int:
                     help="compile the loop with the default rulebook")
     ap.add_argument("--new-strategy", action="store_true",
                     help="profile a second strategy's compile once the canonical run filled the cache")
+    ap.add_argument("--depth", action="store_true",
+                    help="data with depth rows: the loop built with the L2 book (L1 quotes otherwise)")
     ap.add_argument("--top", type=int, default=25, help="functions to list (default 25)")
     ap.add_argument("--json", metavar="PATH", help="also write the figures as JSON ('-': stdout only)")
     args = ap.parse_args(argv)
     if args.top < 1:
         ap.error(f"--top must be >= 1, got {args.top}")
-    out = profile_cold_compile(args.rulebook, args.new_strategy)
+    out = profile_cold_compile(args.rulebook, args.new_strategy, args.depth)
     if args.json == "-":
         print(json.dumps(out, indent=2))
         return 0
@@ -239,7 +249,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{what} {out['compile_s']:.2f} s as the engine reports it; {tot['exclusive_s']:.2f} s in "
           f"{tot['compile_events']} compiles of {tot['functions']} functions: {share}; "
           f"imports before the run {out['imports_s']:.2f} s (numba, pandas, and kernels with explicit "
-          f"signatures); the child's whole life {out['process_s']:.2f} s")
+          f"signatures{'; and making the data with depth rows' if out['depth'] else ''}); the child's "
+          f"whole life {out['process_s']:.2f} s")
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(out, fh, indent=2)

@@ -109,15 +109,16 @@ def _canned(llvm_available: bool) -> dict:
         totals.update(llvm_s=0.5, frontend_s=1.5)
     else:
         totals["llvm_s"] = "unavailable"
-    return {"rulebook": False, "new_strategy": True, "compile_s": 2.5, "imports_s": 0.5,
-            "process_s": 4.0, "rows": [row], "totals": totals}
+    return {"rulebook": False, "new_strategy": True, "depth": False, "compile_s": 2.5,
+            "imports_s": 0.5, "process_s": 4.0, "rows": [row], "totals": totals}
 
 
 @pytest.mark.parametrize("llvm_available", [True, False])
 def test_the_report_states_the_shares_or_says_llvm_is_unavailable(monkeypatch, capsys, llvm_available):
     import tickguard.benchmarks.compile_profile as cp
 
-    monkeypatch.setattr(cp, "profile_cold_compile", lambda rulebook, new_strategy: _canned(llvm_available))
+    monkeypatch.setattr(cp, "profile_cold_compile",
+                        lambda rulebook, new_strategy, depth: _canned(llvm_available))
     assert main([]) == 0
     text = capsys.readouterr().out
     assert "a new strategy's compile 2.50 s" in text and "2.00 s in 1 compiles of 1 functions" in text
