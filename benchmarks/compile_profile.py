@@ -168,16 +168,14 @@ _CHILD = """
 import time
 t_start = time.perf_counter()
 from tickguard.benchmarks.compile_profile import CompileProfile
-from tickguard.benchmarks.engine import _engine_once, full_rulebook_gate, quote_workload
+from tickguard.benchmarks.engine import _engine_once, depth_workload, full_rulebook_gate, quote_workload
 from tickguard.data.schema import InstrumentTable
 from tickguard.engine.backtest import run
 from tickguard.strategies.microprice import microprice
 table = InstrumentTable.single("SYN", tick_size=0.005, lot_size=1)
 gate = full_rulebook_gate(table) if sys.argv[1] == "1" else None
-if sys.argv[4] == "depth":  # 5 levels of depth rows: the loop is built with the L2 book
-    from tickguard.data.synth import SynthConfig, synthesize
-
-    events, table = synthesize(1000, seed=7, config=SynthConfig(depth_levels=5))
+if sys.argv[4] == "depth":  # the loop is built with the L2 book
+    events, table = depth_workload(1000)
 else:
     events = quote_workload(1000)
 t_imports = time.perf_counter() - t_start

@@ -31,7 +31,7 @@ from tickguard.data.schema import KIND_QUOTE, InstrumentTable, empty_events
 from tickguard.engine.layout import M_ASK, M_BID, M_MID, M_NF, M_TS_QUOTE
 from tickguard.risk.pretrade import pretrade_nb
 
-__all__ = ["bare_ema_loop_nb", "gate_inputs", "gate_ns_per_order", "main", "quote_workload", "run"]
+__all__ = ["bare_ema_loop_nb", "depth_workload", "gate_inputs", "gate_ns_per_order", "main", "quote_workload", "run"]
 
 
 def quote_workload(n: int, seed: int = 7) -> np.ndarray:
@@ -48,6 +48,14 @@ def quote_workload(n: int, seed: int = 7) -> np.ndarray:
     ev["bid_sz"] = 100.0
     ev["ask_sz"] = 100.0
     return ev
+
+
+def depth_workload(n: int, seed: int = 7) -> tuple[np.ndarray, InstrumentTable]:
+    """``n`` synthetic events with 5 levels of depth rows, and their instrument table: data on
+    which the loop is built with the L2 book (engine/codegen.py)."""
+    from tickguard.data.synth import SynthConfig, synthesize
+
+    return synthesize(n, seed=seed, config=SynthConfig(depth_levels=5))
 
 
 @njit(cache=True)
@@ -196,10 +204,9 @@ result = {"wall_s": time.perf_counter() - t, "compile_s": r.timings["compile"]}
 # then built with the L2 book's upkeep (engine/codegen.py), which the canonical L1 workload
 # leaves out, so an L2 user's first run compiles more; reported beside it, one fresh cache.
 _COMPILE_DEPTH_BODY = """
-from tickguard.benchmarks.engine import _engine_once
+from tickguard.benchmarks.engine import _engine_once, depth_workload
 from tickguard.data.schema import KIND_DEPTH
-from tickguard.data.synth import SynthConfig, synthesize
-ev, table = synthesize(1000, seed=7, config=SynthConfig(depth_levels=5))
+ev, table = depth_workload(1000)
 r = _engine_once(ev, table)
 result = {"compile_s": r.timings["compile"], "depth_rows": int(((ev["kind"] & KIND_DEPTH) != 0).sum())}
 """
