@@ -6,6 +6,8 @@ random-walk mid on a 0.01 grid with a one-tick spread; EMA-crossover momentum on
 latency; pass-through risk gate. The bare loop does only that strategy plus cash/position
 accounting over the same structured array (fills at the touch, no latency, no records): it is
 the ceiling the engine is measured against, and both run here so the ratio holds on a noisy box.
+The same engine run with orders rare (EMA spans 5 000 / 20 000 events, ~600 orders against
+~63 000) splits the engine's time into a cost per event and a cost per order beyond it.
 
 Compile time is measured in fresh interpreters: cold (empty numba and loop caches; the best of
 three, each in its own fresh cache, all three reported) and cached.
@@ -91,15 +93,22 @@ def bare_ema_loop_nb(events, fast, slow, size):
     return cash, pos, trades
 
 
-def _engine_once(events: np.ndarray, table: InstrumentTable, risk: Any = None) -> Any:
+# EMA spans (events) of the canonical workload, and of the same run with orders rare (~600 in 10^7
+# events, against ~63 000): what the engine's time is per event, and per order beyond that
+CANONICAL_SPANS = (50.0, 200.0)
+RARE_ORDER_SPANS = (5_000.0, 20_000.0)
+
+
+def _engine_once(events: np.ndarray, table: InstrumentTable, risk: Any = None,
+                 spans: tuple[float, float] = CANONICAL_SPANS) -> Any:
     from tickguard.engine.backtest import run as run_backtest
     from tickguard.engine.config import EngineConfig, Latency, LatencyConfig
     from tickguard.strategies.ema_crossover import ema_crossover
 
     lat = Latency(entry_ns=100_000, response_ns=100_000)
     cfg = EngineConfig(latency=LatencyConfig(submit=lat), chunk_rows=len(events) + 1)
-    return run_backtest(events, ema_crossover(fast=50, slow=200, size=1), instruments=table, config=cfg,
-                        risk=risk)
+    return run_backtest(events, ema_crossover(fast=spans[0], slow=spans[1], size=1), instruments=table,
+                        config=cfg, risk=risk)
 
 
 def full_rulebook_gate(table: InstrumentTable) -> Any:
@@ -249,7 +258,7 @@ def _cache_env(cache: str) -> dict[str, str]:
 def run(events: int = 10**7, repeat: int = 3) -> dict[str, Any]:
     ev = quote_workload(events)
     table = InstrumentTable.single("SYN", tick_size=0.005, lot_size=1)
-    bare_ema_loop_nb(ev[:1000], 50.0, 200.0, 1.0)  # compile outside the timing
+    bare_ema_loop_nb(ev[:1000], *CANONICAL_SPANS, 1.0)  # compile outside the timing
     _engine_once(ev[:1000], table)
     gate = full_rulebook_gate(table)
     _engine_once(ev[:1000], table, gate)
@@ -265,14 +274,15 @@ def run(events: int = 10**7, repeat: int = 3) -> dict[str, Any]:
     # Interleaved rounds: this box's speed drifts by tens of percent within a minute, so timing
     # all bare runs, then all engine runs, then all rulebook runs biased the ratios by the drift.
     bare_times: list[float] = []
-    engine_runs, risk_runs, noop_runs, special_runs = [], [], [], []
+    engine_runs, risk_runs, noop_runs, special_runs, rare_runs = [], [], [], [], []
     for _ in range(repeat):
-        bare = best_of(lambda: bare_ema_loop_nb(ev, 50.0, 200.0, 1.0), 1)
+        bare = best_of(lambda: bare_ema_loop_nb(ev, *CANONICAL_SPANS, 1.0), 1)
         bare_times.append(bare.best)
         engine_runs.append(_engine_once(ev, table))
         risk_runs.append(_engine_once(ev, table, gate))
         noop_runs.append(_engine_once(ev, table, noop))
         special_runs.append(_engine_once(ev, table, special))
+        rare_runs.append(_engine_once(ev, table, spans=RARE_ORDER_SPANS))
     bare_s = min(bare_times)
     engine_times = [r.timings["run"] for r in engine_runs]
     risk_times = [r.timings["run"] for r in risk_runs]
@@ -281,6 +291,9 @@ def run(events: int = 10**7, repeat: int = 3) -> dict[str, Any]:
     special_s = min(special_times)
     engine_s, risk_s, noop_s = min(engine_times), min(risk_times), min(noop_times)
     total_s = min(r.timings["total"] - r.timings["compile"] for r in engine_runs)
+    rare_times = [r.timings["run"] for r in rare_runs]
+    rare_s = min(rare_times)
+    extra_orders = len(engine_runs[0].orders) - len(rare_runs[0].orders)
     # the cold compile three times, each in a fresh cache: one sample moved by ±20 % with the VM
     colds = []
     for _ in range(COLD_COMPILE_RUNS - 1):
@@ -306,6 +319,17 @@ def run(events: int = 10**7, repeat: int = 3) -> dict[str, Any]:
         "engine_events_per_s": events / engine_s,
         "ratio_engine_to_bare": bare_s / engine_s,
         "engine_end_to_end_events_per_s": events / total_s,
+        # the engine's time split: per event with orders rare (the same run, EMA spans
+        # RARE_ORDER_SPANS), and per order beyond that (the canonical run's extra time over it,
+        # per extra order; everything an order brings: the request, the exchange's wake-up,
+        # the fill, the response and its callback; the rare run's exchange catches up every row
+        # too, so that catch-up counts per event)
+        "engine_rare_orders_events_per_s": events / rare_s,
+        "engine_rare_orders_ns_per_event": 1e9 * rare_s / events,
+        "engine_orders": len(engine_runs[0].orders),
+        "engine_rare_orders_orders": len(rare_runs[0].orders),
+        "engine_ns_per_order": 1e9 * (engine_s - rare_s) / extra_orders if extra_orders > 0 else float("nan"),
+        "engine_per_order_share": (engine_s - rare_s) / engine_s,
         "engine_with_rulebook_events_per_s": events / risk_s,
         "rulebook_cost": risk_s / engine_s - 1.0,  # the extra time, a share of the engine's
         # the measure ("cost <= 15 % of engine throughput"): the share of the engine's
@@ -327,7 +351,8 @@ def run(events: int = 10**7, repeat: int = 3) -> dict[str, Any]:
         "rulebook_specialized_throughput_loss": 1.0 - engine_s / special_s,
         # every round's seconds, in run order, so the spread behind each best-of is visible
         "seconds_per_round": {"bare": bare_times, "engine": engine_times, "rulebook": risk_times,
-                              "noop_hooks": noop_times, "rulebook_specialized": special_times},
+                              "noop_hooks": noop_times, "rulebook_specialized": special_times,
+                              "engine_rare_orders": rare_times},
         "rulebook_gate_ns_per_order": gate_cached.result["ns"],  # a call, as in the loop
         "rulebook_gate_ns_per_order_compiled_in_process": gate_fresh.result["ns"],  # may be inlined
         "rulebook_risk_events": int(len(risk_runs[0].risk_events)),
@@ -366,6 +391,11 @@ def main(argv: list[str] | None = None) -> int:
     ]
     print(format_table(["workload", "events/s", "ratio to bare"], rows))
     print(f"events {out['events']}, engine fills {out['engine_fills']}, bare trades {out['bare_trades']}")
+    print(f"the engine's time, split: {out['engine_rare_orders_ns_per_event']:.2f} ns per event with "
+          f"orders rare ({out['engine_rare_orders_events_per_s'] / 1e6:.1f} M/s, EMA "
+          f"{RARE_ORDER_SPANS[0]:g}/{RARE_ORDER_SPANS[1]:g}: {out['engine_rare_orders_orders']} orders), "
+          f"and {out['engine_ns_per_order']:.0f} ns per order beyond that ({out['engine_orders']} orders: "
+          f"{out['engine_per_order_share']:.0%} of the engine's time)")
     print(f"full rulebook in the loop: {out['engine_with_rulebook_events_per_s'] / 1e6:.1f} M/s, "
           f"{out['rulebook_throughput_loss']:.1%} below the engine's throughput (goal <= 15 %), "
           f"{out['rulebook_cost']:.1%} more time; {out['rulebook_risk_events']} "
