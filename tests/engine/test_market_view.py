@@ -23,7 +23,7 @@ N_INST = 3
 PRICES = [np.nan, 99.98, 99.99, 100.0, 100.01]  # few values: repeats and reverts are common
 SIZES = [np.nan, 0.0, 5.0, 7.0]
 
-row = st.fixed_dictionaries({
+FIELDS = {
     "instrument": st.integers(0, N_INST - 1),
     "kind": st.sampled_from([KIND_QUOTE, KIND_TRADE, KIND_CONTROL, KIND_QUOTE | KIND_TRADE,
                              KIND_QUOTE, KIND_QUOTE]),
@@ -35,7 +35,8 @@ row = st.fixed_dictionaries({
     # exchange-time step to the next row (0: same time; negative: feed latency reordered it, so
     # the exchange's clock is the running maximum)
     "gap": st.integers(-2, 3),
-})
+}
+row = st.fixed_dictionaries(FIELDS)
 
 
 def _events(rows: list[dict]) -> np.ndarray:
@@ -73,8 +74,18 @@ def _oracle(ev: np.ndarray, start: int, clock: int, upto: int,
     return out, j, clock
 
 
+# mostly quotes (three rows in twelve bring more): long runs of quote rows, which _idle_rows
+# takes two rows a step, ended by a row past the bound or by a row that brings more
+quote_run_row = st.fixed_dictionaries({
+    **FIELDS,
+    "kind": st.sampled_from([KIND_QUOTE] * 9 + [KIND_TRADE, KIND_CONTROL, KIND_QUOTE | KIND_TRADE]),
+})
+
+
 @settings(max_examples=300, deadline=None)
-@given(rows=st.lists(row, min_size=1, max_size=40), cut=st.floats(0.0, 1.0), start=st.floats(0.0, 1.0))
+@given(rows=st.one_of(st.lists(row, min_size=1, max_size=40),
+                      st.lists(quote_run_row, min_size=1, max_size=60)),
+       cut=st.floats(0.0, 1.0), start=st.floats(0.0, 1.0))
 def test_idle_rows_then_catch_up_equal_every_row_applied_in_order(rows, cut, start):
     # from a cursor inside the chunk (rows before it taken earlier: the clock is their latest
     # time), up to a time anywhere in it
@@ -117,6 +128,31 @@ def test_the_clock_after_a_run_of_quotes_is_their_latest_time_wherever_it_sits()
         j, clock, deferred = _idle_quotes(times, until=100)
         assert (j, clock) == (len(times), max(times)), times
         assert deferred[0] == len(times) - 1 and (deferred[1:] == -1).all()  # the latest row
+
+
+def test_a_long_run_of_quotes_ends_at_the_first_row_past_the_bound():
+    # worked by hand: eleven quote rows, the latest time (30) sixth; with a bound above them all,
+    # all are taken and the clock is 30; with bound 25, rows 0-4 (5 to 9) are taken and 30 stops
+    # the run, clock 9; the last of eight rows past the bound by one ns: seven rows, clock 11
+    times = [5, 6, 7, 8, 9, 30, 10, 11, 12, 13, 14]
+    j, clock, deferred = _idle_quotes(times, until=100)
+    assert (j, clock, int(deferred[0])) == (11, 30, 10)
+    assert _idle_quotes(times, until=25)[:2] == (5, 9)
+    assert _idle_quotes([5, 6, 7, 8, 9, 10, 11, 12], until=11)[:2] == (7, 11)
+    # the same rows with a trade on row 6's quote: with bound 8, rows 0-3 are taken; with bound
+    # 100 all are, the trade row at once, the quotes around it deferred (the latest: row 10)
+    ev = empty_events(len(times))
+    ev["ts_exch"] = times
+    ev["ts_local"] = 40
+    ev["kind"] = KIND_QUOTE
+    ev["kind"][6] = KIND_QUOTE | KIND_TRADE
+    ev["instrument"] = 0
+    deferred = np.full(N_INST, -1, np.int64)
+    mkt, book, meta = _start_view(), np.zeros((N_INST, 2, 0, 2)), np.zeros((N_INST, BM_NF), np.int64)
+    j, clock = _idle_rows(ev, 0, 0, 8, mkt, book, meta, np.full(N_INST, 0.01), deferred)
+    assert (j, clock) == (4, 8)  # rows 0-3 (5 to 8)
+    j, clock = _idle_rows(ev, 0, 0, 100, mkt, book, meta, np.full(N_INST, 0.01), deferred)
+    assert j == len(times) and clock == 30 and int(deferred[0]) == 10  # the last quote, row 10
 
 
 def test_a_row_past_the_bound_ends_the_run_though_later_rows_are_within_it():
