@@ -22,7 +22,7 @@ from .records import (
 __all__ = [
     "EQUITIES", "F64_1D", "F64_2D", "F64_4D", "FILLS", "I64_1D", "I64_2D", "LOCAL_ORDER_ROW",
     "LOCAL_ORDERS", "LOOP", "LoopArrays", "ORDERS", "ORDER_EVENTS", "ORDER_ROW", "REQUESTS",
-    "RESPONSES", "RISK_EVENTS",
+    "RESPONSES", "RISK_EVENTS", "StepArrays",
 ]
 
 F64_1D = types.Array(types.float64, 1, "C")
@@ -47,6 +47,12 @@ LoopArrays = namedtuple("LoopArrays", [
     "orders", "lorders", "lwork", "open_idx", "cnt", "cfg", "lat", "trace_ts", "trace_lat", "tick",
     "lot", "mult", "mkt_l", "mkt_x", "pf", "acct", "pos_local", "resp", "rec_oe", "rec_fill",
     "rec_eq", "rec_risk", "rules", "rstate", "ks", "kreq", "book", "book_meta",
+])
+#: The arrays the strategy's steps read (loop_template._strategy_steps), bundled once per call of
+#: the loop: the events, the strategy's view, positions, orders, the counters, its params, state
+#: and per-event inputs, and its request buffer.
+StepArrays = namedtuple("StepArrays", [
+    "events", "mkt_l", "pos_local", "lorders", "cnt", "params", "state", "aux", "req",
 ])
 #: Its type, for the kernels' explicit signatures (the arrays as Backtest makes them).
 LOOP = ArrayBundle.of(LoopArrays, (
