@@ -48,15 +48,16 @@ LoopArrays = namedtuple("LoopArrays", [
     "lot", "mult", "mkt_l", "mkt_x", "pf", "acct", "pos_local", "resp", "rec_oe", "rec_fill",
     "rec_eq", "rec_risk", "rules", "rstate", "ks", "kreq", "book", "book_meta",
 ])
-#: The arrays the strategy's steps read (loop_template._strategy_steps), bundled once per call of
-#: the loop: the events, the strategy's view, positions, orders, the counters, its params, state
-#: and per-event inputs, and its request buffer.
-StepArrays = namedtuple("StepArrays", [
-    "events", "mkt_l", "pos_local", "lorders", "cnt", "params", "state", "aux", "req",
-])
 #: Its type, for the kernels' explicit signatures (the arrays as Backtest makes them).
 LOOP = ArrayBundle.of(LoopArrays, (
     ORDERS, LOCAL_ORDERS, I64_1D, I64_1D, I64_1D, F64_1D, F64_2D, I64_1D, F64_2D, F64_1D,
     F64_1D, F64_1D, F64_2D, F64_2D, F64_2D, F64_1D, F64_1D, RESPONSES, ORDER_EVENTS, FILLS,
     EQUITIES, RISK_EVENTS, F64_2D, F64_1D, F64_1D, REQUESTS, F64_4D, I64_2D,
 ))
+#: The arrays the strategy's steps read (loop_template._strategy_steps), bundled once per call of
+#: the loop: the events, the strategy's view, positions, orders, the counters, its params, state
+#: and per-event inputs, and its request buffer. No explicit type: the events' and the strategy's
+#: arrays are typed where the loop makes the bundle.
+StepArrays = namedtuple("StepArrays", [
+    "events", "mkt_l", "pos_local", "lorders", "cnt", "params", "state", "aux", "req",
+])
