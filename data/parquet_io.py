@@ -202,7 +202,7 @@ def _columns_to_events_py(columns: list[np.ndarray]) -> np.ndarray:
     return out
 
 
-def _batch_to_events(batch: pa.RecordBatch) -> np.ndarray:
+def _batch_to_events(batch: pa.RecordBatch, out: np.ndarray | None = None) -> np.ndarray:
     columns = []
     for name in EVENT_FIELDS:
         col = batch.column(name)
@@ -217,7 +217,8 @@ def _batch_to_events(batch: pa.RecordBatch) -> np.ndarray:
                             "integer field is null", "fill the column; timestamps and ids are required")
                 )
         columns.append(np.ascontiguousarray(col.to_numpy(zero_copy_only=False), dtype=EVENT_DTYPE[name]))
-    out = np.empty(batch.num_rows, dtype=EVENT_DTYPE)
+    if out is None:
+        out = np.empty(batch.num_rows, dtype=EVENT_DTYPE)
     pack_events_nb(out, *columns)
     return out
 
@@ -253,11 +254,18 @@ def iter_parquet_batches(
         offset += batch.num_rows
 
 
-def parquet_batch_to_events(batch: pa.RecordBatch, path: str | os.PathLike[str], offset: int) -> np.ndarray:
+def parquet_batch_to_events(batch: pa.RecordBatch, path: str | os.PathLike[str], offset: int,
+                            out: np.ndarray | None = None) -> np.ndarray:
     """The EVENT_DTYPE rows of one batch of :func:`iter_parquet_batches` (``path`` and ``offset``
-    name the file and the row in it when a value is bad)."""
+    name the file and the row in it when a value is bad), written into ``out`` when given (an
+    EVENT_DTYPE array of exactly ``batch.num_rows`` rows, returned) or into a new array."""
+    if out is not None and (out.dtype != EVENT_DTYPE or out.shape != (batch.num_rows,)
+                            or not out.flags.c_contiguous or not out.flags.writeable):
+        raise ValueError(f"out: got an array of dtype {out.dtype} and shape {out.shape}; pass a "
+                         f"writable, C-contiguous EVENT_DTYPE array of shape ({batch.num_rows},), "
+                         "one row per row of the batch")
     try:
-        return _batch_to_events(batch)
+        return _batch_to_events(batch, out)
     except DataError as exc:  # name the real file and the row in the whole file
         f = exc.findings[0]
         row = None if f.row is None else f.row + offset

@@ -30,7 +30,7 @@ from .layout import (
     M_HALTED, M_NF, M_TAKEN_ASK, M_TAKEN_BID, P_NF,
 )
 from .minmax import max2, min2
-from .prefetch import prefetch
+from .prefetch import BufferPool, prefetch
 from .records import (
     EQUITY_DTYPE, FILL_DTYPE, LOCAL_ORDER_DTYPE, ORDER_DTYPE, ORDER_EVENT_DTYPE, ORDER_EVENT_NAMES,
     REQUEST_DTYPE, RESPONSE_DTYPE, RISK_EVENT_DTYPE, RISK_KIND_NAMES, RISK_STATE_NAMES,
@@ -127,10 +127,14 @@ def _grow(buffers: dict[str, np.ndarray], cnt: np.ndarray, n_inst: int, n_req: i
             size *= 2
         grew = True
         for key in (("orders", "lorders", "lwork", "open_idx") if name == "orders" else (name,)):
-            # in place (realloc; the new rows are zeroed): a new array filled by assignment copies
-            # structured rows field by field, 0.45 s of the 26 grows of 10^8 events with EMA.
-            # refcheck=False is safe: other names hold these array objects, never views of them
-            buffers[key].resize(size, refcheck=False)
+            # a fresh zeroed array and one byte copy, not resize() in place: resize zero-fills the
+            # new rows, faulting every page in 4 KiB at a time (the 26 grows of 10^8 events with
+            # EMA took 1.07 s, 1.00 s of it the kernel's; now 0.42 s), while numpy's zeroed
+            # allocation of 4 MiB or more asks for huge pages and leaves the rows the loop has not
+            # written untouched (assigning the structured rows copied them field by field: 0.45 s)
+            old = buffers[key]
+            buffers[key] = np.zeros(size, dtype=old.dtype)
+            buffers[key].view(np.uint8)[: old.nbytes] = old.view(np.uint8)
         if name == "orders":
             buffers["kreq"] = np.zeros(size + n_inst, dtype=buffers["kreq"].dtype)
     if not grew:
@@ -311,7 +315,9 @@ class Backtest:
             return InstrumentTable.from_symbols([f"I{i}" for i in range(int(ids.max()) + 1)])
         raise ValueError("pass instruments= when data is a callable")
 
-    def _chunks(self) -> Iterable[np.ndarray]:
+    def _chunks(self, pool: BufferPool | None = None) -> Iterable[np.ndarray]:
+        """The data's EVENT_DTYPE chunks; a Parquet file's are packed into arrays of ``pool``
+        when one is given (the caller gives each back once it reads it no more)."""
         data, rows = self._data, self.config.chunk_rows
         if isinstance(data, np.ndarray):
             return (data[s : s + rows] for s in range(0, max(len(data), 1), rows))
@@ -323,7 +329,8 @@ class Backtest:
                 # pyarrow decodes the next batch in a thread of its own while the reader thread
                 # packs, checks and hashes the one before: one after the other, the reader was
                 # the streaming pipeline's bound with a core idle (benchmarks/PERFORMANCE.md)
-                return (parquet_batch_to_events(batch, data, offset)
+                return (parquet_batch_to_events(batch, data, offset,
+                                                None if pool is None else pool.take(batch.num_rows))
                         for offset, batch in prefetch(iter_parquet_batches(data, rows), depth=1))
             if suffix == ".npy":
                 from tickguard.data.npy_io import iter_npy
@@ -538,8 +545,10 @@ class Backtest:
                 _grow(buffers, cnt, n_inst, len(req), book.shape[2])  # keeps the records
                 grows += 1
 
+        pool = BufferPool(EVENT_DTYPE)  # the Parquet reader's chunks, reused (prefetch.py)
+        before: np.ndarray | None = None  # the chunk before this one, read until its carry is joined
         try:
-            for chunk, final in _with_last(prefetch(self._chunks(), on_item=hash_chunk)):
+            for chunk, final in _with_last(prefetch(self._chunks(pool), on_item=hash_chunk)):
                 # for good: one switch at most (the L1 build would run later chunks without book
                 # rows as well, as the book's readers are in both builds; only its upkeep is not)
                 l2 = l2 or (book_chunks.popleft() and keep_book)
@@ -555,6 +564,9 @@ class Backtest:
                         ev = chunk[head - len(tail):] if len(tail) <= head else join(tail, chunk[head:])
                     else:
                         ev = join(carry, chunk)
+                if before is not None:  # its rows left over (carry) were copied just above
+                    pool.give(before)
+                before = chunk
                 tail = feed(ev, final)
                 carry = tail if len(tail) else None
                 if self.progress is not None:

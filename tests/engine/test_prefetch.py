@@ -75,3 +75,26 @@ def test_the_reader_holds_at_most_depth_items_ahead_counting_the_one_it_makes(de
         time.sleep(0.1)  # free to go further, it would have by now
         assert len(made) - len(taken) == depth, (made, taken)
     gen.close()
+
+
+def test_buffer_pool_reuses_what_it_made_and_only_that():
+    import numpy as np
+
+    from tickguard.engine.prefetch import BufferPool
+
+    pool = BufferPool(np.int64)
+    a = pool.take(10)
+    assert a.shape == (10,) and a.dtype == np.int64 and a.flags.c_contiguous and pool.made == 1
+    pool.give(a[3:7])  # a view of a pooled array hands back the whole array
+    b = pool.take(8)
+    assert b.base is a.base and pool.made == 1
+    pool.give(b)
+    pool.give(b)  # twice: listed once, so two takes never share it
+    c, d = pool.take(4), pool.take(4)
+    assert c.base is a.base and d.base is not a.base and pool.made == 2
+    foreign = np.zeros(10, dtype=np.int64)
+    pool.give(foreign)  # the caller's own array: never handed out, never written
+    pool.give(d)
+    e = pool.take(20)  # the free one is too short: replaced by a longer one, the pool grows by one
+    assert e.base is not foreign and e.base is not d.base and len(e) == 20 and pool.made == 2
+    assert not foreign.any()
