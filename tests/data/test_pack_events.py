@@ -66,3 +66,25 @@ def test_parquet_halves_compose_to_iter_parquet_and_name_a_bad_row_in_the_file(t
             reader()
         f = info.value.findings[0]
         assert (f.code, f.file, f.row, f.field) == ("null_value", str(bad), 2_501, "ts_local")
+
+
+def test_parquet_batch_packs_into_a_given_array_and_refuses_a_wrong_one(tmp_path):
+    import pyarrow as pa
+    import pytest
+
+    from tickguard.data.parquet_io import events_to_arrow, parquet_batch_to_events
+
+    ev = np.zeros(7, dtype=EVENT_DTYPE)
+    ev["ts_local"] = ev["ts_exch"] = np.arange(7) * 10
+    ev["price"] = np.linspace(1.0, 2.0, 7)
+    batch = events_to_arrow(ev).to_batches()[0]
+    assert isinstance(batch, pa.RecordBatch)
+    out = np.full(7, 0xFF, dtype=np.uint8).repeat(EVENT_DTYPE.itemsize).view(EVENT_DTYPE)
+    got = parquet_batch_to_events(batch, "x.parquet", 0, out)
+    assert got is out and out.tobytes() == ev.tobytes()
+    # a row short, strided, not events
+    for bad in (np.zeros(6, dtype=EVENT_DTYPE), np.zeros(14, dtype=EVENT_DTYPE)[::2],
+                np.zeros(7, dtype=np.float64)):
+        with pytest.raises(ValueError, match=r"out: got an array of dtype .* pass a writable, "
+                                             r"C-contiguous EVENT_DTYPE array of shape \(7,\)"):
+            parquet_batch_to_events(batch, "x.parquet", 0, bad)
