@@ -90,7 +90,8 @@ def counted(fn):
     finally:
         subprocess.run(["callgrind_control", "-i", "off", pid], check=True, capture_output=True)
 from tickguard.benchmarks.engine import (
-    _engine_once, _gate_calls_nb, bare_ema_loop_nb, full_rulebook_gate, quote_workload,
+    CANONICAL_SPANS, _engine_once, _gate_calls_nb, bare_ema_loop_nb, full_rulebook_gate,
+    quote_workload,
 )
 from tickguard.data.schema import InstrumentTable
 N = int(sys.argv[1])
@@ -101,8 +102,8 @@ TABLE = InstrumentTable.single("SYN", tick_size=0.005, lot_size=1)
 WORKLOADS: dict[str, tuple[str, str]] = {
     "bare": ("""
 ev = quote_workload(N)
-bare_ema_loop_nb(ev[:1000], 50.0, 200.0, 1.0)
-counted(lambda: bare_ema_loop_nb(ev, 50.0, 200.0, 1.0))
+bare_ema_loop_nb(ev[:1000], *CANONICAL_SPANS, 1.0)
+counted(lambda: bare_ema_loop_nb(ev, *CANONICAL_SPANS, 1.0))
 units = N
 """, "event"),
     "engine": ("""

@@ -42,7 +42,7 @@ from typing import Any, Callable
 import numpy as np
 
 from tickguard.benchmarks._measure import best_of, child_peak_rss, machine_info
-from tickguard.benchmarks.engine import bare_ema_loop_nb
+from tickguard.benchmarks.engine import CANONICAL_SPANS, bare_ema_loop_nb
 from tickguard.benchmarks.peers import PEERS, run_peer
 from tickguard.benchmarks.pyloop import measure_pyloop
 from tickguard.benchmarks.workloads import SEED, WORKLOADS, l1_quotes, make_events, parquet_for
@@ -53,7 +53,7 @@ RESULT_KEYS = ("benchmark", "suite", "started_utc", "wall_s", "machine", "versio
                "workloads", "reference", "scaling", "compile", "peers", "goals")
 STRATEGIES = {"none": "(a) none (idle)", "ema": "(b) EMA crossover 50/200", "mm": "(c) market maker",
               "mm_risk": "(d) market maker + risk rulebook"}
-FAST, SLOW, SIZE = 50.0, 200.0, 1.0
+(FAST, SLOW), SIZE = CANONICAL_SPANS, 1.0  # the engine benchmark's canonical workload
 LATENCY_NS = 100_000.0
 _VERSIONED = ("llvmlite", "hftbacktest", "vectorbt", "backtesting", "backtrader")
 #: the risk hook of strategy (d): keyword arguments for ``run()`` that put the full rulebook in the
