@@ -70,27 +70,17 @@ def dump_code(folder: str, symbols: dict[str, int]) -> None:
 
 def instruction_counts(path: str) -> tuple[dict[int, int], dict[int, int]]:
     """(executions, first-level instruction misses) per instruction address of a callgrind file
-    written with ``--dump-instr=yes --compress-pos=no`` (misses: 0 without ``--cache-sim``). The
-    line after ``calls=`` is a call's inclusive cost, not the instruction's own: skipped."""
+    (:func:`tickguard.benchmarks.instructions.callgrind_costs`; misses: 0 without
+    ``--cache-sim``)."""
+    from tickguard.benchmarks.instructions import callgrind_costs
+
     ir: dict[int, int] = {}
     i1: dict[int, int] = {}
-    column = None
-    skip = False
-    with open(path) as fh:
-        for line in fh:
-            if skip:
-                skip = False
-            elif line.startswith("events:"):
-                names = line.split()[1:]
-                column = 1 + names.index("I1mr") if "I1mr" in names else None
-            elif line.startswith("calls="):
-                skip = True
-            elif line.startswith("0x"):
-                fields = line.split()
-                addr = int(fields[0], 16)
-                ir[addr] = ir.get(addr, 0) + int(fields[1])
-                if column is not None and len(fields) > column:
-                    i1[addr] = i1.get(addr, 0) + int(fields[column])
+    for names, _, addr, values in callgrind_costs(path):
+        ir[addr] = ir.get(addr, 0) + values[0]
+        column = names.index("I1mr") if "I1mr" in names else None
+        if column is not None and len(values) > column:
+            i1[addr] = i1.get(addr, 0) + values[column]
     return ir, i1
 
 

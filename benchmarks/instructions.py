@@ -61,12 +61,12 @@ import sys
 import tempfile
 import textwrap
 import time
-from typing import Any
+from typing import Any, Iterator
 
 from ._measure import write_json
 
-__all__ = ["WORKLOADS", "count_instructions", "demangle_numba", "function_costs", "jitted_symbols",
-           "main", "parse_callgrind_total", "parse_callgrind_totals"]
+__all__ = ["WORKLOADS", "callgrind_costs", "count_instructions", "demangle_numba", "function_costs",
+           "jitted_symbols", "main", "parse_callgrind_total", "parse_callgrind_totals"]
 
 _PRELUDE = """
 import os, subprocess, sys
@@ -208,47 +208,56 @@ def demangle_numba(name: str) -> str:
     return ".".join(parts) if parts else name
 
 
-def function_costs(path: str, symbols: dict[str, int], max_size: int = 1 << 16,
-                   event: str = "Ir") -> dict[str, int]:
-    """Self counts of ``event`` (instructions by default) per function from a callgrind file
-    written with ``--dump-instr=yes --compress-pos=no --compress-strings=no``: an address is
-    charged to the jitted function of ``symbols`` (name -> start) that starts at most
-    ``max_size`` bytes below it, else to the function callgrind names (``fn=``). The line after
-    ``calls=`` is a call's inclusive cost, not counted (the callee's own lines count it). A cost
-    line may stop before the last events (callgrind leaves trailing zeros out)."""
-    starts = sorted((a, n) for n, a in symbols.items())
-    addrs = [a for a, _ in starts]
-    costs: dict[str, int] = {}
+def callgrind_costs(path: str) -> Iterator[tuple[list[str], str, int, list[int]]]:
+    """Each cost line of a callgrind file written with ``--dump-instr=yes --compress-pos=no
+    --compress-strings=no``, in file order: (the file's event names, the function callgrind
+    names, the instruction's address, its counts). The counts may stop before the last events
+    (callgrind leaves trailing zeros out). The line after ``calls=`` is a call's inclusive cost,
+    not the instruction's own: skipped. Refuses a file whose cost lines carry source lines
+    instead of addresses."""
+    names = ["Ir"]
     fn = "(unknown)"
     skip = False
-    column = 1
+    addressed = False
     with open(path) as fh:
         for line in fh:
             if skip:
                 skip = False
-                continue
-            if line.startswith("events:"):
+            elif line.startswith("events:"):
                 names = line.split()[1:]
-                if event not in names:
-                    raise ValueError(f"{path}: no event {event!r} recorded (events: {' '.join(names)}); "
-                                     "cache misses need --cache-sim=yes")
-                column = 1 + names.index(event)
             elif line.startswith("calls="):
                 skip = True
             elif line.startswith("fn="):
                 fn = line[3:].strip()
             elif line.startswith("0x"):
                 fields = line.split()
-                if len(fields) <= column:
-                    continue
-                addr = int(fields[0], 16)
-                i = bisect.bisect_right(addrs, addr) - 1
-                owner = starts[i][1] if i >= 0 and addr - addrs[i] < max_size else fn
-                costs[owner] = costs.get(owner, 0) + int(fields[column])
-            elif line[:1].isdigit() and not costs:  # a cost line keyed by source line, not address
+                addressed = True
+                yield names, fn, int(fields[0], 16), [int(v) for v in fields[1:]]
+            elif line[:1].isdigit() and not addressed:
                 raise ValueError(f"{path}: cost lines carry no instruction addresses (line "
                                  f"{line.strip()!r}); record it with --dump-instr=yes "
                                  "--compress-pos=no --compress-strings=no")
+
+
+def function_costs(path: str, symbols: dict[str, int], max_size: int = 1 << 16,
+                   event: str = "Ir") -> dict[str, int]:
+    """Self counts of ``event`` (instructions by default) per function from a callgrind file
+    (:func:`callgrind_costs`): an address is charged to the jitted function of ``symbols`` (name
+    -> start) that starts at most ``max_size`` bytes below it, else to the function callgrind
+    names (``fn=``)."""
+    starts = sorted((a, n) for n, a in symbols.items())
+    addrs = [a for a, _ in starts]
+    costs: dict[str, int] = {}
+    for names, fn, addr, values in callgrind_costs(path):
+        if event not in names:
+            raise ValueError(f"{path}: no event {event!r} recorded (events: {' '.join(names)}); "
+                             "cache misses need --cache-sim=yes")
+        column = names.index(event)
+        if len(values) <= column:
+            continue
+        i = bisect.bisect_right(addrs, addr) - 1
+        owner = starts[i][1] if i >= 0 and addr - addrs[i] < max_size else fn
+        costs[owner] = costs.get(owner, 0) + values[column]
     return costs
 
 

@@ -39,6 +39,14 @@ def test_counts_per_address_skip_the_inclusive_cost_after_a_call(tmp_path):
     assert i1 == {0x1000: 3, 0x2000: 1}  # a line may stop before the last events (0x1004)
 
 
+def test_counts_per_address_refuse_a_file_keyed_by_source_line(tmp_path):
+    # without --dump-instr=yes the cost lines carry source lines: nothing to join to the code
+    f = tmp_path / "callgrind.out"
+    f.write_text("events: Ir\nfl=loop.py\nfn=run_chunk_nb\n16 120\n17 4\ntotals: 124\n")
+    with pytest.raises(ValueError, match=r"cost lines carry no instruction addresses \(line '16 120'\)"):
+        fp.instruction_counts(str(f))
+
+
 def _code(tmp_path, placed):
     """``placed``: {start address: machine code}; returns (symbols, folder) as dump_code writes."""
     folder = tmp_path / "code"
