@@ -8,10 +8,16 @@ long dependency chain costs more than an instruction), so the throughput goals s
 ``benchmarks/engine.py``.
 
 Each workload runs in a child under ``valgrind --tool=callgrind --instr-atstart=no``, after a
-plain run that fills numba's cache (so the counted code is what the cache holds, as in any later
-run): the child first runs the workload on a short slice (uncounted), then switches collection on
-around the measured call only (``callgrind_control -i on|off``). Counts are of everything that
-call runs:
+run under ``valgrind --tool=none`` that fills numba's cache (so the counted code is what the cache
+holds, as in any later run): the child first runs the workload on a short slice (uncounted), then
+switches collection on around the measured call only (``callgrind_control -i on|off``).
+
+The build counted is not quite the host's: under valgrind, LLVM sees a CPU without AVX-512
+(``haswell`` here, against the host's ``znver4``), and numba compiles and caches a build for it
+beside the host's. The two come from the same IR, with different instruction selection and
+scheduling; compare counts with counts, never with the host's timings.
+
+Counts are of everything the measured call runs:
 - ``bare``: the bare numba loop of benchmarks/engine.py (the ratio goal's yardstick);
 - ``engine``: one backtest of the canonical workload (benchmarks/engine.py), which includes the
   Python side of ``run()`` (hashing the input, building the records);
@@ -41,8 +47,9 @@ CPU: a tendency between two builds, not a time.
 counted child write its machine code, for the per-order footprint of benchmarks/footprint.py.
 
 valgrind is a system tool, not a Python dependency (``apt install valgrind``); without it this
-benchmark says so and stops. A child takes about a minute and a half at 10^6 events (the numba
-import and cache load run under valgrind too, uncounted but not free).
+benchmark says so and stops. A child takes 20 s to a minute and a half at 10^6 events (the numba
+import and cache load run under valgrind too, uncounted but not free). After a change to a kernel,
+the first run's warm-up compiles it under valgrind: a minute or two more.
 
     python -m tickguard.benchmarks.instructions [--events N] [--only NAME ...] [--by-function]
                                                 [--cache] [--without RULE_ID ...] [--specialize]
@@ -304,10 +311,14 @@ def count_instructions(name: str, events: int, by_function: bool = False,
             fh.write(textwrap.dedent(_PRELUDE) + textwrap.dedent(body)
                      + "\nprint('units', units)\nprint('orders', globals().get('orders', 0))\n")
         t0 = time.perf_counter()
-        # Fill numba's cache first, in a plain interpreter: code compiled in the counted process
-        # itself may be inlined differently (LLVM inlines across functions compiled together),
-        # so counts would depend on what the cache held (the gate: 2 345 vs 2 412 per order).
-        warm = subprocess.run([sys.executable, script, "2000"], capture_output=True, text=True,
+        # Fill numba's cache first, so that the counted child loads what the cache holds, as any
+        # later run does: code compiled in the counted process itself differs (the engine's
+        # kernels 98.13 instructions per event compiled there, 100.31 loaded; the gate 2 345 vs
+        # 2 412 per order), so counts would depend on the cache's state. Under valgrind too:
+        # its CPU is not the host's (LLVM sees a haswell without AVX-512), and numba keys its
+        # cache on the CPU, so a warm-up on the host fills entries the counted child never reads
+        warm = subprocess.run(["valgrind", "--tool=none", "-q", sys.executable, script, "2000"],
+                              capture_output=True, text=True,
                               env={**os.environ, "TICKGUARD_CALLGRIND_WARM": "1", **ablation})
         if warm.returncode != 0:
             raise RuntimeError(f"instructions: workload {name!r} failed:\n{warm.stderr[-3000:]}")
