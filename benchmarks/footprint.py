@@ -76,9 +76,11 @@ def instruction_counts(path: str) -> tuple[dict[int, int], dict[int, int]]:
 
     ir: dict[int, int] = {}
     i1: dict[int, int] = {}
+    seen, column = None, None  # the events line the column was found in (one per file)
     for names, _, addr, values in callgrind_costs(path):
         ir[addr] = ir.get(addr, 0) + values[0]
-        column = names.index("I1mr") if "I1mr" in names else None
+        if names is not seen:
+            seen, column = names, (names.index("I1mr") if "I1mr" in names else None)
         if column is not None and len(values) > column:
             i1[addr] = i1.get(addr, 0) + values[column]
     return ir, i1

@@ -255,11 +255,13 @@ def function_costs(path: str, symbols: dict[str, int], max_size: int = 1 << 16,
     starts = sorted((a, n) for n, a in symbols.items())
     addrs = [a for a, _ in starts]
     costs: dict[str, int] = {}
+    seen, column = None, 0  # the events line the column was found in (one per file)
     for names, fn, addr, values in callgrind_costs(path):
-        if event not in names:
-            raise ValueError(f"{path}: no event {event!r} recorded (events: {' '.join(names)}); "
-                             "cache misses need --cache-sim=yes")
-        column = names.index(event)
+        if names is not seen:
+            if event not in names:
+                raise ValueError(f"{path}: no event {event!r} recorded (events: {' '.join(names)}); "
+                                 "cache misses need --cache-sim=yes")
+            seen, column = names, names.index(event)
         if len(values) <= column:
             continue
         i = bisect.bisect_right(addrs, addr) - 1
