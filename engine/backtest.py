@@ -255,7 +255,7 @@ class Backtest:
     read and hashed one or two chunks ahead in a thread), or a zero-argument callable returning an
     iterable of EVENT_DTYPE chunks, in ``ts_local`` order (a row below the one before it is
     refused, naming it; ids the instrument table lacks likewise, before the loop sees the chunk).
-    Record buffers grow in place as they fill; the callable may
+    Record buffers grow as they fill (each into a fresh array); the callable may
     still be called twice if a single step ever outgrows the loop's worst-case room estimate (the
     run is then repeated with larger buffers).
     ``risk``: None (allow everything) or a :class:`tickguard.risk.RiskGate` (a rulebook in the loop).
