@@ -95,6 +95,6 @@ def test_buffer_pool_reuses_what_it_made_and_only_that():
     foreign = np.zeros(10, dtype=np.int64)
     pool.give(foreign)  # the caller's own array: never handed out, never written
     pool.give(d)
-    e = pool.take(20)  # the free one is too short: replaced by a longer one, the pool grows by one
+    e = pool.take(20)  # the free one is too short: a longer one replaces it, the pool still holds two
     assert e.base is not foreign and e.base is not d.base and len(e) == 20 and pool.made == 2
     assert not foreign.any()

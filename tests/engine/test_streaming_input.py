@@ -47,6 +47,14 @@ def config(chunk_rows: int) -> EngineConfig:
                         sample_every=1000, chunk_rows=chunk_rows)
 
 
+def assert_same_records(streamed, in_memory) -> None:
+    """Every record array byte for byte, and the result hash."""
+    for name in RECORDS:
+        a, b = getattr(streamed, name), getattr(in_memory, name)
+        assert a.shape == b.shape and a.tobytes() == b.tobytes(), name
+    assert streamed.result_hash == in_memory.result_hash
+
+
 # one chunk; three chunks, the last a single row (19 383 = 2 x 9 691 + 1); a dozen chunks
 @pytest.mark.parametrize("chunk_rows", [1 << 20, 9_691, 1_500])
 def test_a_parquet_file_gives_what_the_same_events_give_from_memory(tmp_path, chunk_rows):
@@ -55,10 +63,7 @@ def test_a_parquet_file_gives_what_the_same_events_give_from_memory(tmp_path, ch
     streamed = run(path, strategy(), instruments=INST, config=config(chunk_rows))
     in_memory = run(ev, strategy(), instruments=INST, config=config(chunk_rows))
     assert streamed.n_events == N and len(streamed.fills) > 10
-    for name in RECORDS:
-        a, b = getattr(streamed, name), getattr(in_memory, name)
-        assert a.shape == b.shape and a.tobytes() == b.tobytes(), name
-    assert streamed.result_hash == in_memory.result_hash
+    assert_same_records(streamed, in_memory)
 
 
 @pytest.mark.parametrize("bad_row", [5, 9_691, N - 1])
@@ -131,9 +136,6 @@ def test_a_chunk_goes_back_to_the_reader_only_once_nothing_reads_it(tmp_path, mo
     assert len(joins) >= n_chunks - 1 and min(joins) > 0  # rows handed back at every boundary
     in_memory = run(ev, strat, instruments=INST, config=cfg)
     assert streamed.n_events == len(ev) and len(streamed.fills) >= 20 and len(streamed.equity) >= len(ev)
-    for name in RECORDS:
-        a, b = getattr(streamed, name), getattr(in_memory, name)
-        assert a.shape == b.shape and a.tobytes() == b.tobytes(), name
-    assert streamed.result_hash == in_memory.result_hash
+    assert_same_records(streamed, in_memory)
     # the streamed run's chunks went through a handful of arrays, reused; none for the in-memory run
     assert len(pools) == 2 and 2 <= pools[0].made <= 6 < n_chunks and pools[1].made == 0
