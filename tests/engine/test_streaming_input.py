@@ -92,8 +92,9 @@ def carrying_events(n: int = 48_000, seed: int = 3) -> np.ndarray:
 @pytest.mark.parametrize("chunk_rows", [6_000, 1_500])  # above and below _BRIDGE_ROWS (4 096)
 def test_a_chunk_goes_back_to_the_reader_only_once_nothing_reads_it(tmp_path, monkeypatch, chunk_rows):
     # the reader packs chunks into pooled arrays; one handed back is overwritten at once here
-    # (every byte 0xFF: NaN prices, negative times and ids), so a chunk given back while its
-    # left-over rows (the carry) or the loop still read it would change the records
+    # (times -1, prices and sizes NaN; the instrument stays a valid id, so a kernel reading it
+    # fails the comparison, not the process), so a chunk given back while its left-over rows (the
+    # carry) or the loop still read it would change the records
     import tickguard.engine.backtest as backtest
     from tickguard.engine.prefetch import BufferPool
 
@@ -113,7 +114,10 @@ def test_a_chunk_goes_back_to_the_reader_only_once_nothing_reads_it(tmp_path, mo
         def give(self, chunk):
             base = chunk if chunk.base is None else chunk.base
             if any(base is m for m in self.made_here):  # (in-memory data: the caller's own)
-                base.view(np.uint8)[:] = 0xFF
+                base["ts_exch"] = base["ts_local"] = -1
+                for field in ("price", "size", "bid_px", "bid_sz", "ask_px", "ask_sz"):
+                    base[field] = np.nan
+                base["instrument"] = 0
             super().give(chunk)
 
     class CountingJoiner(backtest._Joiner):
