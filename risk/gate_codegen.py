@@ -233,7 +233,7 @@ def gate_source(shape: Shape) -> str:
                 body = [f"off = slot_nb(rstate[RS_HEADER + {k}])",
                         f"signature_expire_nb(rstate, off, now - rules[{k}, R_WINDOW])",
                         "n_same = 1.0 + signature_count_nb(rstate, off, float(inst), float(side), "
-                        f"float(otype), price, qty, {dup})",
+                        f"float(otype), price, qty, {dup}, rules[{k}, R_THRESHOLD] - 1.0)",
                         *_deny_if(k, f"n_same > rules[{k}, R_THRESHOLD]", "n_same", f"rules[{k}, R_THRESHOLD]")]
                 out += ["    " + line for line in _check(k, scoped, body)]
     out += [f"    if best < {n}:", "        return _deny(ks, best_obs, best_thr, best + 1)",

@@ -23,8 +23,9 @@ Arrays
 
            - message_rate: ``TB_*`` (one token bucket per action type: submit, modify).
            - repeated_execution, duplicate_order: ring header ``RB_*``, ``cap`` rows of
-             ``SG_NF`` floats (``SG_*``: the signature of each passed submit), then a hash
-             table counting the signatures in the ring (see :mod:`.signatures`).
+             ``SG_NF`` floats (``SG_*``: the signature of each passed submit), then the
+             table header ``SC_*`` and a hash table counting the signatures in the ring, kept
+             up only while windows are full enough to need it (see :mod:`.signatures`).
            - price_collar_sigma: ``[next sample time]`` then ``n_instruments`` rows of ``SIG_NF``
              (``SIG_*``).
            - crossed_data: ``CR_N_CROSSED`` then ``n_instruments`` crossed-since times (NaN: not
@@ -184,7 +185,9 @@ SG_SIDE = 2
 SG_TYPE = 3
 SG_PRICE = 4
 SG_QTY = 5
-SG_ROW = 6  #: ring rows: where their key sits in the table (an rstate offset), so expiry needs no probe
+# SG_ROW in ring rows: where their key sits in the table (an rstate offset), so expiry needs no
+# probe; in table rows: the epoch in which the row was filled (signatures.SC_EPOCH; another: empty)
+SG_ROW = 6
 SG_NF = 7
 
 # --- token bucket (message_rate) ----------------------------------------------------------------

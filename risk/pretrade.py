@@ -425,10 +425,10 @@ def pretrade_nb(req, now, mkt, pos, orders, working, mult, rules, rstate, ks):
             if r >= 0:
                 off = slot_nb(rstate[RS_HEADER + r])
                 signature_expire_nb(rstate, off, now - rules[r, R_WINDOW])
-                # this order and its twins; the key stays pending, for the push below if the
-                # order passes
+                # this order and its twins, counted only if the window holds enough orders to
+                # pass the threshold; a probed key stays pending, for the push below
                 n_same = 1.0 + signature_count_nb(rstate, off, float(inst), float(side), float(otype),
-                                                  price, qty, dup)
+                                                  price, qty, dup, rules[r, R_THRESHOLD] - 1.0)
                 if n_same > rules[r, R_THRESHOLD]:
                     best, best_obs, best_thr = r, n_same, rules[r, R_THRESHOLD]
     if best < n_rules:

@@ -1,23 +1,32 @@
 """Identical orders in a sliding window: the state behind repeated_execution and duplicate_order.
 
 A rule's block in ``rstate`` (offset ``off``): the ring header ``RB_*``, ``cap`` ring rows of
-``SG_NF`` floats (``SG_*``: the orders that passed, oldest at ``RB_HEAD``; ``SG_ROW`` is where the
-row's key sits in the table), the table header ``SC_*`` (keys in the table, table rows, and the
-pending row: where :func:`signature_count_nb` found, or would insert, the key it counted last),
-then the table rows of ``SG_NF`` floats: an open-addressing hash table (``SC_TABLE_ROWS * cap``
-rows rounded up to a power of two, so a hash is reduced with a mask, not a division) from an
+``SG_NF`` floats (``SG_*``: the orders that passed, oldest at ``RB_HEAD``), the table header
+``SC_*``, then the table rows of ``SG_NF`` floats: an open-addressing hash table (``SC_TABLE_ROWS *
+cap`` rows rounded up to a power of two, so a hash is reduced with a mask, not a division) from an
 order's signature (instrument, side, price, quantity, and the order type for duplicate_order; NaN
-prices are equal) to the number of ring rows holding it, kept in the row's ``SG_TS`` column;
-``SG_INST == -1`` marks an empty row.
+prices are equal) to the number of ring rows holding it, kept in the row's ``SG_TS`` column. A
+table row is empty unless its ``SG_ROW`` column holds the table's epoch (``SC_EPOCH``): emptying
+the table is one increment.
 
-The table turns "how many identical orders in the window" into one probe sequence instead of a
-pass over the window, which may hold ``capacity`` orders (1024 by default): the gate's cost per
-order no longer grows with the order rate. One probe per order: the count finds the key's row,
-the push that follows reuses it (the pending row; the gate passes the same key again, which it
-holds in registers: copying it through ``rstate`` cost ~10 stores and loads per rule), and a ring
-row that leaves the window uncounts its key through ``SG_ROW``. Keys whose count fell to 0 stay
-until the table holds ``2 * cap`` keys; then it is rebuilt from the ring (at most ``cap`` live
-keys), so probing stays short, and the ring rows learn their keys' new rows.
+Most orders need no count at all. A rule denies an order when more than ``threshold`` identical
+ones would be in the window; the window holds ``RB_COUNT`` orders of any signature, so while that
+is at most ``threshold - 1`` the count cannot matter, and :func:`signature_count_nb` is told so
+(``beyond``) and returns without looking. Then the table is not kept up either (``SC_LIVE`` = 0):
+a push only writes its ring row and expiry only moves the head, and the table's memory is not
+touched (the benchmark's relaxed rules: the two cost the gate ~360 instructions per order instead
+of ~500; benchmarks/PERFORMANCE.md, 4 December, evening).
+
+When a count is needed, a window of at most ``SC_SCAN`` orders is scanned. A fuller one brings the
+table up to date from the ring (a new epoch, one insertion per ring row: O(window), paid once) and
+keeps it live, so counting is one probe sequence instead of a pass over the window (which may hold
+``cap`` orders, 1024 by default) and the gate's cost per order does not grow with the order rate:
+the count finds the key's row, the push that follows reuses it (``SC_PENDING``), and a ring row
+that leaves the window uncounts its key through its ``SG_ROW``. The table goes stale again when
+expiry leaves at most ``SC_SCAN // 2`` orders in the window: at least that many pushes separate
+two rebuilds, each O(window), so the upkeep stays O(1) per order amortized. Keys whose count fell
+to 0 stay until the table holds ``2 * cap`` keys; then it is rebuilt from the ring (at most ``cap``
+live keys), so probing stays short.
 """
 
 from __future__ import annotations
@@ -33,29 +42,40 @@ from .layout import (
 )
 from .slots import SLOT_MASK, ring_slot_nb, slot_nb
 
-__all__ = ["SC_TABLE_ROWS", "signature_block", "signature_count_nb", "signature_expire_nb",
+__all__ = ["SCAN_ROWS", "SC_TABLE_ROWS", "signature_block", "signature_count_nb", "signature_expire_nb",
            "signature_push_nb"]
 
 SC_TABLE_ROWS = 4  #: table rows per ring row (at least)
+SCAN_ROWS = 16  #: windows of at most this many orders are counted by a scan, without the table
 SC_USED = 0  #: after the ring rows: keys in the table
 SC_NROWS = 1  #: table rows, a power of two
-SC_PENDING = 2  #: the table row (offset) of the key signature_count_nb counted last, -1: none
-SC_NF = 3
-_EMPTY = -1.0
+SC_PENDING = 2  #: the table row (offset) of the key signature_count_nb probed last, -1: none
+SC_LIVE = 3  #: 1.0 while the table counts every ring row; 0.0: stale, not kept up
+SC_EPOCH = 4  #: table rows whose SG_ROW holds another value are empty
+SC_SCAN = 5  #: the most orders in the window counted by a scan (SCAN_ROWS unless a test sets it)
+SC_NF = 6
 _GOLDEN = -7046029254386353131  # 0x9E3779B97F4A7C15 as int64: Fibonacci hashing
 
 
-def signature_block(cap: int) -> np.ndarray:
-    """A fresh block for a ring of ``cap`` orders (``cap >= 1``)."""
+def signature_block(cap: int, scan_rows: int = SCAN_ROWS) -> np.ndarray:
+    """A fresh block for a ring of ``cap`` orders (``cap >= 1``); windows of at most ``scan_rows``
+    orders are counted by a scan of the ring."""
     n_rows = 1 << (SC_TABLE_ROWS * cap - 1).bit_length()
-    table = np.zeros((n_rows, SG_NF))
-    table[:, SG_INST] = _EMPTY
     head = np.zeros(RB_NF)
     head[RB_CAP] = cap
     sc = np.zeros(SC_NF)
     sc[SC_NROWS] = n_rows
     sc[SC_PENDING] = -1.0  # nothing looked up
-    return np.concatenate([head, np.zeros(cap * SG_NF), sc, table.ravel()])
+    sc[SC_EPOCH] = 1.0  # the zeroed rows below are empty
+    sc[SC_SCAN] = scan_rows
+    return np.concatenate([head, np.zeros(cap * SG_NF), sc, np.zeros(n_rows * SG_NF)])
+
+
+@njit(cache=True, inline="always")
+def _same_key(rs, row, inst, side, otype, price, qty):
+    p = rs[row + SG_PRICE]
+    return (rs[row + SG_INST] == inst and rs[row + SG_SIDE] == side and rs[row + SG_TYPE] == otype
+            and rs[row + SG_QTY] == qty and (p == price or (p != p and price != price)))
 
 
 @njit(cache=True, inline="always")
@@ -64,6 +84,7 @@ def _row(rs, sc, inst, side, otype, price, qty):
     table header's offset)."""
     n_rows = slot_nb(rs[sc + SC_NROWS])
     mask = (n_rows - 1) & SLOT_MASK  # masked: h stays known >= 0 around the loop (slots.py)
+    epoch = rs[sc + SC_EPOCH]
     table = sc + SC_NF
     x = abs(inst * 7919.0 + side * 104729.0 + otype * 1299709.0 + qty * 15485863.0
             + (price * 179424673.0 if price == price else 0.0))
@@ -72,11 +93,7 @@ def _row(rs, sc, inst, side, otype, price, qty):
     h = ((k * _GOLDEN) >> 29) & mask
     for _ in range(n_rows):
         row = table + h * SG_NF
-        if rs[row + SG_INST] == _EMPTY:
-            return row
-        p = rs[row + SG_PRICE]
-        if (rs[row + SG_INST] == inst and rs[row + SG_SIDE] == side and rs[row + SG_TYPE] == otype
-                and rs[row + SG_QTY] == qty and (p == price or (p != p and price != price))):
+        if rs[row + SG_ROW] != epoch or _same_key(rs, row, inst, side, otype, price, qty):
             return row
         h = (h + 1) & mask
     return -1  # unreachable: the table is rebuilt before it holds 2 * cap of its >= 4 * cap rows
@@ -84,11 +101,12 @@ def _row(rs, sc, inst, side, otype, price, qty):
 
 @njit(cache=True, inline="always")
 def _count_key(rs, sc, row, key):
-    """Count the key held in the row at ``key`` (SG_* columns) once more, at table row ``row``
-    (found by _row for it), inserting it there if that row is empty."""
-    if rs[row + SG_INST] == _EMPTY:
+    """Count the key held in the ring row at ``key`` (SG_* columns) once more, at table row
+    ``row`` (found by _row for it), inserting it there if that row is empty."""
+    if rs[row + SG_ROW] != rs[sc + SC_EPOCH]:
         for c in (SG_INST, SG_SIDE, SG_TYPE, SG_PRICE, SG_QTY):
             rs[row + c] = rs[key + c]
+        rs[row + SG_ROW] = rs[sc + SC_EPOCH]
         rs[row + SG_TS] = 0.0
         rs[sc + SC_USED] += 1.0
     rs[row + SG_TS] += 1.0
@@ -107,48 +125,97 @@ def _key_type(otype, use_type):
     return float(otype) if use_type else 0.0
 
 
+@internal_njit
+def _scan(rs, off, n, inst, side, otype, price, qty):
+    """Ring rows with this signature, by a pass over the ``n`` in the window (out of line: it runs
+    only when a window may hold more identical orders than the rule allows)."""
+    cap = slot_nb(rs[off + RB_CAP])
+    head = slot_nb(rs[off + RB_HEAD])
+    count = 0.0
+    for k in range(n):
+        if _same_key(rs, off + RB_NF + ring_slot_nb(head, k, cap) * SG_NF, inst, side, otype, price, qty):
+            count += 1.0
+    return count
+
+
+@internal_njit
+def _rebuild(rs, off, k):
+    """Empty the table (a new epoch) and count the ring's oldest ``k`` rows in it; it is live
+    from then on (out of line: it runs once per rebuild)."""
+    cap = slot_nb(rs[off + RB_CAP])
+    sc = off + RB_NF + cap * SG_NF
+    rs[sc + SC_EPOCH] += 1.0
+    rs[sc + SC_USED] = 0.0
+    rs[sc + SC_LIVE] = 1.0
+    head = slot_nb(rs[off + RB_HEAD])
+    for j in range(k):
+        ring = off + RB_NF + ring_slot_nb(head, j, cap) * SG_NF
+        _count_key(rs, sc, _find_key(rs, sc, ring), ring)
+
+
 @njit(cache=True, inline="always")
-def signature_count_nb(rs, off, inst, side, otype, price, qty, use_type):
-    """Ring rows with this signature (``otype`` counts only when ``use_type``). Its table row
-    becomes the pending one, which :func:`signature_push_nb` reuses when given the same key."""
+def signature_count_nb(rs, off, inst, side, otype, price, qty, use_type, beyond):
+    """Ring rows with this signature (``otype`` counts only when ``use_type``) when the ring holds
+    more than ``beyond`` rows; 0.0, without looking, when it holds no more (the count cannot then
+    exceed ``beyond``). So ``count > beyond`` is exact either way, and so is the count whenever it
+    is more than ``beyond``. A probe of the table leaves the key's row pending, which
+    :func:`signature_push_nb` reuses when given the same key."""
     sc = off + RB_NF + slot_nb(rs[off + RB_CAP]) * SG_NF
-    row = _row(rs, sc, float(inst), float(side), _key_type(otype, use_type), price, qty)
+    rs[sc + SC_PENDING] = -1.0
+    n = slot_nb(rs[off + RB_COUNT])
+    if not n > beyond:
+        return 0.0
+    t = _key_type(otype, use_type)
+    if rs[sc + SC_LIVE] == 0.0:
+        if n <= slot_nb(rs[sc + SC_SCAN]):
+            return _scan(rs, off, n, float(inst), float(side), t, price, qty)
+        _rebuild(rs, off, n)
+    row = _row(rs, sc, float(inst), float(side), t, price, qty)
     rs[sc + SC_PENDING] = row
-    return 0.0 if rs[row + SG_INST] == _EMPTY else rs[row + SG_TS]
+    return rs[row + SG_TS] if rs[row + SG_ROW] == rs[sc + SC_EPOCH] else 0.0
 
 
 @njit(cache=True, inline="always")
-def _forget_oldest(rs, off, head, cap):
-    """Uncount the key of the oldest ring row (at ``head``; its key stays put); the next head."""
-    rs[slot_nb(rs[off + RB_NF + head * SG_NF + SG_ROW]) + SG_TS] -= 1.0
+def _forget_oldest(rs, off, head, cap, live):
+    """Uncount the key of the oldest ring row (at ``head``; its key stays put) if the table is
+    live; the next head."""
+    if live:
+        rs[slot_nb(rs[off + RB_NF + head * SG_NF + SG_ROW]) + SG_TS] -= 1.0
     return ring_slot_nb(head, 1, cap)
 
 
 @njit(cache=True, inline="always")
 def signature_expire_nb(rs, off, cutoff):
-    """Drop ring rows stamped before ``cutoff``, oldest first, uncounting each (keys stay put)."""
-    cap = slot_nb(rs[off + RB_CAP])
-    head = slot_nb(rs[off + RB_HEAD])
-    n = slot_nb(rs[off + RB_COUNT])
-    while n > 0 and rs[off + RB_NF + head * SG_NF + SG_TS] < cutoff:
-        head = _forget_oldest(rs, off, head, cap)
-        n -= 1
-    rs[off + RB_HEAD] = head
-    rs[off + RB_COUNT] = n
-
-
-@njit(cache=True, inline="always")
-def signature_push_nb(rs, off, now, inst, side, otype, price, qty, use_type):
-    """Append an order at time ``now``: the key signature_count_nb counted last, given again (its
-    table row is the pending one); a full ring drops (and uncounts) its oldest, in RB_OVERFLOW."""
+    """Drop ring rows stamped before ``cutoff``, oldest first, uncounting each while the table is
+    live (keys stay put); the table goes stale once at most ``SC_SCAN // 2`` rows are left."""
     cap = slot_nb(rs[off + RB_CAP])
     head = slot_nb(rs[off + RB_HEAD])
     n = slot_nb(rs[off + RB_COUNT])
     sc = off + RB_NF + cap * SG_NF
+    live = rs[sc + SC_LIVE] != 0.0
+    while n > 0 and rs[off + RB_NF + head * SG_NF + SG_TS] < cutoff:
+        head = _forget_oldest(rs, off, head, cap, live)
+        n -= 1
+    rs[off + RB_HEAD] = head
+    rs[off + RB_COUNT] = n
+    if live and n <= slot_nb(rs[sc + SC_SCAN]) // 2:
+        rs[sc + SC_LIVE] = 0.0
+
+
+@njit(cache=True, inline="always")
+def signature_push_nb(rs, off, now, inst, side, otype, price, qty, use_type):
+    """Append an order at time ``now``: the key signature_count_nb was given last, given again
+    (its table row, if probed, is the pending one); a full ring drops its oldest, counted in
+    RB_OVERFLOW. The table, while live, counts the new row and uncounts a dropped one."""
+    cap = slot_nb(rs[off + RB_CAP])
+    head = slot_nb(rs[off + RB_HEAD])
+    n = slot_nb(rs[off + RB_COUNT])
+    sc = off + RB_NF + cap * SG_NF
+    live = rs[sc + SC_LIVE] != 0.0
     row = int(rs[sc + SC_PENDING])
     rs[sc + SC_PENDING] = -1.0  # used up
     if n == cap:
-        head = _forget_oldest(rs, off, head, cap)
+        head = _forget_oldest(rs, off, head, cap, live)
         rs[off + RB_OVERFLOW] += 1.0
         n -= 1
     ring = off + RB_NF + ring_slot_nb(head, n, cap) * SG_NF
@@ -160,23 +227,11 @@ def signature_push_nb(rs, off, now, inst, side, otype, price, qty, use_type):
     rs[ring + SG_TS] = now
     rs[off + RB_HEAD] = head
     rs[off + RB_COUNT] = n + 1
+    if not live:
+        return
     if rs[sc + SC_USED] >= 2 * cap:  # too many stale keys: rebuild (keys move)
-        _rebuild(rs, off)
+        _rebuild(rs, off, n)  # all but the new row, counted below
         row = -1
     if row < 0:
         row = _find_key(rs, sc, ring)
     _count_key(rs, sc, row, ring)
-
-
-@internal_njit
-def _rebuild(rs, off):
-    """Empty the table and count the live ring rows again (all but the newest, added after)."""
-    cap = slot_nb(rs[off + RB_CAP])
-    sc = off + RB_NF + cap * SG_NF
-    for k in range(slot_nb(rs[sc + SC_NROWS])):
-        rs[sc + SC_NF + k * SG_NF + SG_INST] = _EMPTY
-    rs[sc + SC_USED] = 0.0
-    head = slot_nb(rs[off + RB_HEAD])
-    for k in range(slot_nb(rs[off + RB_COUNT]) - 1):
-        ring = off + RB_NF + ring_slot_nb(head, k, cap) * SG_NF
-        _count_key(rs, sc, _find_key(rs, sc, ring), ring)

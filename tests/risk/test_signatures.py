@@ -2,20 +2,24 @@
 
 Oracle: a Python list of the orders that passed (the last ``cap`` of them), scanned in full for
 each new order, as the rule reads: count = this order + identical ones stamped in
-``[now - window, now]``; the order passes iff count <= threshold. Small capacities and a pool of
-many signatures force ring overflow and table rebuilds.
+``[now - window, now]``; the order passes iff count <= threshold. Small capacities, scan limits
+of 0 to 3 orders and a pool of many signatures force ring overflow, every way of counting (a
+scan, a table brought up to date, a live table) and both switches between them, and table
+rebuilds.
 """
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tickguard.risk.layout import RB_COUNT, RB_NF, RB_OVERFLOW, SG_NF
 from tickguard.risk.signatures import (
-    SC_PENDING, signature_block, signature_count_nb, signature_expire_nb, signature_push_nb,
+    SC_LIVE, SC_NF, SC_PENDING, signature_block, signature_count_nb, signature_expire_nb,
+    signature_push_nb,
 )
 
 PRICES = [99.0, 99.5, 100.0, math.nan]
@@ -30,35 +34,64 @@ def _same(a, b, use_type):
     return (i, s, q) == (i2, s2, q2) and (p == p2 or (p != p and p2 != p2)) and (not use_type or t == t2)
 
 
-def _replay(cap, window, thr, use_type, orders):
+def _replay(cap, window, thr, use_type, orders, exact=True, scan_rows=16):
     """Count and remember ``orders`` (time steps and signatures) in a fresh block, against the
-    brute-force window after each one."""
-    rs = signature_block(cap)
+    brute-force window after each one. ``exact``: ask for every count; else only for those
+    that may pass the threshold (as the gate does). Returns the block."""
+    rs = signature_block(cap, scan_rows)
     ring: list[tuple[int, tuple]] = []  # (ts, signature), oldest first
     overflow, now = 0, 0
     for step, inst, side, otype, price, qty in orders:
         now += step
         sig = (inst, side, otype, price, qty)
         signature_expire_nb(rs, 0, float(now - window))
-        got = 1.0 + signature_count_nb(rs, 0, float(inst), float(side), float(otype), price, qty, use_type)
+        beyond = -1.0 if exact else thr - 1.0
+        got = 1.0 + signature_count_nb(rs, 0, float(inst), float(side), float(otype), price, qty, use_type,
+                                       beyond)
         ring = [(ts, s) for ts, s in ring if ts >= now - window]
         want = 1 + sum(_same(s, sig, use_type) for _, s in ring)
-        assert got == want
+        if len(ring) > beyond:
+            assert got == want
+        else:  # not counted: the window is too short for the count to matter
+            assert got == 1.0 and want <= thr
         if want <= thr:  # passed: remembered
-            # the key just counted, given again (its table row is the pending one)
+            # the key just counted, given again (its table row, if probed, is the pending one)
             signature_push_nb(rs, 0, float(now), float(inst), float(side), float(otype), price, qty, use_type)
             ring.append((now, sig))
             if len(ring) > cap:
                 ring.pop(0)
                 overflow += 1
         assert rs[RB_COUNT] == len(ring) and rs[RB_OVERFLOW] == overflow
+    return rs
 
 
 @settings(max_examples=300, deadline=None)
 @given(cap=st.integers(1, 6), window=st.integers(1, 10_000), thr=st.integers(1, 4),
-       use_type=st.booleans(), orders=st.lists(order, min_size=1, max_size=120))
-def test_counts_match_a_scan_of_the_window(cap, window, thr, use_type, orders):
-    _replay(cap, window, thr, use_type, orders)
+       use_type=st.booleans(), orders=st.lists(order, min_size=1, max_size=120),
+       exact=st.booleans(), scan_rows=st.integers(0, 3))
+def test_counts_match_a_scan_of_the_window(cap, window, thr, use_type, orders, exact, scan_rows):
+    _replay(cap, window, thr, use_type, orders, exact, scan_rows)
+
+
+def test_a_flow_inside_the_threshold_never_touches_the_table():
+    # 200 orders, 10 at a time in the window, under a threshold of 20: no count is needed, so the
+    # table stays stale and its rows as allocated (zero), whatever the scan limit
+    orders = [(100, 0, 1, 1, 100.0 + (k % 3), 1.0) for k in range(200)]
+    for scan_rows in (0, 16):
+        rs = _replay(64, 999, 20, False, orders, exact=False, scan_rows=scan_rows)
+        sc = RB_NF + 64 * SG_NF
+        assert rs[sc + SC_LIVE] == 0.0 and not np.any(rs[sc + SC_NF:])
+
+
+def test_the_table_goes_live_for_a_full_window_and_stale_when_it_empties():
+    # 40 identical orders 1 ns apart in a 1 000 ns window, counted exactly: past the scan limit
+    # (16) the table is brought up to date and kept; a gap that empties the window lets it go stale
+    orders = [(1, 0, 1, 1, 100.0, 1.0)] * 40
+    rs = _replay(64, 1_000, 100, False, orders, scan_rows=16)
+    sc = RB_NF + 64 * SG_NF
+    assert rs[sc + SC_LIVE] == 1.0
+    rs2 = _replay(64, 1_000, 100, False, orders + [(5_000, 0, 1, 1, 100.0, 1.0)], scan_rows=16)
+    assert rs2[sc + SC_LIVE] == 0.0
 
 
 def test_a_rebuild_between_count_and_push_moves_the_pending_key():
@@ -66,13 +99,14 @@ def test_a_rebuild_between_count_and_push_moves_the_pending_key():
     # were picked for it: checked below), so K sits one row past it. Then X1 and X2 push J and K
     # out of the ring, and K comes back: its count finds its old row, and its push rebuilds the
     # table, which leaves J's slot empty. The push must look K up again (it belongs in that slot
-    # now), or K's next count, which stops at the empty slot, finds nothing.
+    # now), or K's next count, which stops at the empty slot, finds nothing. Scan limit 0: the
+    # table counts every window.
     J, K, X1, X2 = 100.0, 100.875, 100.125, 100.25
-    rs = signature_block(2)
-    signature_count_nb(rs, 0, 0.0, 1.0, 1.0, J, 1.0, False)
-    j_row = rs[PENDING_ROW]
+    rs = signature_block(2, 0)
     signature_push_nb(rs, 0, 1.0, 0.0, 1.0, 1.0, J, 1.0, False)
-    signature_count_nb(rs, 0, 0.0, 1.0, 1.0, K, 1.0, False)
-    assert rs[PENDING_ROW] == j_row + SG_NF  # the collision this test is about
+    signature_count_nb(rs, 0, 0.0, 1.0, 1.0, K, 1.0, False, -1.0)  # brings the table up: J in it
+    k_row = rs[PENDING_ROW]
+    signature_count_nb(rs, 0, 0.0, 1.0, 1.0, J, 1.0, False, -1.0)
+    assert k_row == rs[PENDING_ROW] + SG_NF  # the collision this test is about
     orders = [(1, 0, 1, 1, price, 1.0) for price in (J, K, X1, X2, K, K)]
-    _replay(2, 1_000, 10, False, orders)
+    _replay(2, 1_000, 10, False, orders, scan_rows=0)
