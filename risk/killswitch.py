@@ -50,6 +50,8 @@ from tickguard.engine.layout import M_ASK, M_BID, M_MID
 from tickguard.engine.nbtypes import F64_1D, F64_2D
 
 from .layout import (
+    AE_CLS, AE_COUNT, AE_KIND, AE_MIN, AE_NF, AE_OFF, AE_RATIO_NUM, AE_RATIO_DEN, AE_RULE, AE_SCOPE,
+    AE_THRESHOLD, AE_WINDOW,
     AC_NCODES, ACT_HALT, ACT_HALT_FLATTEN, ACT_REDUCE, AC_CANCEL, AC_FILL, AC_MODIFY, AC_REJECT, AC_SUBMIT,
     CR_N_CROSSED, EV_N, EV_NF, EV_PREV_PNL, EV_VAR, EV_Z, FT_METRICS, FT_NF, FT_RESTRICTED, KS_ACTIVE,
     KS_FLATTEN, KS_HALTED, KS_NF,
@@ -139,6 +141,18 @@ def _activity_class(m: int, what: int) -> int:
     return -1
 
 
+def _activity_entry(r: int, cls: int, m: int, row: np.ndarray) -> np.ndarray:
+    """monitor_activity_nb's entry (AE_*) for rule ``r`` counting an activity as class ``cls``;
+    its block offset (AE_OFF) is filled in once the blocks are placed."""
+    entry = np.zeros(AE_NF)
+    entry[AE_RULE], entry[AE_CLS], entry[AE_OFF] = r, cls, -1.0
+    entry[AE_KIND] = (AE_COUNT if m in (MT_MESSAGE_RATE_KILL, MT_FILL_RATE)
+                      else AE_RATIO_NUM if m == MT_ORDER_TO_TRADE else AE_RATIO_DEN)
+    entry[AE_SCOPE], entry[AE_THRESHOLD], entry[AE_WINDOW] = row[R_SCOPE], row[R_THRESHOLD], row[R_WINDOW]
+    entry[AE_MIN] = row[R_P0]
+    return entry
+
+
 def _fast_table(rules: np.ndarray, metrics: np.ndarray, pre: list[int], n_instruments: int) -> np.ndarray:
     """pretrade's fast table (layout FT_*): per instrument, the tightest threshold of each
     stateless metric over the rules that apply to it, inf where none does."""
@@ -198,9 +212,13 @@ def new_risk_state(rulebook, n_instruments: int, every_event: bool = False) -> R
         pre_table[2 * (m - 1) : 2 * m] = add(of_m), len(of_m)
     head[RS_FAST] = add(_fast_table(rules, metrics, pre, n_instruments).ravel().tolist())
     head[RS_ACT_TABLE] = add([0.0] * (2 * AC_NCODES))
-    table = blocks[-1]  # per activity code: (start, count) of its (rule, class) pairs
+    table = blocks[-1]  # per activity code: (start, count) of its entries (AE_*)
+    entries = []  # the entry blocks, whose block offsets are filled in once the blocks are placed
     for k, pairs in enumerate(per_code):
-        table[2 * k : 2 * k + 2] = add([float(v) for pair in pairs for v in pair]), len(pairs)
+        table[2 * k : 2 * k + 2] = add([0.0] * (AE_NF * len(pairs))), len(pairs)
+        entries.append(blocks[-1].reshape(-1, AE_NF))
+        for e, (r, cls) in enumerate(pairs):
+            entries[-1][e] = _activity_entry(r, cls, metrics[r], rules[r])
     for r in range(n):
         m, scope = int(rules[r, R_METRIC]), int(rules[r, R_SCOPE])
         if scope >= n_instruments:
@@ -213,6 +231,8 @@ def new_risk_state(rulebook, n_instruments: int, every_event: bool = False) -> R
         head[RS_HEADER + r] = pos if b.size else -1
         blocks.append(b)
         pos += b.size
+    for rows in entries:
+        rows[:, AE_OFF] = head[RS_HEADER + rows[:, AE_RULE].astype(int)]
     rstate = np.concatenate([head] + blocks)
     ks = np.zeros(KS_NF)
     ks[[KS_RULE, KS_TS, KS_OBSERVED, KS_THRESHOLD]] = -1.0, np.nan, np.nan, np.nan
@@ -552,21 +572,21 @@ def monitor_activity_nb(now, what, inst, rules, rstate, ks):
     tr = 0
     entry = slot_nb(rstate[RS_ACT_TABLE]) + 2 * ((what - 1) & 7)  # (masked: known >= 0, see slots.py)
     first = slot_nb(rstate[entry])
-    for e in range(slot_nb(rstate[entry + 1])):  # the rules that count this activity, and as what
-        r = slot_nb(rstate[first + 2 * e])
-        cls = rstate[first + 2 * e + 1]
-        m = int(rules[r, R_METRIC])
-        scope = int(rules[r, R_SCOPE])
-        if scope >= 0 and scope != inst:
+    for e in range(slot_nb(rstate[entry + 1])):  # the rules that count this activity (AE_* entries)
+        at = first + AE_NF * e
+        scope = rstate[at + AE_SCOPE]
+        if scope >= 0.0 and scope != inst:
             continue
-        off = slot_nb(rstate[RS_HEADER + r])
-        thr = rules[r, R_THRESHOLD]
-        cutoff = now - rules[r, R_WINDOW]
-        if m == MT_MESSAGE_RATE_KILL or m == MT_FILL_RATE:
+        off = slot_nb(rstate[at + AE_OFF])
+        thr = rstate[at + AE_THRESHOLD]
+        cutoff = now - rstate[at + AE_WINDOW]
+        kind = rstate[at + AE_KIND]
+        if kind == AE_COUNT:
             obs, hit = _count_trigger_nb(rstate, off, now, cutoff)
         else:
-            obs, hit = _ratio_trigger_nb(rstate, off, now, cutoff, cls, m == MT_ORDER_TO_TRADE, rules[r, R_P0],
-                                         thr)
+            obs, hit = _ratio_trigger_nb(rstate, off, now, cutoff, rstate[at + AE_CLS], kind == AE_RATIO_NUM,
+                                         rstate[at + AE_MIN], thr)
         if hit:
+            r = slot_nb(rstate[at + AE_RULE])
             tr = max(tr, escalate_nb(now, r, rules[r, R_ACTION], obs, thr, ks))
     return tr

@@ -128,6 +128,23 @@ AC_CANCEL = 4  #: a cancel request left
 AC_MODIFY = 5  #: a modify request left
 AC_NCODES = 5
 
+# --- monitor_activity_nb's entries (AE_NF floats): one per activity code and rule counting it ----
+# Each holds what the monitor reads for that rule, in one place: a visit reads one entry and the
+# rule's ring, not the rule's row of ``rules`` and its block offset besides (copied by
+# new_risk_state from the same rulebook as ``rules``).
+AE_RULE = 0  #: the rule's index (for the escalation)
+AE_CLS = 1  #: 0: the activity counts as the numerator, 1: as the denominator
+AE_OFF = 2  #: offset of the rule's ring block
+AE_KIND = 3  #: AE_COUNT, AE_RATIO_NUM or AE_RATIO_DEN
+AE_SCOPE = 4  #: instrument, -1: all
+AE_THRESHOLD = 5
+AE_WINDOW = 6  #: ns
+AE_MIN = 7  #: ratio triggers: the least count of the counted class (R_P0)
+AE_NF = 8
+AE_COUNT = 0.0  #: message_rate_kill, fill_rate: entries in the window
+AE_RATIO_NUM = 1.0  #: order_to_trade: a ratio whose minimum count applies to the numerator
+AE_RATIO_DEN = 2.0  #: reject_rate: ... to the denominator
+
 # --- rstate header ---------------------------------------------------------------------------
 RS_N_RULES = 0
 RS_N_INST = 1
@@ -140,7 +157,7 @@ RS_EVERY_EVENT = 7  #: 1.0: the loop shows monitor_event_nb every event (tests t
 RS_CHARGE_LIST = 8  #: offset of the list of the RS_N_CHARGE rules a passed request charges
 RS_N_CHARGE = 9  #: (message_rate, repeated_execution, duplicate_order)
 RS_ACT_TABLE = 10  #: offset of AC_NCODES (start, count) pairs: per activity code, where its list
-#: of (rule index, class) pairs starts (class 0 numerator, 1 denominator) and how many it holds
+#: of entries (AE_*: the rules that count it, as numerator or denominator) starts and how many
 RS_PRE_LIST = 11  #: offset of the list of the RS_N_PRE pre-trade rules, in rulebook order (read
 #: by no kernel: the state's own account of what the gate checks, RS_PRE_TABLE its index)
 RS_N_PRE = 12

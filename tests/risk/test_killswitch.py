@@ -501,11 +501,20 @@ def test_each_hook_visits_exactly_the_rules_that_concern_it():
         CXL: [("order-to-trade", num), ("runaway-messages", num)],
         MOD: [("order-to-trade", num), ("runaway-messages", num)],
     }
+    kinds = {L.MT_ORDER_TO_TRADE: L.AE_RATIO_NUM, L.MT_REJECT_RATE: L.AE_RATIO_DEN,
+             L.MT_MESSAGE_RATE_KILL: L.AE_COUNT, L.MT_FILL_RATE: L.AE_COUNT}
     for what, pairs in expected.items():
         entry = int(rs[L.RS_ACT_TABLE]) + 2 * (what - 1)
         first, count = int(rs[entry]), int(rs[entry + 1])
-        got = [(rb.ids[int(rs[first + 2 * e])], int(rs[first + 2 * e + 1])) for e in range(count)]
+        rows = rs[first : first + L.AE_NF * count].reshape(count, L.AE_NF)
+        got = [(rb.ids[int(row[L.AE_RULE])], int(row[L.AE_CLS])) for row in rows]
         assert got == pairs, what
+        for row in rows:  # each entry holds what the monitor reads of its rule, from the rulebook
+            rule = rb.rules[int(row[L.AE_RULE])]
+            assert row[L.AE_OFF] == rs[L.RS_HEADER + int(row[L.AE_RULE])] >= 0
+            assert row[L.AE_KIND] == kinds[int(rule[L.R_METRIC])]
+            assert (row[L.AE_SCOPE], row[L.AE_THRESHOLD], row[L.AE_WINDOW], row[L.AE_MIN]) == (
+                rule[L.R_SCOPE], rule[L.R_THRESHOLD], rule[L.R_WINDOW], rule[L.R_P0])
     # an activity code outside AC_* counts nowhere (and reads no list)
     assert monitor_activity_nb(0, 0, 0, rb.rules, rs, np.zeros(L.KS_NF)) == 0
     assert monitor_activity_nb(0, L.AC_NCODES + 1, 0, rb.rules, rs, np.zeros(L.KS_NF)) == 0
