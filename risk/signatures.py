@@ -23,8 +23,9 @@ keeps it live, so counting is one probe sequence instead of a pass over the wind
 ``cap`` orders, 1024 by default) and the gate's cost per order does not grow with the order rate:
 the count finds the key's row, the push that follows reuses it (``SC_PENDING``), and a ring row
 that leaves the window uncounts its key through its ``SG_ROW``. The table goes stale again when
-expiry leaves at most ``SC_SCAN // 2`` orders in the window: at least that many pushes separate
-two rebuilds, each O(window), so the upkeep stays O(1) per order amortized. Keys whose count fell
+expiry leaves at most ``SC_SCAN // 2`` orders in the window; the window grows by one order per
+push, so a rebuild over ``n > SC_SCAN`` orders follows at least ``n - SC_SCAN // 2`` pushes since
+the table went stale, and the upkeep stays O(1) per order amortized. Keys whose count fell
 to 0 stay until the table holds ``2 * cap`` keys; then it is rebuilt from the ring (at most ``cap``
 live keys), so probing stays short.
 """
