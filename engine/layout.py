@@ -65,7 +65,12 @@ C_N_WORK = 22  #: the strategy's working orders (in flight or open, local view),
 C_BURST_TS = 23  #: local time of the strategy's latest requests (the runaway guard's instant)
 C_BURST_N = 24  #: requests the strategy sent at that local time
 C_NEXT_SAMPLE_T = 25  #: the time clock's next multiple of sample_dt (local ns, exact integers)
-C_NF = 26
+# the kill switch's wake-up bounds, kept by the loop within one call (loop_template.py,
+# _watch_bounds): in memory, not in the loop's registers
+C_W_MARKED = 26  #: the next marked row at or after the rows checked (-1: none looked up yet)
+C_W_MK = 27  #: the index of the next of the marks
+C_W_SAFE = 28  #: no event before this local time (ns) may meet the timer or the feed gap
+C_NF = 29
 
 # --- config, float64[K_NF] -------------------------------------------------------------------
 K_MAKER_BPS = 0

@@ -39,7 +39,8 @@ from tickguard.engine.layout import (
     C_CUR_ROW, C_ERR_ORDER, C_ERR_TS, C_ERR_VALUE, C_EVENTS_DONE, C_KILL, C_LAST_XTS,
     C_NEXT_ARRIVAL, C_NEXT_RESP, C_NEXT_SAMPLE_T, C_N_EQ, C_N_OE, C_N_OPEN, C_N_ORDERS, C_N_PEND,
     C_N_RISK,
-    C_SINCE_SAMPLE, C_STATUS, C_XCURSOR, G_ACT_FILL, G_ACT_REJECT, G_FLATTEN, G_PREV_TS, G_TR_NONE,
+    C_SINCE_SAMPLE, C_STATUS, C_W_MARKED, C_W_MK, C_W_SAFE, C_XCURSOR, G_ACT_FILL, G_ACT_REJECT,
+    G_FLATTEN, G_PREV_TS, G_TR_NONE,
     INT64_MAX, INT64_MIN, KERNEL_DONE, KERNEL_NEED_MORE, KERNEL_NEED_SPACE, KERNEL_OVERFLOW,
     KERNEL_STRATEGY_ERROR, K_SAMPLE_DT, K_SAMPLE_EVERY, REASON_MARKET, REASON_RESPONSE,
 )
@@ -51,7 +52,7 @@ from tickguard.engine.loop_kernels import (  # @@KERNELS@@
 )
 from tickguard.engine.market import apply_market_event_nb, catch_up_nb
 from tickguard.engine.minmax import max2, min2
-from tickguard.engine.nbtypes import LoopArrays, StepArrays
+from tickguard.engine.nbtypes import LoopArrays, StepArrays, WatchArrays
 from tickguard.engine.records import (
     OE_CANCEL_ACK, OE_CANCEL_REJECT, OE_FILL, OE_MODIFY_ACK, OE_MODIFY_REJECT, OE_REJECT,
     ST_IN_FLIGHT, ST_OPEN,
@@ -227,6 +228,90 @@ def _time_bound(t, wake_from, wake_gap):
     return max2(np.int64(lim), t + 1)
 
 
+@internal_njit(**_CALLS_HOOKS)
+def _watch_bounds(wp, i, i_max, t_stop, prev_ts, lp):
+    """Step 3's wake-up check of event ``i`` (the previous local event at ``prev_ts``), one the
+    bounds drawn at the last check do not clear: (the steps' bounds, lowered to the next event
+    that may wake the monitor), or (-1, -1) when the steps must take event ``i`` alone.
+
+    If the event wakes the monitor, the strategy's view takes it and the monitor looks at it
+    before the strategy does; then the steps take it again (the view's update repeats: it sets
+    what the row says) and go on, as long as it wakes the monitor no more (the feed gap then
+    measured from itself). If it still does, or the monitor acted (a transition, orders, a full
+    buffer), they take it alone, whatever is now due, and leave it for the loop to finish.
+    Otherwise the steps stop before the next marked row (``marks``: CONTROL rows and crossed
+    quotes) and the first time that may meet the timer or the feed gap; that state is kept in
+    ``cnt`` (C_W_*).
+
+    Out of line (``not_inlined``): it runs about once per order (after each hook call, which may
+    move the conditions on), and rarely does more than draw the bounds."""
+    not_inlined()
+    events, marks = wp.events, wp.marks
+    cnt, ks = lp.cnt, lp.ks
+    ev = events[i]
+    t = ev["ts_local"]
+    tf = float(t)
+    wake_from, wake_gap, wake_crossed = _wake_conditions(ks)
+    if _wakes(ev, tf, prev_ts, wake_from, wake_gap, wake_crossed):
+        apply_market_event_nb(lp.mkt_l, np.uint64(ev["instrument"]), ev, tf, False)
+        n_risk = cnt[C_N_RISK]
+        n_oe = cnt[C_N_OE]
+        arrival = cnt[C_NEXT_ARRIVAL]
+        ks[G_PREV_TS] = prev_ts
+        _risk_on_event(t, ev["kind"], ev["instrument"], ev["side"], ev["level"], lp)
+        wake_from, wake_gap, wake_crossed = _wake_conditions(ks)  # the hook moves them on
+        if _wakes(ev, tf, tf, wake_from, wake_gap, wake_crossed) \
+                or cnt[C_N_RISK] != n_risk or cnt[C_N_OE] != n_oe \
+                or cnt[C_NEXT_ARRIVAL] != arrival or cnt[C_KILL] != 0 \
+                or cnt[C_STATUS] != KERNEL_DONE:
+            cnt[C_W_SAFE] = INT64_MIN
+            return np.int64(-1), np.int64(-1)
+    # event i wakes it no more: the steps take it and stop before the next that may
+    marked = cnt[C_W_MARKED]
+    mk = cnt[C_W_MK]
+    while marked <= i:  # (marks ends with n > i)
+        marked = marks[mk]
+        mk += 1
+    cnt[C_W_MARKED] = marked
+    cnt[C_W_MK] = mk
+    t_safe = _time_bound(t, wake_from, wake_gap)
+    cnt[C_W_SAFE] = t_safe
+    return min2(i_max, marked), min2(t_stop, t_safe)
+
+
+@internal_njit(_nrt=True)  # (the steps it calls run the strategy, which may allocate)
+def _watched_steps(sp, wp, lp, i, i_max, t_stop, i_clock, next_t, prev_ts, look):
+    """Step 3 with the kill switch watching (``look``): the steps' bounds lowered to the next
+    event that may wake the monitor, event ``i`` checked if the bounds drawn at the last check
+    do not clear it (_watch_bounds), then the strategy's steps; their returns. When the
+    monitor acted on event ``i``, the steps take it alone.
+
+    The loop's only call for step 3 (the engine's, without a kill switch, calls the steps
+    themselves): with the check's call beside the steps' in the loop, the loop ran ~9 % slower
+    per order with hooks that do nothing, whether or not the check ever ran; this way ~4 %
+    (benchmarks/PERFORMANCE.md, 4 December, night)."""
+    not_inlined()
+    bound_i = i_max
+    bound_t = t_stop
+    if look and i < i_max:
+        cnt = lp.cnt
+        marked = cnt[C_W_MARKED]
+        t_safe = cnt[C_W_SAFE]
+        t = wp.events[i]["ts_local"]
+        if i < marked and t < min2(t_stop, t_safe):
+            # event i before the next marked row and the time bound drawn at the last check (of
+            # an event before or at it, under the same conditions) cannot wake the monitor: an
+            # event after the checked one and before the bound is less than the gap from its
+            # predecessor, which is the checked one or later (INT64_MIN: check this one)
+            bound_i = min2(i_max, marked)
+            bound_t = min2(t_stop, t_safe)
+        elif t < t_stop:
+            bound_i, bound_t = _watch_bounds(wp, i, i_max, t_stop, prev_ts, lp)
+            if bound_i < 0:  # the steps take event i alone (the clock's count: its callback)
+                return _strategy_steps(sp, i, i + 1, np.int64(INT64_MAX), i, next_t)
+    return _strategy_steps(sp, i, bound_i, bound_t, i_clock, next_t)
+
+
 # nogil: the GIL is free for the chunk reader thread (see prefetch.py); no C entry point (see internal.py)
 @njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders, lorders, lwork,
@@ -294,6 +379,7 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
     # and the strategy's steps' own: a call passes one address, not nine arrays' fields (~150
     # instructions of argument copies per call, ~1.75 calls per order; benchmarks/PERFORMANCE.md)
     sp = bundle(StepArrays(events, mkt_l, pos_local, lorders, cnt, params, state, aux, req))
+    wp = bundle(WatchArrays(events, marks))  # the wake-up check's arrays, one pointer
     n = events.shape[0]
     n_rules = rules.shape[0]
     # hot counters live in locals (registers) and go back to cnt/acct at every exit
@@ -305,9 +391,7 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
     # written there before each hook call and on return, so the common path stores nothing into
     # ks (an array the compiler must assume aliases every other one)
     prev_ts = ks[G_PREV_TS]
-    # likewise the wake-up conditions: read again only after a hook ran (only hooks change them)
-    wake_from, wake_gap, wake_crossed = _wake_conditions(ks)
-    hooks_ran = False
+    hooks_ran = False  # since the wake-up bound was drawn (only hooks change the conditions)
     # An idle exchange (nothing resting, nothing due, no take of ours pending at a touch) is read
     # by nobody: it takes the rows it owes (exchange time up to owed_until) only when it is next
     # needed (_idle_rows), and then its view (mkt_x) defers their quotes, the costliest part of
@@ -340,13 +424,10 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
     stop = -1  # where the chunk stopped early (the status says why), -1 while running
     i = np.int64(0)
     watch = _RISK and n_rules > 0
-    marked = np.int64(-1)  # no row that may wake the monitor by its content before this one
-    mk = 0  # the next of the marks
-    # no event before this local time (ns) may meet the timer or the feed gap: _time_bound of
-    # the last event checked, valid while the wake-up conditions stay as they were then (an
-    # event after the checked one, and before the bound, is less than the gap from its
-    # predecessor, which is the checked one or later); INT64_MIN: check the next event
-    t_safe = np.int64(INT64_MIN)
+    # the wake-up checks' state (_watch_bounds): no marked row looked up yet, and no time bound
+    cnt[C_W_MARKED] = -1
+    cnt[C_W_MK] = 0
+    cnt[C_W_SAFE] = INT64_MIN
     while stop < 0 and i < n:  # one exit edge (numba releases the arrays there once)
         ev = events[i]
         t = ev["ts_local"]
@@ -437,11 +518,8 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
         #    while the exchange stays idle (so owes its rows), the next ones, in
         #    _strategy_steps; the kill switch's monitor sees the events its rules asked for
         #    (wake-ups, gate.py), and every event while it has positions left to flatten
-        if _RISK and hooks_ran:  # (only hooks change the wake-up conditions)
-            wf, wg, wc = _wake_conditions(ks)
-            if not (wf == wake_from and wg == wake_gap and wc == wake_crossed):
-                t_safe = np.int64(INT64_MIN)  # the bound below was drawn from the old ones
-            wake_from, wake_gap, wake_crossed = wf, wg, wc
+        if _RISK and hooks_ran:  # only hooks change the wake-up conditions: a bound drawn
+            cnt[C_W_SAFE] = INT64_MIN  # before them is checked again at the next event
             hooks_ran = False
         # while the exchange stays idle (t_due > t here), the strategy's steps take the events
         # that follow too; an event the exchange merged, they take alone and leave for the steps
@@ -455,56 +533,15 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
         look = watch
         while True:
             i0 = i
-            bound_i = i_max  # the steps' bounds, lowered below to the next event that may wake
-            bound_t = t_stop  # the monitor, which is checked here, not in the steps
-            if _RISK and look and i < marked and events[i]["ts_local"] < min2(t_stop, t_safe) \
-                    and i < i_max:
-                # event i is not marked and comes before the time bound drawn at the last check
-                # (of an event before or at it, under the same conditions): it cannot wake the
-                # monitor, and the bounds stand (a stop costs a compare, not the check below)
-                bound_i = min2(i_max, marked)
-                bound_t = min2(t_stop, t_safe)
-            elif _RISK and look and i < i_max and events[i]["ts_local"] < t_stop:
-                ev = events[i]
-                t = ev["ts_local"]
-                tf = float(t)
-                if _wakes(ev, tf, prev_ts, wake_from, wake_gap, wake_crossed):
-                    # the view takes event i and the monitor looks at it before the strategy
-                    # does; then the steps take it again (the view's update repeats: it sets what
-                    # the row says) and go on, as long as it wakes the monitor no more (the feed
-                    # gap then measured from itself). If it still does, or the monitor acted (a
-                    # transition, orders, a full buffer), they take it alone, whatever is now
-                    # due, and leave it for the steps below to finish
-                    kind = ev["kind"]
-                    apply_market_event_nb(mkt_l, np.uint64(ev["instrument"]), ev, tf, False)
-                    n_risk = cnt[C_N_RISK]
-                    n_oe = cnt[C_N_OE]
-                    arrival = cnt[C_NEXT_ARRIVAL]
-                    ks[G_PREV_TS] = prev_ts
-                    _risk_on_event(t, kind, ev["instrument"], ev["side"], ev["level"], lp)
-                    wake_from, wake_gap, wake_crossed = _wake_conditions(ks)  # the hook moves them on
-                    if _wakes(ev, tf, tf, wake_from, wake_gap, wake_crossed) \
-                            or cnt[C_N_RISK] != n_risk or cnt[C_N_OE] != n_oe \
-                            or cnt[C_NEXT_ARRIVAL] != arrival or cnt[C_KILL] != 0 \
-                            or cnt[C_STATUS] != KERNEL_DONE:
-                        i_max = i + 1
-                        t_stop = INT64_MAX
-                        every_stop = 0
-                        look = False
-                        bound_i = i_max
-                        bound_t = t_stop
-                if look:  # event i wakes it no more: the steps take it and stop before the next
-                    while marked <= i:  # that may (marks ends with n > i)
-                        marked = marks[mk]
-                        mk += 1
-                    bound_i = min2(i_max, marked)
-                    t_safe = _time_bound(t, wake_from, wake_gap)
-                    bound_t = min2(t_stop, t_safe)
             # the equity clock's count as the event whose callback it samples after (every_stop
             # 0: the first)
             left = every_stop - 1 - since  # events after i before the one the clock samples
             i_clock = i + left if left < i_max - i else i_max
-            i, how, nreq = _strategy_steps(sp, i, bound_i, bound_t, i_clock, next_t)
+            if _RISK:  # the kill switch's wake-up check, then the steps: one call (_watched_steps)
+                i, how, nreq = _watched_steps(sp, wp, lp, i, i_max, t_stop, i_clock, next_t, prev_ts,
+                                              look)
+            else:
+                i, how, nreq = _strategy_steps(sp, i, i_max, t_stop, i_clock, next_t)
             done += i - i0
             since += i - i0
             last = i if how == STOP_AFTER_CALLBACK else i - 1

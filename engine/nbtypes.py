@@ -22,7 +22,7 @@ from .records import (
 __all__ = [
     "EQUITIES", "F64_1D", "F64_2D", "F64_4D", "FILLS", "I64_1D", "I64_2D", "LOCAL_ORDER_ROW",
     "LOCAL_ORDERS", "LOOP", "LoopArrays", "ORDERS", "ORDER_EVENTS", "ORDER_ROW", "REQUESTS",
-    "RESPONSES", "RISK_EVENTS", "StepArrays",
+    "RESPONSES", "RISK_EVENTS", "StepArrays", "WatchArrays",
 ]
 
 F64_1D = types.Array(types.float64, 1, "C")
@@ -61,3 +61,6 @@ LOOP = ArrayBundle.of(LoopArrays, (
 StepArrays = namedtuple("StepArrays", [
     "events", "mkt_l", "pos_local", "lorders", "cnt", "params", "state", "aux", "req",
 ])
+#: The arrays the kill switch's wake-up check reads (loop_template._watch_bounds): the events and
+#: the marked rows, one pointer.
+WatchArrays = namedtuple("WatchArrays", ["events", "marks"])
