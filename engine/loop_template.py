@@ -288,7 +288,7 @@ def _watched_steps(sp, wp, lp, i, i_max, t_stop, i_clock, next_t, prev_ts, look)
 
     The loop's only call for step 3 (the engine's, without a kill switch, calls the steps
     themselves): with the check's call beside the steps' in the loop, the loop ran ~9 % slower
-    per order with hooks that do nothing, whether or not the check ever ran; this way ~4 %
+    per order with hooks that do nothing, whether or not the check ever ran; this way ~4–6 %
     (benchmarks/PERFORMANCE.md, 4 December, night)."""
     not_inlined()
     bound_i = i_max
