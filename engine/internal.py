@@ -100,8 +100,8 @@ if numba_config.DISABLE_JIT:  # the pure-Python twin inlines nothing
 # order while most sets sat idle (callgrind's model, with the rulebook: ~110 of ~155 misses per
 # order in sets 0-9). code_offset(slot) starts its caller's module SLOT_BYTES * slot bytes into
 # the page (padding that never runs), a slot per kernel on the per-order path:
-#   0 run_chunk_nb (the loop)   1 _handle_requests (pretrade_nb, linked into its module, follows
-#   it)   3 _execute_nb   4 _fill_nb   5 monitor_activity_nb (risk)   6 latency_nb
+#   0 run_chunk_nb (the loop)   1 _handle_requests   2 _gate (the risk module's pretrade_nb)
+#   3 _execute_nb   4 _fill_nb   5 _activity (its monitor_activity_nb)   6 latency_nb
 # A kernel without an explicit signature is linked into its callers' modules: placing it there
 # is its caller's business (code_offset in it does nothing). A module with no code_offset of its
 # own that links one with it is shifted by that one's padding (process_arrivals_nb moved with

@@ -70,7 +70,12 @@ C_NEXT_SAMPLE_T = 25  #: the time clock's next multiple of sample_dt (local ns, 
 C_W_MARKED = 26  #: the next marked row at or after the rows checked (-1: none looked up yet)
 C_W_MK = 27  #: the index of the next of the marks
 C_W_SAFE = 28  #: no event before this local time (ns) may meet the timer or the feed gap
-C_NF = 29
+C_W_HOOKS = 29  #: 1: hooks ran since the bounds were drawn (the conditions may have moved on)
+# the conditions the bounds were drawn under, as float64 bits (cnt viewed as float64)
+C_W_FROM = 30  #: every event from this local time wakes the monitor (-inf: every one)
+C_W_GAP = 31  #: the feed gap that wakes it
+C_W_CROSSED = 32  #: 1.0: a crossed quote wakes it
+C_NF = 33
 
 # --- config, float64[K_NF] -------------------------------------------------------------------
 K_MAKER_BPS = 0

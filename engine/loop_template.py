@@ -39,13 +39,14 @@ from tickguard.engine.layout import (
     C_CUR_ROW, C_ERR_ORDER, C_ERR_TS, C_ERR_VALUE, C_EVENTS_DONE, C_KILL, C_LAST_XTS,
     C_NEXT_ARRIVAL, C_NEXT_RESP, C_NEXT_SAMPLE_T, C_N_EQ, C_N_OE, C_N_OPEN, C_N_ORDERS, C_N_PEND,
     C_N_RISK,
-    C_SINCE_SAMPLE, C_STATUS, C_W_MARKED, C_W_MK, C_W_SAFE, C_XCURSOR, G_ACT_FILL, G_ACT_REJECT,
+    C_SINCE_SAMPLE, C_STATUS, C_W_CROSSED, C_W_FROM, C_W_GAP, C_W_HOOKS, C_W_MARKED, C_W_MK,
+    C_W_SAFE, C_XCURSOR, G_ACT_FILL, G_ACT_REJECT,
     G_FLATTEN, G_PREV_TS, G_TR_NONE,
     INT64_MAX, INT64_MIN, KERNEL_DONE, KERNEL_NEED_MORE, KERNEL_NEED_SPACE, KERNEL_OVERFLOW,
     KERNEL_STRATEGY_ERROR, K_SAMPLE_DT, K_SAMPLE_EVERY, REASON_MARKET, REASON_RESPONSE,
 )
 from tickguard.engine.loop_kernels import (  # @@KERNELS@@
-    _CALLS_HOOKS, _CONTROL, _QUOTE, _RISK, _TRADE, _drop_working, _exchange_takes_row,
+    _CALLS_HOOKS, _CONTROL, _QUOTE, _RISK, _TRADE, _activity, _drop_working, _exchange_takes_row,
     _handle_requests, _has_room, _idle_rows, _kill_or_flatten, _kill_switch_actions,
     _risk_on_event, _sample_equity, _store_clocks, _takes_pending, _transition, _wake_conditions,
     risk,
@@ -120,7 +121,7 @@ def _deliver(t, lp, blank, params, state, aux_blank, req):
         cnt[C_N_PEND] = last
         if _RISK and (ev == OE_FILL or ev == OE_REJECT):  # the kill switch counts fills and rejects
             what = G_ACT_FILL if ev == OE_FILL else G_ACT_REJECT
-            tr = risk.monitor_activity_nb(now, what, lo["instrument"], lp.rules, lp.rstate, lp.ks)
+            tr = _activity(now, what, lo["instrument"], lp)
             if tr != G_TR_NONE:
                 _transition(tr, now, lo["instrument"], lp.rec_risk, cnt, lp.ks)
         cnt[C_ERR_TS] = now  # where the callback runs, should it raise (Backtest reports it)
@@ -228,6 +229,20 @@ def _time_bound(t, wake_from, wake_gap):
     return max2(np.int64(lim), t + 1)
 
 
+@njit(cache=True, inline="always")
+def _drawn_under(cnt, wake_from, wake_gap, wake_crossed, keep):
+    """The wake-up conditions the bounds were drawn under, in ``cnt`` (C_W_FROM, C_W_GAP,
+    C_W_CROSSED as float64 bits): ``keep`` stores these; else whether they are the ones stored."""
+    drawn = cnt.view(np.float64)
+    crossed = 1.0 if wake_crossed else 0.0
+    if keep:
+        drawn[C_W_FROM] = wake_from
+        drawn[C_W_GAP] = wake_gap
+        drawn[C_W_CROSSED] = crossed
+        return True
+    return wake_from == drawn[C_W_FROM] and wake_gap == drawn[C_W_GAP] and crossed == drawn[C_W_CROSSED]
+
+
 @internal_njit(**_CALLS_HOOKS)
 def _watch_bounds(wp, i, i_max, t_stop, prev_ts, lp):
     """Step 3's wake-up check of event ``i`` (the previous local event at ``prev_ts``), one the
@@ -240,11 +255,11 @@ def _watch_bounds(wp, i, i_max, t_stop, prev_ts, lp):
     measured from itself). If it still does, or the monitor acted (a transition, orders, a full
     buffer), they take it alone, whatever is now due, and leave it for the loop to finish.
     Otherwise the steps stop before the next marked row (``marks``: CONTROL rows and crossed
-    quotes) and the first time that may meet the timer or the feed gap; that state is kept in
-    ``cnt`` (C_W_*).
+    quotes) and the first time that may meet the timer or the feed gap; that state, and the
+    conditions it holds under, are kept in ``cnt`` (C_W_*).
 
-    Out of line (``not_inlined``): it runs about once per order (after each hook call, which may
-    move the conditions on), and rarely does more than draw the bounds."""
+    Out of line (``not_inlined``): it runs at a bound, or when a hook moved the conditions on,
+    and rarely does more than draw the bounds."""
     not_inlined()
     events, marks = wp.events, wp.marks
     cnt, ks = lp.cnt, lp.ks
@@ -276,6 +291,7 @@ def _watch_bounds(wp, i, i_max, t_stop, prev_ts, lp):
     cnt[C_W_MK] = mk
     t_safe = _time_bound(t, wake_from, wake_gap)
     cnt[C_W_SAFE] = t_safe
+    _drawn_under(cnt, wake_from, wake_gap, wake_crossed, True)  # for _watched_steps
     return min2(i_max, marked), min2(t_stop, t_safe)
 
 
@@ -284,7 +300,11 @@ def _watched_steps(sp, wp, lp, i, i_max, t_stop, i_clock, next_t, prev_ts, look)
     """Step 3 with the kill switch watching (``look``): the steps' bounds lowered to the next
     event that may wake the monitor, event ``i`` checked if the bounds drawn at the last check
     do not clear it (_watch_bounds), then the strategy's steps; their returns. When the
-    monitor acted on event ``i``, the steps take it alone.
+    monitor acted on event ``i``, the steps take it alone. The bounds outlive the hooks that ran
+    since they were drawn (``cnt[C_W_HOOKS]``, set by the loop) if the conditions are the ones
+    they were drawn under, compared here; else event ``i`` is checked (an exact check after every
+    hook cost ~135 instructions per order with the rulebook; benchmarks/PERFORMANCE.md, 4
+    December, late evening).
 
     The loop's only call for step 3 (the engine's, without a kill switch, calls the steps
     themselves): with the check's call beside the steps' in the loop, the loop ran ~9 % slower
@@ -295,6 +315,11 @@ def _watched_steps(sp, wp, lp, i, i_max, t_stop, i_clock, next_t, prev_ts, look)
     bound_t = t_stop
     if look and i < i_max:
         cnt = lp.cnt
+        if cnt[C_W_HOOKS] != 0:  # hooks ran since the bounds were drawn: they hold only under the
+            cnt[C_W_HOOKS] = 0  # same conditions, else event i is checked
+            wake_from, wake_gap, wake_crossed = _wake_conditions(lp.ks)
+            if not _drawn_under(cnt, wake_from, wake_gap, wake_crossed, False):
+                cnt[C_W_SAFE] = INT64_MIN
         marked = cnt[C_W_MARKED]
         t_safe = cnt[C_W_SAFE]
         t = wp.events[i]["ts_local"]
@@ -428,6 +453,7 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
     cnt[C_W_MARKED] = -1
     cnt[C_W_MK] = 0
     cnt[C_W_SAFE] = INT64_MIN
+    cnt[C_W_HOOKS] = 0
     while stop < 0 and i < n:  # one exit edge (numba releases the arrays there once)
         ev = events[i]
         t = ev["ts_local"]
@@ -518,8 +544,8 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
         #    while the exchange stays idle (so owes its rows), the next ones, in
         #    _strategy_steps; the kill switch's monitor sees the events its rules asked for
         #    (wake-ups, gate.py), and every event while it has positions left to flatten
-        if _RISK and hooks_ran:  # only hooks change the wake-up conditions: a bound drawn
-            cnt[C_W_SAFE] = INT64_MIN  # before them is checked again at the next event
+        if _RISK and hooks_ran:  # only hooks change the wake-up conditions: the bounds drawn
+            cnt[C_W_HOOKS] = 1  # before them hold if the conditions did not move (_watched_steps)
             hooks_ran = False
         # while the exchange stays idle (t_due > t here), the strategy's steps take the events
         # that follow too; an event the exchange merged, they take alone and leave for the steps

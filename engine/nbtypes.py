@@ -22,7 +22,7 @@ from .records import (
 __all__ = [
     "EQUITIES", "F64_1D", "F64_2D", "F64_4D", "FILLS", "I64_1D", "I64_2D", "LOCAL_ORDER_ROW",
     "LOCAL_ORDERS", "LOOP", "LoopArrays", "ORDERS", "ORDER_EVENTS", "ORDER_ROW", "REQUESTS",
-    "RESPONSES", "RISK_EVENTS", "StepArrays", "WatchArrays",
+    "REQUEST_ROW", "RESPONSES", "RISK_EVENTS", "StepArrays", "WatchArrays",
 ]
 
 F64_1D = types.Array(types.float64, 1, "C")
@@ -37,7 +37,8 @@ ORDER_EVENTS = types.Array(from_dtype(ORDER_EVENT_DTYPE), 1, "C")
 RESPONSES = types.Array(from_dtype(RESPONSE_DTYPE), 1, "C")
 FILLS = types.Array(from_dtype(FILL_DTYPE), 1, "C")
 LOCAL_ORDERS = types.Array(LOCAL_ORDER_ROW, 1, "C")
-REQUESTS = types.Array(from_dtype(REQUEST_DTYPE), 1, "C")
+REQUEST_ROW = from_dtype(REQUEST_DTYPE)
+REQUESTS = types.Array(REQUEST_ROW, 1, "C")
 RISK_EVENTS = types.Array(from_dtype(RISK_EVENT_DTYPE), 1, "C")
 EQUITIES = types.Array(from_dtype(EQUITY_DTYPE), 1, "C")
 

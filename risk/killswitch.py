@@ -556,7 +556,7 @@ def monitor_sample_nb(now, equity, pnl, rules, rstate, ks):
 
 
 # ------------------------------------------------------------------------- per order activity
-# explicit: one copy, not one per literal activity code the loop passes (see engine/nbtypes.py)
+# explicit: one copy, not one per literal activity code its callers pass (see engine/nbtypes.py)
 @internal_njit(_t.int64(_t.int64, _t.int64, _t.int64, F64_2D, F64_1D, F64_1D))
 def monitor_activity_nb(now, what, inst, rules, rstate, ks):
     """Per order activity ``what`` (AC_*) on instrument ``inst`` at local time ``now``.
