@@ -146,7 +146,7 @@ def _deliver(t, lp, blank, params, state, aux_blank, req):
 
 
 @internal_njit(_nrt=True)  # the strategy, inlined here, may allocate
-def _strategy_steps(sp, i, i_max, t_due, i_clock, next_t):
+def _strategy_steps(sp, i, i_max, t_due, i_clock, next_t, wp=None, lp=None, prev_ts=0.0, look=False):
     """Step 3 for events ``i`` to ``i_max - 1``, while nothing else is due: the strategy's view
     takes the event and the callback runs. It stops before an event at or after ``t_due``; after
     the callback of an event that sent requests or that the equity clock samples (event
@@ -163,10 +163,13 @@ def _strategy_steps(sp, i, i_max, t_due, i_clock, next_t):
     122 to 130 instructions per event with the pass-through gate or the kill switch's hooks
     around them; out of line, 86–91 plus ~2 for the calls, either way). No test for the kill
     switch's wake-ups in here: any exit more, even a test of a flag that never changes, cost
-    ~7 instructions per event; the loop bounds ``i_max`` and ``t_due`` instead (step 3 in
-    run_chunk_nb).
+    ~7 instructions per event; the loop bounds ``i_max`` and ``t_due`` instead, lowered at the
+    entry to the next event that may wake it (``_watched_bounds``: ``wp``, ``lp``, ``prev_ts``
+    and ``look`` serve only that, with a kill switch; step 3 in run_chunk_nb).
     """
     not_inlined()  # its own registers, whatever the loop around it holds (internal.py)
+    if _RISK:  # with a kill switch watching, first the bounds of its wake-ups (_watched_bounds)
+        i_max, t_due, i_clock = _watched_bounds(wp, lp, i, i_max, t_due, i_clock, prev_ts, look)
     # its arrays, from the bundle (sp: StepArrays): views with no owner, so the strategy inlined
     # below costs no reference counting (bundle.py)
     events, mkt_l, pos_local, lorders, cnt = sp.events, sp.mkt_l, sp.pos_local, sp.lorders, sp.cnt
@@ -291,28 +294,24 @@ def _watch_bounds(wp, i, i_max, t_stop, prev_ts, lp):
     cnt[C_W_MK] = mk
     t_safe = _time_bound(t, wake_from, wake_gap)
     cnt[C_W_SAFE] = t_safe
-    _drawn_under(cnt, wake_from, wake_gap, wake_crossed, True)  # for _watched_steps
+    _drawn_under(cnt, wake_from, wake_gap, wake_crossed, True)  # for _watched_bounds
     return min2(i_max, marked), min2(t_stop, t_safe)
 
 
-@internal_njit(_nrt=True)  # (the steps it calls run the strategy, which may allocate)
-def _watched_steps(sp, wp, lp, i, i_max, t_stop, i_clock, next_t, prev_ts, look):
-    """Step 3 with the kill switch watching (``look``): the steps' bounds lowered to the next
-    event that may wake the monitor, event ``i`` checked if the bounds drawn at the last check
-    do not clear it (_watch_bounds), then the strategy's steps; their returns. When the
-    monitor acted on event ``i``, the steps take it alone. The bounds outlive the hooks that ran
-    since they were drawn (``cnt[C_W_HOOKS]``, set by the loop) if the conditions are the ones
-    they were drawn under, compared here; else event ``i`` is checked (an exact check after every
-    hook cost ~135 instructions per order with the rulebook; benchmarks/PERFORMANCE.md, 4
-    December, late evening).
+@njit(cache=True, inline="always")
+def _watched_bounds(wp, lp, i, i_max, t_stop, i_clock, prev_ts, look):
+    """Step 3's bounds with the kill switch watching (``look``), for the strategy's steps from
+    event ``i``: (``i_max``, ``t_stop`` and ``i_clock``) lowered to the next event that may wake
+    the monitor, event ``i`` checked if the bounds drawn at the last check do not clear it
+    (_watch_bounds); when the monitor acted on event ``i``, bounds that take it alone. The bounds
+    outlive the hooks that ran since they were drawn (``cnt[C_W_HOOKS]``, set by the loop) if the
+    conditions are the ones they were drawn under, compared here; else event ``i`` is checked
+    (an exact check after every hook cost ~135 instructions per order with the rulebook;
+    benchmarks/PERFORMANCE.md, 4 December, late evening).
 
-    The loop's only call for step 3 (the engine's, without a kill switch, calls the steps
-    themselves): with the check's call beside the steps' in the loop, the loop ran ~9 % slower
-    per order with hooks that do nothing, whether or not the check ever ran; this way ~4–6 %
-    (benchmarks/PERFORMANCE.md, 4 December, night)."""
-    not_inlined()
-    bound_i = i_max
-    bound_t = t_stop
+    Inlined into the steps' entry, so that the loop makes one call for step 3: with the check's
+    call beside the steps' in the loop, the loop ran ~9 % slower per order with hooks that do
+    nothing, whether or not the check ever ran (benchmarks/PERFORMANCE.md, 4 December, night)."""
     if look and i < i_max:
         cnt = lp.cnt
         if cnt[C_W_HOOKS] != 0:  # hooks ran since the bounds were drawn: they hold only under the
@@ -328,13 +327,13 @@ def _watched_steps(sp, wp, lp, i, i_max, t_stop, i_clock, next_t, prev_ts, look)
             # an event before or at it, under the same conditions) cannot wake the monitor: an
             # event after the checked one and before the bound is less than the gap from its
             # predecessor, which is the checked one or later (INT64_MIN: check this one)
-            bound_i = min2(i_max, marked)
-            bound_t = min2(t_stop, t_safe)
-        elif t < t_stop:
+            return min2(i_max, marked), min2(t_stop, t_safe), i_clock
+        if t < t_stop:
             bound_i, bound_t = _watch_bounds(wp, i, i_max, t_stop, prev_ts, lp)
             if bound_i < 0:  # the steps take event i alone (the clock's count: its callback)
-                return _strategy_steps(sp, i, i + 1, np.int64(INT64_MAX), i, next_t)
-    return _strategy_steps(sp, i, bound_i, bound_t, i_clock, next_t)
+                return i + 1, np.int64(INT64_MAX), i
+            return bound_i, bound_t, i_clock
+    return i_max, t_stop, i_clock
 
 
 # nogil: the GIL is free for the chunk reader thread (see prefetch.py); no C entry point (see internal.py)
@@ -545,13 +544,13 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
         #    _strategy_steps; the kill switch's monitor sees the events its rules asked for
         #    (wake-ups, gate.py), and every event while it has positions left to flatten
         if _RISK and hooks_ran:  # only hooks change the wake-up conditions: the bounds drawn
-            cnt[C_W_HOOKS] = 1  # before them hold if the conditions did not move (_watched_steps)
+            cnt[C_W_HOOKS] = 1  # before them hold if the conditions did not move (_watched_bounds)
             hooks_ran = False
         # while the exchange stays idle (t_due > t here), the strategy's steps take the events
         # that follow too; an event the exchange merged, they take alone and leave for the steps
         # below to finish (its requests, the clock, the kill switch): the clock stops them
-        # (every 0 events). One call site: each would compile a copy (numba types literal
-        # arguments apart).
+        # (every 0 events). One call site per build (the other is pruned with its `if _RISK`):
+        # each would compile a copy (numba types literal arguments apart).
         idle = cnt[C_N_OPEN] == 0 and takes == 0
         i_max = n if idle else i + 1
         t_stop = t_due if idle else INT64_MAX
@@ -563,10 +562,10 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
             # 0: the first)
             left = every_stop - 1 - since  # events after i before the one the clock samples
             i_clock = i + left if left < i_max - i else i_max
-            if _RISK:  # the kill switch's wake-up check, then the steps: one call (_watched_steps)
-                i, how, nreq = _watched_steps(sp, wp, lp, i, i_max, t_stop, i_clock, next_t, prev_ts,
-                                              look)
-            else:
+            if _RISK:  # the steps first lower their bounds to the kill switch's wake-ups
+                i, how, nreq = _strategy_steps(sp, i, i_max, t_stop, i_clock, next_t, wp, lp, prev_ts,
+                                               look)
+            else:  # (the engine's call: the steps' arguments alone)
                 i, how, nreq = _strategy_steps(sp, i, i_max, t_stop, i_clock, next_t)
             done += i - i0
             since += i - i0
