@@ -14,7 +14,7 @@ compares codes, observed values, thresholds and the whole state after each reque
 rulebooks): the rules are checked in the generic gate's metric order (the stateless ones, then
 the k-sigma collar, the throttle, repeats, duplicates), each only while no rule before it in the
 rulebook has denied (its ``_applies``), so the rules checked, what they leave behind (expired
-signatures, the pending one) and the denial reported, the first in rulebook order, are the same.
+signatures, charges made and undone) and the denial reported, the first in rulebook order, are the same.
 
 The activity monitor (:func:`.killswitch.monitor_activity_nb`) is written out the same way: per
 activity code, the triggers that count it, in the generic monitor's order (rulebook order), with
@@ -108,8 +108,8 @@ def _stateless(k: int, m: int) -> list[str]:
 
 def _tokens(k: int) -> list[str]:
     """The throttle's bucket refilled to ``now``, as the generic gate computes it."""
-    return [f"o = slot_nb(rstate[RS_HEADER + {k}]) + (TB_TOKENS_MODIFY if action == ACTION_MODIFY "
-            "else TB_TOKENS_SUBMIT)",
+    return [f"off = slot_nb(rstate[RS_HEADER + {k}])",
+            "o = off + (TB_TOKENS_MODIFY if action == ACTION_MODIFY else TB_TOKENS_SUBMIT)",
             f"tokens = _bucket_tokens(rules, {k}, rstate, o, now)"]
 
 
@@ -170,8 +170,8 @@ def gate_source(shape: Shape) -> str:
         "    MT_PRICE_COLLAR_PCT, MT_PRICE_COLLAR_SIGMA, PSEUDO_HALTED, PSEUDO_REDUCING, R_ACTION, R_P0,",
         "    R_SCOPE, R_THRESHOLD, R_WINDOW, RS_HEADER, RS_N_INST, TB_TOKENS_MODIFY, TB_TOKENS_SUBMIT)",
         "from tickguard.risk.pretrade import (_collar, _deny, _exposures, _open_sums, _order_notional,",
-        "    _over, _positions, _reducing_refuses, _request_order, _bucket_tokens)",
-        "from tickguard.risk.signatures import signature_count_nb, signature_expire_nb, signature_push_nb",
+        "    _over, _positions, _reducing_refuses, _request_order, _bucket_tokens, _charge_bucket, _uncharge_bucket)",
+        "from tickguard.risk.signatures import signature_check_nb, signature_unpush_nb",
         "from tickguard.risk.slots import slot_nb",
         "",
         "HOOKS_ALLOCATE = False",
@@ -223,32 +223,35 @@ def gate_source(shape: Shape) -> str:
             body = [f"obs, width = _collar(MT_PRICE_COLLAR_SIGMA, np.int64({k}), inst, price, mkt, rules, "
                     "rstate)", *_deny_if(k, "not obs <= width", "obs", "width")]
             out += ["    " + line for line in _check(k, scoped, body)]
+    # charged as each rule passes while nothing has denied, undone on a later denial (as the
+    # generic gate does): charged_k says which were
+    out += [f"    charged_{k} = False" for k, (m, _) in enumerate(shape) if m in _CHARGED]
     for k, scoped in of.get(L.MT_MESSAGE_RATE, []):
-        out += _check(k, scoped, [*_tokens(k), *_deny_if(k, "tokens < 1.0", "tokens", "1.0")])
+        out += _check(k, scoped, [*_tokens(k), *_deny_if(k, "tokens < 1.0", "tokens", "1.0"),
+                                  f"elif best == {n}:", "    _charge_bucket(rstate, off, o, tokens, now)",
+                                  f"    charged_{k} = True"])
     if has(*_SIGNATURE):
         out.append("    if action != ACTION_MODIFY:  # the signatures remember submits only")
         for m in _SIGNATURE:
             dup = m == L.MT_DUPLICATE_ORDER
             for k, scoped in of.get(m, []):
-                body = [f"off = slot_nb(rstate[RS_HEADER + {k}])",
-                        f"signature_expire_nb(rstate, off, now - rules[{k}, R_WINDOW])",
-                        "n_same = 1.0 + signature_count_nb(rstate, off, float(inst), float(side), "
-                        f"float(otype), price, qty, {dup}, rules[{k}, R_THRESHOLD] - 1.0)",
-                        *_deny_if(k, f"n_same > rules[{k}, R_THRESHOLD]", "n_same", f"rules[{k}, R_THRESHOLD]")]
+                body = [f"remember = best == {n}",
+                        f"n_same = 1.0 + signature_check_nb(rstate, slot_nb(rstate[RS_HEADER + {k}]), "
+                        f"now - rules[{k}, R_WINDOW], now, float(inst), float(side), float(otype), price, qty, "
+                        f"{dup}, rules[{k}, R_THRESHOLD] - 1.0, remember)",
+                        *_deny_if(k, f"n_same > rules[{k}, R_THRESHOLD]", "n_same", f"rules[{k}, R_THRESHOLD]"),
+                        "elif remember:", f"    charged_{k} = True"]
                 out += ["    " + line for line in _check(k, scoped, body)]
-    out += [f"    if best < {n}:", "        return _deny(ks, best_obs, best_thr, best + 1)",
-            "    # passed: charge the throttles and remember the order"]
-    for k, (m, scoped) in enumerate(shape):
-        if m not in _CHARGED:
-            continue
+    out.append(f"    if best < {n}:")
+    for k, (m, _) in enumerate(shape):
         if m == L.MT_MESSAGE_RATE:
-            body = [*_tokens(k), "rstate[o] = tokens - 1.0", "rstate[o + 1] = now"]
-        else:
-            body = ["if action != ACTION_MODIFY:",
-                    f"    signature_push_nb(rstate, slot_nb(rstate[RS_HEADER + {k}]), now, float(inst), "
-                    f"float(side), float(otype), price, qty, {m == L.MT_DUPLICATE_ORDER})"]
-        out += _on_rule(k, scoped, body, "    ")
-    out += ["    return 0", "", ""]
+            out += [f"        if charged_{k}:", f"            off = slot_nb(rstate[RS_HEADER + {k}])",
+                    "            _uncharge_bucket(rstate, off, off + (TB_TOKENS_MODIFY if action == ACTION_MODIFY "
+                    "else TB_TOKENS_SUBMIT))"]
+        elif m in _SIGNATURE:
+            out += [f"        if charged_{k}:",
+                    f"            signature_unpush_nb(rstate, slot_nb(rstate[RS_HEADER + {k}]))"]
+    out += ["        return _deny(ks, best_obs, best_thr, best + 1)", "    return 0", "", ""]
     out += _activity_source(shape)
     return "\n".join(out) + "\n"
 

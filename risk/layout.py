@@ -21,7 +21,8 @@ Arrays
            ``RS_FAST``, ``FT_*``; monitor_activity_nb's table at ``RS_ACT_TABLE``): each skips the
            rest; then the blocks. Block contents per metric:
 
-           - message_rate: ``TB_*`` (one token bucket per action type: submit, modify).
+           - message_rate: ``TB_*`` (one token bucket per action type: submit, modify; the last
+             charge's previous values).
            - repeated_execution, duplicate_order: ring header ``RB_*``, ``cap`` rows of
              ``SG_NF`` floats (``SG_*``: the signature of each passed submit), then the
              table header ``SC_*`` and a hash table counting the signatures in the ring, kept
@@ -155,7 +156,9 @@ RS_EXTERNAL = 5  #: index of the external_kill rule, -1 if none
 RS_EVENT_LIST = 6  #: offset of the list of the RS_N_EVENT rule indices monitor_event_nb visits
 RS_EVERY_EVENT = 7  #: 1.0: the loop shows monitor_event_nb every event (tests the wake-ups)
 RS_CHARGE_LIST = 8  #: offset of the list of the RS_N_CHARGE rules a passed request charges
-RS_N_CHARGE = 9  #: (message_rate, repeated_execution, duplicate_order)
+#: (message_rate, repeated_execution, duplicate_order; read by no kernel, like RS_PRE_LIST: the
+#: gate charges each as it checks it)
+RS_N_CHARGE = 9
 RS_ACT_TABLE = 10  #: offset of AC_NCODES (start, count) pairs: per activity code, where its list
 #: of entries (AE_*: the rules that count it, as numerator or denominator) starts and how many
 RS_PRE_LIST = 11  #: offset of the list of the RS_N_PRE pre-trade rules, in rulebook order (read
@@ -212,7 +215,9 @@ TB_TOKENS_SUBMIT = 0
 TB_LAST_SUBMIT = 1  #: time of the last refill (NaN: bucket untouched, full)
 TB_TOKENS_MODIFY = 2
 TB_LAST_MODIFY = 3
-TB_NF = 4
+TB_SAVED_TOKENS = 4  #: the tokens and refill time a charge replaced, for the gate to undo it
+TB_SAVED_LAST = 5
+TB_NF = 6
 
 # --- EWMA sigma of mid log-returns sampled every `window` (price_collar_sigma) ------------------
 SIG_NEXT = 0  #: block slot 0: local time of the next sample (-inf: at the first event)

@@ -17,7 +17,8 @@ request:
 Cancels are never blocked, throttled nor counted (SEC 15c3-5 systems never stand between a firm
 and pulling its orders). On a denial, ``ks[KS_LAST_OBSERVED]`` / ``ks[KS_LAST_THRESHOLD]`` receive
 the observed value and the threshold; throttles and the repeat/duplicate memories are updated only
-for requests that pass, so denied retries cost a runaway strategy nothing but do not refill it.
+for requests that pass, so denied retries cost a runaway strategy nothing but do not refill it
+(the gate charges each as its rule passes, and undoes the charges when a later rule denies).
 
 Units: quantities in units, prices in quote currency, notionals ``qty * price * mult``; the gate
 fails closed (observed = inf) when a value it needs is missing (no mid for a collar or exposure).
@@ -58,11 +59,11 @@ from .layout import (
     MT_MAX_ORDER_NOTIONAL, MT_MAX_ORDER_QTY, MT_MAX_POSITION, MT_MAX_POSITION_NOTIONAL,
     MT_MESSAGE_RATE, MT_PRICE_COLLAR_PCT, MT_PRICE_COLLAR_SIGMA, MT_REPEATED_EXECUTION,
     MT_RESTRICTED, MT_STALE_DATA, PSEUDO_HALTED, PSEUDO_REDUCING, R_METRIC, R_P0, R_P1, R_P2,
-    R_SCOPE, R_THRESHOLD, R_WINDOW, RS_CHARGE_LIST, RS_FAST, RS_HEADER, RS_N_CHARGE, RS_N_INST,
+    R_SCOPE, R_THRESHOLD, R_WINDOW, RS_FAST, RS_HEADER, RS_N_INST,
     RS_N_RULES, RS_PRE_TABLE, SIG_N, SIG_NF, SIG_ROWS,
-    SIG_VAR, TB_TOKENS_MODIFY, TB_TOKENS_SUBMIT,
+    SIG_VAR, TB_SAVED_LAST, TB_SAVED_TOKENS, TB_TOKENS_MODIFY, TB_TOKENS_SUBMIT,
 )
-from .signatures import signature_count_nb, signature_expire_nb, signature_push_nb
+from .signatures import signature_check_nb, signature_unpush_nb
 from .slots import slot_nb
 
 __all__ = ["gate_rule_index", "pretrade_nb"]
@@ -324,6 +325,50 @@ def _bucket_tokens(rules, r, rstate, o, now):
 
 
 @njit(cache=True, inline="always")
+def _charge_bucket(rstate, off, o, tokens, now):
+    """Take a token from the bucket at ``o`` (refilled to ``tokens`` at ``now``), keeping what it
+    held for :func:`_undo_charges`."""
+    rstate[off + TB_SAVED_TOKENS] = rstate[o]
+    rstate[off + TB_SAVED_LAST] = rstate[o + 1]
+    rstate[o] = tokens - 1.0
+    rstate[o + 1] = now
+
+
+@njit(cache=True, inline="always")
+def _uncharge_bucket(rstate, off, o):
+    """Put back what the bucket at ``o`` held before :func:`_charge_bucket`."""
+    rstate[o] = rstate[off + TB_SAVED_TOKENS]
+    rstate[o + 1] = rstate[off + TB_SAVED_LAST]
+
+
+@internal_njit
+def _undo_charges(action, inst, charged, rules, rstate):
+    """Undo the first ``charged`` charges pretrade_nb made for a request it then denied: the rules
+    it charges (throttles, then repeats, then duplicates), in the order it visits them, are every
+    rule of those metrics that applies to the instrument, up to the first denial (out of line:
+    it runs only for such a denial)."""
+    not_inlined()
+    tab = slot_nb(rstate[RS_PRE_TABLE])
+    for m in (MT_MESSAGE_RATE, MT_REPEATED_EXECUTION, MT_DUPLICATE_ORDER):
+        if m != MT_MESSAGE_RATE and action == ACTION_MODIFY:
+            break
+        first, count = _rules_of(rstate, tab, m)
+        for e in range(count):
+            if charged == 0:
+                return
+            r = _applies(rstate, rules, first + e, rules.shape[0], inst)
+            if r < 0:
+                continue
+            off = slot_nb(rstate[RS_HEADER + r])
+            if m == MT_MESSAGE_RATE:
+                _uncharge_bucket(rstate, off, off + (TB_TOKENS_MODIFY if action == ACTION_MODIFY
+                                                     else TB_TOKENS_SUBMIT))
+            else:
+                signature_unpush_nb(rstate, off)
+            charged -= 1
+
+
+@njit(cache=True, inline="always")
 def _reducing_refuses(action, p, side, rem, old_rem, same):
     """REDUCING accepts what moves |position| strictly toward zero without crossing it, open
     orders on that side (``same``) counted as filled, and a modify that does not grow the order."""
@@ -401,21 +446,29 @@ def pretrade_nb(req, now, mkt, pos, orders, working, mult, rules, rstate, ks):
     # (RS_PRE_TABLE), with no dispatch per rule: a switch on the metric, rule after rule, cost a
     # mispredicted branch per rule. Every rule is checked (an order that passes is checked by
     # all anyway) and the denial reported is the first in rulebook order, the smallest failing
-    # index, as in a pass in that order; what a check leaves behind (expired signatures, the
-    # pending one) does not depend on the order.
+    # index, as in a pass in that order; what a check leaves behind (expired signatures) does not
+    # depend on the order.
     tab = slot_nb(rstate[RS_PRE_TABLE])
     if not math.isnan(price):
         best, best_obs, best_thr = _collar_rules(MT_PRICE_COLLAR_SIGMA, inst, price, mkt, rules, rstate,
                                                  tab, best, best_obs, best_thr)
+    # The throttles are charged and the order remembered as each rule passes it, while no rule
+    # has denied the order; a later denial undoes them (_undo_charges, out of line). A pass over
+    # the rules after the verdict, reading each rule's state again, cost ~230 instructions per
+    # order on the default rulebook (benchmarks/PERFORMANCE.md, 4 December, late night).
+    charged = 0  # charges made so far, in the order the rules are visited
     first, count = _rules_of(rstate, tab, MT_MESSAGE_RATE)
     for e in range(count):
         r = _applies(rstate, rules, first + e, best, inst)
         if r >= 0:
-            o = slot_nb(rstate[RS_HEADER + r]) + (TB_TOKENS_MODIFY if action == ACTION_MODIFY
-                                              else TB_TOKENS_SUBMIT)
+            off = slot_nb(rstate[RS_HEADER + r])
+            o = off + (TB_TOKENS_MODIFY if action == ACTION_MODIFY else TB_TOKENS_SUBMIT)
             tokens = _bucket_tokens(rules, r, rstate, o, now)  # o + 1: the matching TB_LAST_*
             if tokens < 1.0:
                 best, best_obs, best_thr = r, tokens, 1.0
+            elif best == n_rules:
+                _charge_bucket(rstate, off, o, tokens, now)
+                charged += 1
     if action != ACTION_MODIFY:  # the signatures remember submits only
         first, count = _rules_of(rstate, tab, MT_REPEATED_EXECUTION)
         first_n, count_n = _rules_of(rstate, tab, MT_DUPLICATE_ORDER)
@@ -423,30 +476,19 @@ def pretrade_nb(req, now, mkt, pos, orders, working, mult, rules, rstate, ks):
             dup = e >= count
             r = _applies(rstate, rules, (first_n + e - count) if dup else (first + e), best, inst)
             if r >= 0:
-                off = slot_nb(rstate[RS_HEADER + r])
-                signature_expire_nb(rstate, off, now - rules[r, R_WINDOW])
                 # this order and its twins, counted only if the window holds enough orders to
-                # pass the threshold; a probed key stays pending, for the push below
-                n_same = 1.0 + signature_count_nb(rstate, off, float(inst), float(side), float(otype),
-                                                  price, qty, dup, rules[r, R_THRESHOLD] - 1.0)
+                # pass the threshold; remembered if it passes and nothing denied it so far
+                remember = best == n_rules
+                n_same = 1.0 + signature_check_nb(rstate, slot_nb(rstate[RS_HEADER + r]),
+                                                  now - rules[r, R_WINDOW], now, float(inst), float(side),
+                                                  float(otype), price, qty, dup,
+                                                  rules[r, R_THRESHOLD] - 1.0, remember)
                 if n_same > rules[r, R_THRESHOLD]:
                     best, best_obs, best_thr = r, n_same, rules[r, R_THRESHOLD]
+                elif remember:
+                    charged += 1
     if best < n_rules:
+        if charged:
+            _undo_charges(action, inst, charged, rules, rstate)
         return _deny(ks, best_obs, best_thr, best + 1)
-    # passed: charge the throttles and remember the order
-    first = slot_nb(rstate[RS_CHARGE_LIST])
-    for e in range(slot_nb(rstate[RS_N_CHARGE])):
-        r = slot_nb(rstate[first + e])
-        m = int(rules[r, R_METRIC])
-        scope = int(rules[r, R_SCOPE])
-        if scope >= 0 and scope != inst:
-            continue
-        off = slot_nb(rstate[RS_HEADER + r])
-        if m == MT_MESSAGE_RATE:
-            o = off + (TB_TOKENS_MODIFY if action == ACTION_MODIFY else TB_TOKENS_SUBMIT)
-            rstate[o] = _bucket_tokens(rules, r, rstate, o, now) - 1.0
-            rstate[o + 1] = now
-        elif (m == MT_REPEATED_EXECUTION or m == MT_DUPLICATE_ORDER) and action != ACTION_MODIFY:
-            signature_push_nb(rstate, off, now, float(inst), float(side), float(otype), price, qty,
-                              m == MT_DUPLICATE_ORDER)  # the key its rule counted above
     return 0

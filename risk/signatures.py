@@ -43,8 +43,8 @@ from .layout import (
 )
 from .slots import SLOT_MASK, ring_slot_nb, slot_nb
 
-__all__ = ["SCAN_ROWS", "SC_TABLE_ROWS", "signature_block", "signature_count_nb", "signature_expire_nb",
-           "signature_push_nb"]
+__all__ = ["SCAN_ROWS", "SC_TABLE_ROWS", "signature_block", "signature_check_nb", "signature_count_nb",
+           "signature_expire_nb", "signature_push_nb", "signature_unpush_nb"]
 
 SC_TABLE_ROWS = 4  #: table rows per ring row (at least)
 SCAN_ROWS = 16  #: windows of at most this many orders are counted by a scan, without the table
@@ -54,7 +54,9 @@ SC_PENDING = 2  #: the table row (offset) of the key signature_count_nb probed l
 SC_LIVE = 3  #: 1.0 while the table counts every ring row; 0.0: stale, not kept up
 SC_EPOCH = 4  #: table rows whose SG_ROW holds another value are empty
 SC_SCAN = 5  #: the most orders in the window counted by a scan (SCAN_ROWS unless a test sets it)
-SC_NF = 6
+SC_DROPPED = 6  #: 1.0 when the last push dropped the oldest ring row, kept at SC_SAVED for an unpush
+SC_SAVED = 7  #: SG_NF floats: that row
+SC_NF = SC_SAVED + SG_NF
 _GOLDEN = -7046029254386353131  # 0x9E3779B97F4A7C15 as int64: Fibonacci hashing
 
 
@@ -204,6 +206,23 @@ def signature_expire_nb(rs, off, cutoff):
 
 
 @njit(cache=True, inline="always")
+def _save_oldest(rs, off, head, sc):
+    rs[sc + SC_DROPPED] = 1.0
+    for c in range(SG_NF):
+        rs[sc + SC_SAVED + c] = rs[off + RB_NF + head * SG_NF + c]
+
+
+@njit(cache=True, inline="always")
+def _write_row(rs, ring, now, inst, side, otype, price, qty, use_type):
+    rs[ring + SG_INST] = inst
+    rs[ring + SG_SIDE] = side
+    rs[ring + SG_TYPE] = _key_type(otype, use_type)
+    rs[ring + SG_PRICE] = price
+    rs[ring + SG_QTY] = qty
+    rs[ring + SG_TS] = now
+
+
+@njit(cache=True, inline="always")
 def signature_push_nb(rs, off, now, inst, side, otype, price, qty, use_type):
     """Append an order at time ``now``: the key signature_count_nb was given last, given again
     (its table row, if probed, is the pending one); a full ring drops its oldest, counted in
@@ -215,17 +234,14 @@ def signature_push_nb(rs, off, now, inst, side, otype, price, qty, use_type):
     live = rs[sc + SC_LIVE] != 0.0
     row = int(rs[sc + SC_PENDING])
     rs[sc + SC_PENDING] = -1.0  # used up
-    if n == cap:
+    rs[sc + SC_DROPPED] = 0.0
+    if n == cap:  # the oldest row leaves, kept for signature_unpush_nb
+        _save_oldest(rs, off, head, sc)
         head = _forget_oldest(rs, off, head, cap, live)
         rs[off + RB_OVERFLOW] += 1.0
         n -= 1
     ring = off + RB_NF + ring_slot_nb(head, n, cap) * SG_NF
-    rs[ring + SG_INST] = inst
-    rs[ring + SG_SIDE] = side
-    rs[ring + SG_TYPE] = _key_type(otype, use_type)
-    rs[ring + SG_PRICE] = price
-    rs[ring + SG_QTY] = qty
-    rs[ring + SG_TS] = now
+    _write_row(rs, ring, now, inst, side, otype, price, qty, use_type)
     rs[off + RB_HEAD] = head
     rs[off + RB_COUNT] = n + 1
     if not live:
@@ -236,3 +252,69 @@ def signature_push_nb(rs, off, now, inst, side, otype, price, qty, use_type):
     if row < 0:
         row = _find_key(rs, sc, ring)
     _count_key(rs, sc, row, ring)
+
+
+@internal_njit
+def _check_slow(rs, off, cutoff, now, inst, side, otype, price, qty, use_type, beyond, remember):
+    """signature_check_nb's other cases, in three calls (out of line: a live table, a count
+    needed, or a full ring)."""
+    signature_expire_nb(rs, off, cutoff)
+    count = signature_count_nb(rs, off, inst, side, otype, price, qty, use_type, beyond)
+    if remember and not count > beyond:
+        signature_push_nb(rs, off, now, inst, side, otype, price, qty, use_type)
+    return count
+
+
+@njit(cache=True, inline="always")
+def signature_check_nb(rs, off, cutoff, now, inst, side, otype, price, qty, use_type, beyond, remember):
+    """What one order does to a rule's memory: :func:`signature_expire_nb` at ``cutoff``, then
+    :func:`signature_count_nb` (its return), then, if ``remember`` and the count is not past
+    ``beyond`` (the order passes this rule), :func:`signature_push_nb`; undone by
+    :func:`signature_unpush_nb`. The same state as the three calls, and one read of the ring's
+    header: the common case (a stale table, no count needed, a ring not full) runs inline, the
+    others call the three out of line. The three in a row, and the push in a later pass over
+    the rules, cost the gate ~200 instructions per order with two such rules
+    (benchmarks/PERFORMANCE.md, 4 December, night)."""
+    cap = slot_nb(rs[off + RB_CAP])
+    sc = off + RB_NF + cap * SG_NF
+    if rs[sc + SC_LIVE] == 0.0:
+        head = slot_nb(rs[off + RB_HEAD])
+        n = slot_nb(rs[off + RB_COUNT])
+        while n > 0 and rs[off + RB_NF + head * SG_NF + SG_TS] < cutoff:  # expiry: the head moves
+            head = ring_slot_nb(head, 1, cap)
+            n -= 1
+        if not n > beyond and n < cap:  # no count needed, nothing dropped
+            if remember:
+                _write_row(rs, off + RB_NF + ring_slot_nb(head, n, cap) * SG_NF, now, inst, side, otype,
+                           price, qty, use_type)
+                rs[sc + SC_DROPPED] = 0.0
+                n += 1
+            rs[off + RB_HEAD] = head
+            rs[off + RB_COUNT] = n
+            return 0.0
+    return _check_slow(rs, off, cutoff, now, inst, side, otype, price, qty, use_type, beyond, remember)
+
+
+@internal_njit
+def signature_unpush_nb(rs, off):
+    """Undo the last push (the gate remembers an order as it checks it, and forgets it if a later
+    rule denies it): its row leaves the ring and the table; a row it dropped comes back."""
+    cap = slot_nb(rs[off + RB_CAP])
+    head = slot_nb(rs[off + RB_HEAD])
+    n = slot_nb(rs[off + RB_COUNT]) - 1
+    sc = off + RB_NF + cap * SG_NF
+    live = rs[sc + SC_LIVE] != 0.0
+    ring = off + RB_NF + ring_slot_nb(head, n, cap) * SG_NF  # the newest row
+    if live:
+        rs[slot_nb(rs[ring + SG_ROW]) + SG_TS] -= 1.0
+    if rs[sc + SC_DROPPED] != 0.0:  # it took the slot of the row it dropped: that row comes back
+        rs[sc + SC_DROPPED] = 0.0
+        for c in range(SG_NF):
+            rs[ring + c] = rs[sc + SC_SAVED + c]
+        head = ring_slot_nb(head, n, cap)
+        n += 1
+        rs[off + RB_OVERFLOW] -= 1.0
+        if live:  # counted again (the push may have rebuilt the table: looked up afresh)
+            _count_key(rs, sc, _find_key(rs, sc, ring), ring)
+    rs[off + RB_HEAD] = head
+    rs[off + RB_COUNT] = n

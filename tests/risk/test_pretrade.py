@@ -250,6 +250,23 @@ def test_first_denying_rule_in_book_order_and_throttle_charged_only_on_pass() ->
     assert d.send(0, qty=6) == 1  # now the throttle (listed first) answers first
 
 
+def test_a_later_denial_undoes_the_throttle_and_memories_the_order_passed() -> None:
+    # hand-worked: 10 messages per second, burst 2; at most 2 identical orders per second; no
+    # identical second within 100 ms. The gate charges each rule as it passes, so a duplicate
+    # denied by the last rule must leave the bucket and the repeat memory as they were.
+    d = Desk(deny("mr", "message_rate", 10, window="1s", params="{ burst = 2 }")
+             + deny("rep", "repeated_execution", 2, window="1s")
+             + deny("dup", "duplicate_order", 1, window="100ms"))
+    assert d.send(0) == 0  # A: a token left, A remembered by both
+    assert d.send(0) == 3 and d.last == (2.0, 1.0)  # A again: a duplicate (throttle, repeat passed)
+    assert d.send(0, price=100.5) == 0  # B takes the token the duplicate did not
+    assert d.send(0, price=101.0) == 1  # and the bucket is empty
+    # at 200 ms the bucket is full again and the duplicate window has passed: A counts 2 within
+    # the second (the one at 0 and this one; the denied one not), which repeat-throttle allows
+    assert d.send(S // 5) == 0
+    assert d.send(S // 5 + 1) == 2 and d.last == (3.0, 2.0)  # a third A within the second
+
+
 def test_halted_refuses_every_submit_and_modify_but_no_cancel() -> None:
     d = Desk(deny("qty", "max_order_qty", 1e9))
     oid = d.order(0, +1, 5.0)

@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 
 from tickguard.risk.layout import RB_COUNT, RB_NF, RB_OVERFLOW, SG_NF
 from tickguard.risk.signatures import (
-    SC_LIVE, SC_NF, SC_PENDING, signature_block, signature_count_nb, signature_expire_nb,
-    signature_push_nb,
+    SC_LIVE, SC_NF, SC_PENDING, signature_block, signature_check_nb, signature_count_nb,
+    signature_expire_nb, signature_push_nb, signature_unpush_nb,
 )
 
 PRICES = [99.0, 99.5, 100.0, math.nan]
@@ -71,6 +71,59 @@ def _replay(cap, window, thr, use_type, orders, exact=True, scan_rows=16):
        exact=st.booleans(), scan_rows=st.integers(0, 3))
 def test_counts_match_a_scan_of_the_window(cap, window, thr, use_type, orders, exact, scan_rows):
     _replay(cap, window, thr, use_type, orders, exact, scan_rows)
+
+
+@settings(max_examples=300, deadline=None)
+@given(cap=st.integers(1, 6), window=st.integers(1, 10_000), thr=st.integers(1, 4),
+       use_type=st.booleans(), orders=st.lists(st.tuples(order, st.sampled_from([0, 0, 1, 2])),
+                                                 min_size=1, max_size=120),
+       scan_rows=st.integers(0, 3))
+def test_check_remembers_and_unpush_forgets_as_the_window_reads(cap, window, thr, use_type, orders, scan_rows):
+    """signature_check_nb (expire, count, push in one) against the brute-force window, as the gate
+    uses it: an order that passes is remembered unless nothing is to be remembered (fate 2: an
+    earlier rule denied it) and forgotten again by signature_unpush_nb when a later rule denies
+    it (fate 1), so the window must read as if it never came, overflowed rows included."""
+    rs = signature_block(cap, scan_rows)
+    ring: list[tuple[int, tuple]] = []
+    overflow, now = 0, 0
+    for (step, inst, side, otype, price, qty), fate in orders:
+        now += step
+        sig = (inst, side, otype, price, qty)
+        beyond = thr - 1.0  # as the gate asks: a count only where it may pass the threshold
+        got = 1.0 + signature_check_nb(rs, 0, float(now - window), float(now), float(inst), float(side),
+                                       float(otype), price, qty, use_type, beyond, fate != 2)
+        ring = [(ts, s) for ts, s in ring if ts >= now - window]
+        want = 1 + sum(_same(s, sig, use_type) for _, s in ring)
+        if len(ring) > beyond:
+            assert got == want
+        else:
+            assert got == 1.0 and want <= thr
+        if not got > thr:  # passed this rule
+            if fate == 1:  # pushed, then a later rule denied the order
+                signature_unpush_nb(rs, 0)
+            elif fate == 0:
+                ring.append((now, sig))
+                if len(ring) > cap:
+                    ring.pop(0)
+                    overflow += 1
+        assert rs[RB_COUNT] == len(ring) and rs[RB_OVERFLOW] == overflow
+        head = int(rs[0])  # RB_HEAD: the rows left are the window's, oldest first
+        rows = [RB_NF + ((head + k) % cap) * SG_NF for k in range(len(ring))]
+        assert [rs[r] for r in rows] == [float(ts) for ts, _ in ring]  # SG_TS
+
+
+def test_unpush_counts_the_row_it_brings_back_in_a_live_table():
+    # cap 2, threshold 2, scan limit 0: K1 and K2 fill the ring; the next K1 needs a count, which
+    # brings the table up (live), passes, and its push drops the first K1; a later rule denies it,
+    # so the unpush must bring that K1 back *and count it*: the K1 after it counts 2, not 1
+    rs = signature_block(2, 0)
+    k1, k2 = (0.0, 1.0, 1.0, 100.0, 1.0), (0.0, 1.0, 1.0, 101.0, 1.0)
+    counts = []
+    for now, key, fate in ((1, k1, 0), (2, k2, 0), (3, k1, 1), (4, k1, 0)):
+        counts.append(1.0 + signature_check_nb(rs, 0, 0.0, float(now), *key, False, 1.0, True))
+        if fate:
+            signature_unpush_nb(rs, 0)
+    assert counts == [1.0, 1.0, 2.0, 2.0] and rs[RB_NF + 2 * SG_NF + SC_LIVE] == 1.0
 
 
 def test_a_flow_inside_the_threshold_never_touches_the_table():
