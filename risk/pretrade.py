@@ -135,13 +135,13 @@ def _collar_distance(price, mid):
     return abs(price / mid - 1.0) if mid > 0.0 else math.inf
 
 
-@internal_njit
+@njit(cache=True, inline="always")
 def _collar(m, r, inst, price, mkt, rules, rstate):
     """(observed distance, allowed width) of a limit price from mid under collar rule ``r``.
 
     It reads mid itself: given the gate's copy (loop-invariant), LLVM hoisted the division and
     the log out of the rule loop, above the market-order test, so every order paid for them; a
-    load after the loop's stores cannot move there."""
+    load after the loop's stores cannot move there. Inlined, as _stateless_rules is (its doc)."""
     mid = mkt[inst, M_MID]
     if m == MT_PRICE_COLLAR_PCT:
         return _collar_distance(price, mid), rules[r, R_THRESHOLD]
@@ -220,13 +220,14 @@ def _positions(p, side, same, old_rem, rem, mid, price, mult_i):
     return before, after, before_v, after_v
 
 
-@internal_njit
+@njit(cache=True, inline="always")
 def _stateless_rules(inst, side, qty, price, rem, old_rem, skip, now, mkt, pos, orders, working, mult,
                      rules, rstate):
     """The stateless pre-trade rules one by one, for an order the fast table did not pass:
-    (first denying rule, observed, threshold), ``n_rules`` for none. Out of line: it runs for
-    few orders, and its code stays out of the way of the common path's."""
-    not_inlined()
+    (first denying rule, observed, threshold), ``n_rules`` for none. Inlined, though it runs for
+    few orders: called out of line, it took every array's whole structure, which the gate then
+    loaded on entry and kept on the stack for every order (~60 instructions per order on the
+    default rulebook; benchmarks/PERFORMANCE.md, 4 December, late night)."""
     n_inst = slot_nb(rstate[RS_N_INST])
     so = RS_HEADER + slot_nb(rstate[RS_N_RULES])
     tab = slot_nb(rstate[RS_PRE_TABLE])
