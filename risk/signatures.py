@@ -272,9 +272,9 @@ def signature_check_nb(rs, off, cutoff, now, inst, side, otype, price, qty, use_
     ``beyond`` (the order passes this rule), :func:`signature_push_nb`; undone by
     :func:`signature_unpush_nb`. The same state as the three calls, and one read of the ring's
     header: the common case (a stale table, no count needed, a ring not full) runs inline, the
-    others call the three out of line. The three in a row, and the push in a later pass over
-    the rules, cost the gate ~200 instructions per order with two such rules
-    (benchmarks/PERFORMANCE.md, 4 December, night)."""
+    others call the three out of line. With the three in a row, and the push in a later pass over
+    the rules, the gate ran ~165 more instructions per order on the default rulebook (two such
+    rules and a throttle; benchmarks/PERFORMANCE.md, 4 December, late night)."""
     cap = slot_nb(rs[off + RB_CAP])
     sc = off + RB_NF + cap * SG_NF
     if rs[sc + SC_LIVE] == 0.0:
