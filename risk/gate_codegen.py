@@ -109,7 +109,7 @@ def _stateless(k: int, m: int) -> list[str]:
 def _tokens(k: int) -> list[str]:
     """The throttle's bucket refilled to ``now``, as the generic gate computes it."""
     return [f"off = slot_nb(rstate[RS_HEADER + {k}])",
-            "o = off + (TB_TOKENS_MODIFY if action == ACTION_MODIFY else TB_TOKENS_SUBMIT)",
+            "o = _bucket(off, action)",
             f"tokens = _bucket_tokens(rules, {k}, rstate, o, now)"]
 
 
@@ -168,9 +168,10 @@ def gate_source(shape: Shape) -> str:
         "    monitor_event_nb, monitor_sample_nb)",
         "from tickguard.risk.layout import (KS_HALTED, KS_OBSERVED, KS_REDUCING, KS_STATE, KS_THRESHOLD,",
         "    MT_PRICE_COLLAR_PCT, MT_PRICE_COLLAR_SIGMA, PSEUDO_HALTED, PSEUDO_REDUCING, R_ACTION, R_P0,",
-        "    R_SCOPE, R_THRESHOLD, R_WINDOW, RS_HEADER, RS_N_INST, TB_TOKENS_MODIFY, TB_TOKENS_SUBMIT)",
+        "    R_SCOPE, R_THRESHOLD, R_WINDOW, RS_HEADER, RS_N_INST)",
         "from tickguard.risk.pretrade import (_collar, _deny, _exposures, _open_sums, _order_notional,",
-        "    _over, _positions, _reducing_refuses, _request_order, _bucket_tokens, _charge_bucket, _uncharge_bucket)",
+        "    _over, _positions, _reducing_refuses, _request_order, _bucket, _bucket_tokens, _charge_bucket,",
+        "    _uncharge_bucket)",
         "from tickguard.risk.signatures import signature_check_nb, signature_unpush_nb",
         "from tickguard.risk.slots import slot_nb",
         "",
@@ -246,8 +247,7 @@ def gate_source(shape: Shape) -> str:
     for k, (m, _) in enumerate(shape):
         if m == L.MT_MESSAGE_RATE:
             out += [f"        if charged_{k}:", f"            off = slot_nb(rstate[RS_HEADER + {k}])",
-                    "            _uncharge_bucket(rstate, off, off + (TB_TOKENS_MODIFY if action == ACTION_MODIFY "
-                    "else TB_TOKENS_SUBMIT))"]
+                    "            _uncharge_bucket(rstate, off, _bucket(off, action))"]
         elif m in _SIGNATURE:
             out += [f"        if charged_{k}:",
                     f"            signature_unpush_nb(rstate, slot_nb(rstate[RS_HEADER + {k}]))"]

@@ -326,6 +326,13 @@ def _bucket_tokens(rules, r, rstate, o, now):
 
 
 @njit(cache=True, inline="always")
+def _bucket(off, action):
+    """Where, in a throttle's block at ``off``, the bucket the request's action draws on starts
+    (submits and modifies have one each; TB_LAST_* follows its tokens)."""
+    return off + (TB_TOKENS_MODIFY if action == ACTION_MODIFY else TB_TOKENS_SUBMIT)
+
+
+@njit(cache=True, inline="always")
 def _charge_bucket(rstate, off, o, tokens, now):
     """Take a token from the bucket at ``o`` (refilled to ``tokens`` at ``now``), keeping what it
     held for :func:`_undo_charges`."""
@@ -362,8 +369,7 @@ def _undo_charges(action, inst, charged, rules, rstate):
                 continue
             off = slot_nb(rstate[RS_HEADER + r])
             if m == MT_MESSAGE_RATE:
-                _uncharge_bucket(rstate, off, off + (TB_TOKENS_MODIFY if action == ACTION_MODIFY
-                                                     else TB_TOKENS_SUBMIT))
+                _uncharge_bucket(rstate, off, _bucket(off, action))
             else:
                 signature_unpush_nb(rstate, off)
             charged -= 1
@@ -463,8 +469,8 @@ def pretrade_nb(req, now, mkt, pos, orders, working, mult, rules, rstate, ks):
         r = _applies(rstate, rules, first + e, best, inst)
         if r >= 0:
             off = slot_nb(rstate[RS_HEADER + r])
-            o = off + (TB_TOKENS_MODIFY if action == ACTION_MODIFY else TB_TOKENS_SUBMIT)
-            tokens = _bucket_tokens(rules, r, rstate, o, now)  # o + 1: the matching TB_LAST_*
+            o = _bucket(off, action)
+            tokens = _bucket_tokens(rules, r, rstate, o, now)
             if tokens < 1.0:
                 best, best_obs, best_thr = r, tokens, 1.0
             elif best == n_rules:

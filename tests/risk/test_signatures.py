@@ -16,7 +16,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tickguard.risk.layout import RB_COUNT, RB_NF, RB_OVERFLOW, SG_NF
+from tickguard.risk.layout import RB_COUNT, RB_HEAD, RB_NF, RB_OVERFLOW, SG_NF, SG_TS
 from tickguard.risk.signatures import (
     SC_LIVE, SC_NF, SC_PENDING, signature_block, signature_check_nb, signature_count_nb,
     signature_expire_nb, signature_push_nb, signature_unpush_nb,
@@ -107,9 +107,9 @@ def test_check_remembers_and_unpush_forgets_as_the_window_reads(cap, window, thr
                     ring.pop(0)
                     overflow += 1
         assert rs[RB_COUNT] == len(ring) and rs[RB_OVERFLOW] == overflow
-        head = int(rs[0])  # RB_HEAD: the rows left are the window's, oldest first
+        head = int(rs[RB_HEAD])  # the rows left are the window's, oldest first
         rows = [RB_NF + ((head + k) % cap) * SG_NF for k in range(len(ring))]
-        assert [rs[r] for r in rows] == [float(ts) for ts, _ in ring]  # SG_TS
+        assert [rs[r + SG_TS] for r in rows] == [float(ts) for ts, _ in ring]
 
 
 def test_unpush_counts_the_row_it_brings_back_in_a_live_table():
