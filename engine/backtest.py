@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import platform
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -21,10 +22,12 @@ from tickguard.data.schema import EVENT_DTYPE, KIND_DEPTH, KIND_SNAPSHOT, Instru
 from .book import B_NF, BM_NF
 from .codegen import compile_loop
 from .config import EngineConfig
+from .internal import CYCLES_AVAILABLE
 from .layout import (
     A_CASH, A_EQUITY, A_INITIAL, A_NF, C_CUR_ROW, C_ERR_ORDER, C_ERR_TS, C_ERR_VALUE,
     C_EVENTS_DONE, C_LAST_XTS, C_N_EQ, C_N_FILLS, C_N_OE, C_N_OPEN, C_N_ORDERS, C_N_PEND,
-    C_N_RISK, C_NEXT_ARRIVAL, C_NEXT_RESP, C_NEXT_SAMPLE_T, C_NF, C_STATUS, C_XCURSOR, G_NF,
+    C_N_RISK, C_NEXT_ARRIVAL, C_NEXT_RESP, C_NEXT_SAMPLE_T, C_NF, C_S_LOOP, C_S_N_ACTIVITY,
+    C_S_N_GATE, C_STATUS, C_XCURSOR, G_NF, SECTION_SLOTS,
     INT64_MAX,
     KERNEL_NEED_MORE, KERNEL_NEED_SPACE, KERNEL_OVERFLOW, KERNEL_RUNAWAY, KERNEL_STRATEGY_ERROR,
     M_HALTED, M_NF, M_TAKEN_ASK, M_TAKEN_BID, P_NF,
@@ -65,6 +68,10 @@ class Result:
     result_hash: str
     timings: dict[str, float] = field(default_factory=dict)
     risk: Any = None  # the RiskGate of the run (None: pass-through), for explanations
+    # Backtest(sections=True): where the loop's time went, ns per section (SECTION_SLOTS, engine/
+    # layout.py; "gate" and "activity" lie within "requests" and "responses"), and the calls of
+    # the gate and the activity monitor counted; None otherwise
+    sections: dict[str, float] | None = None
 
     def order_events_df(self) -> pd.DataFrame:
         df = pd.DataFrame(self.order_events).drop(columns=["_pad"])
@@ -263,6 +270,10 @@ class Backtest:
     events processed so far (non-decreasing; the total after the last chunk) and the wall seconds
     since the run started. It is not part of the config or the result hash; if the run is ever
     repeated with larger buffers (see ``data``), the counts start again from 0.
+    ``sections``: also time the loop's sections (x86-64): a build of the loop of its own, which
+    reads the CPU's time-stamp counter around each (70-130 ns per order on the canonical
+    workload, 5 December); ``Result.sections`` then says how the loop's time split, in ns. Not
+    part of the config or the result hash: the records are the same either way.
     """
 
     def __init__(
@@ -274,7 +285,12 @@ class Backtest:
         config: EngineConfig | None = None,
         risk: Any = None,
         progress: Callable[[int, float], None] | None = None,
+        sections: bool = False,
     ) -> None:
+        if sections and not CYCLES_AVAILABLE:
+            raise ValueError(f"sections=True: the loop's sections are timed with the x86-64 time-stamp "
+                             f"counter, which this machine ({platform.machine()}) lacks; leave sections off")
+        self.sections = bool(sections)
         if progress is not None and not callable(progress):
             raise TypeError(f"progress: got {progress!r}; pass a callable "
                             "progress(events_done, elapsed_s) or None")
@@ -519,7 +535,8 @@ class Backtest:
                 if loop is None:  # compile (or load from cache) on an empty slice of the same type
                     tc = time.perf_counter()
                     # importing the generated loop compiles its explicit-signature kernels
-                    loop = loops[l2] = compile_loop(strat.on_event, risk_module, l2=l2)
+                    loop = loops[l2] = compile_loop(strat.on_event, risk_module, l2=l2,
+                                                    sections=self.sections)
                     # (args[26] is aux; the last, the marks: none but the end, 0)
                     loop(ev[:0], False, *args[:26], aux[:0], *args[27:-1], np.zeros(1, dtype=np.int64))
                     compile_s += time.perf_counter() - tc
@@ -604,10 +621,22 @@ class Backtest:
             h.update(xxhash.xxh3_128(_bytes(out[name])).digest())
         timings = {"compile": compile_s, "run": run_s, "total": total_s, "buffer_grows": float(grows)}
         return Result(**out, instruments=table, config=self.config, strategy_name=strat.name,
-                      n_events=n_events, result_hash=h.hexdigest(), timings=timings, risk=self.risk)
+                      n_events=n_events, result_hash=h.hexdigest(), timings=timings, risk=self.risk,
+                      sections=_sections(cnt, run_s) if self.sections else None)
+
+
+def _sections(cnt: np.ndarray, run_s: float) -> dict[str, float]:
+    """The loop's sections in ns: its counter ticks scaled by the run's own wall time over the
+    whole loop's ticks (the counter's rate, measured here, not assumed), and the calls counted."""
+    loop_ticks = int(cnt[C_S_LOOP])
+    ns_per_tick = run_s * 1e9 / loop_ticks if loop_ticks > 0 else 0.0
+    out = {name: float(cnt[slot]) * ns_per_tick for name, slot in SECTION_SLOTS.items()}
+    out["gate_calls"] = float(cnt[C_S_N_GATE])
+    out["activity_calls"] = float(cnt[C_S_N_ACTIVITY])
+    return out
 
 
 def run(data: Any, strategy: NumbaStrategy | SignalStrategy, **kwargs: Any) -> Result:
     """``Backtest(data, strategy, **kwargs).run()``; ``kwargs`` are Backtest's keywords
-    (``instruments``, ``config``, ``risk``, ``progress``)."""
+    (``instruments``, ``config``, ``risk``, ``progress``, ``sections``)."""
     return Backtest(data, strategy, **kwargs).run()

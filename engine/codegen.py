@@ -38,6 +38,7 @@ _GATE_LINE = "import tickguard.engine.gate as risk  # @@GATE@@"
 _RISK_LINE = "_RISK = True  # @@RISK@@"
 _L2_LINE = "_L2 = True  # @@L2@@"
 _HOOKS_ALLOCATE_LINE = "_HOOKS_ALLOCATE = True  # @@HOOKS_ALLOCATE@@"
+_SECTIONS_LINE = "_SECTIONS = False  # @@SECTIONS@@: True in a build timing its sections (codegen.py)"
 _KERNELS_LINE = "from tickguard.engine.loop_kernels import (  # @@KERNELS@@"
 _PASS_THROUGH = "tickguard.engine.gate"
 _RISK_HOOKS = ("pretrade_nb", "monitor_event_nb", "monitor_sample_nb", "monitor_activity_nb")
@@ -169,16 +170,21 @@ def _risk_module(module: ModuleType | str) -> tuple[str, str]:
 
 
 def compile_loop(strategy_fn: Any, risk_module: ModuleType | str = "tickguard.engine.gate",
-                 l2: bool = True) -> Any:
+                 l2: bool = True, sections: bool = False) -> Any:
     """Return ``run_chunk_nb`` specialised for ``strategy_fn`` and the risk hooks of ``risk_module``.
 
     ``l2=False`` builds a loop whose exchange keeps no L2 book: it drops the book's upkeep, ~0.9 s
     of a ~10 s cold compile (benchmarks/PERFORMANCE.md), and must only see rows without
     ``KIND_DEPTH``/``KIND_SNAPSHOT`` (or run with ``book_levels`` 0, which ignores them). Backtest
-    picks it while the data has brought no book row (backtest.py)."""
+    picks it while the data has brought no book row (backtest.py).
+
+    ``sections=True`` builds a loop that also times its sections with the CPU's time-stamp counter
+    (``cnt[C_S_*]``, engine/layout.py; x86-64 only, see internal.py's ``cycles``): a build of its
+    own, slower by its counter reads (70-130 ns per order on the canonical workload); the default
+    build has none of that code."""
     s_mod, s_name, s_src = _import_path(strategy_fn, "strategy callback")
     g_mod, g_src = _risk_module(risk_module)
-    kernels = _kernels_module(g_mod, g_src, l2)
+    kernels = _kernels_module(g_mod, g_src, l2, sections)
     template = _source(_ENGINE_DIR / "loop_template.py")[0]
     if _STRATEGY_LINE not in template or _KERNELS_LINE not in template:
         raise RuntimeError("loop_template.py lost its @@STRATEGY@@/@@KERNELS@@ marker lines")
@@ -189,17 +195,20 @@ def compile_loop(strategy_fn: Any, risk_module: ModuleType | str = "tickguard.en
     return _load("_tickguard_loop_", source, _DEPENDENCIES, s_src).run_chunk_nb
 
 
-def _kernels_module(g_mod: str, g_src: str, l2: bool) -> str:
+def _kernels_module(g_mod: str, g_src: str, l2: bool, sections: bool = False) -> str:
     """The name of the generated, imported copy of loop_kernels.py for the risk module ``g_mod``
     (with the book's upkeep if ``l2``): one per risk module and book setting, so loops for other
-    strategies share its compiled kernels."""
+    strategies share its compiled kernels; ``sections``: a build that times its sections."""
     template = _source(_ENGINE_DIR / "loop_kernels.py")[0]
     if (_GATE_LINE not in template or _RISK_LINE not in template or _HOOKS_ALLOCATE_LINE not in template
-            or _L2_LINE not in template):
-        raise RuntimeError("loop_kernels.py lost its @@GATE@@/@@RISK@@/@@HOOKS_ALLOCATE@@/@@L2@@ marker lines")
+            or _L2_LINE not in template or _SECTIONS_LINE not in template):
+        raise RuntimeError("loop_kernels.py lost its @@GATE@@/@@RISK@@/@@HOOKS_ALLOCATE@@/@@L2@@/@@SECTIONS@@ "
+                           "marker lines")
     source = template.replace(_GATE_LINE, f"import {g_mod} as risk")
     if not l2:
         source = source.replace(_L2_LINE, "_L2 = False  # @@L2@@")
+    if sections:
+        source = source.replace(_SECTIONS_LINE, "_SECTIONS = True  # @@SECTIONS@@")
     if g_mod == _PASS_THROUGH:  # its hooks never trip: the loop carries no kill-switch code
         source = source.replace(_RISK_LINE, "_RISK = False  # @@RISK@@")
     if getattr(importlib.import_module(g_mod), "HOOKS_ALLOCATE", True) is False:

@@ -34,7 +34,7 @@ from numba.core.extending import intrinsic
 from numba.core.registry import CPUDispatcher
 from numba.core.typing import Signature
 
-__all__ = ["SLOT_BYTES", "code_offset", "internal_njit", "not_inlined"]
+__all__ = ["CYCLES_AVAILABLE", "SLOT_BYTES", "code_offset", "cycles", "internal_njit", "not_inlined"]
 
 _INTERNAL = {"no_cpython_wrapper": True, "no_cfunc_wrapper": True, "_nrt": False}
 
@@ -152,3 +152,35 @@ if numba_config.DISABLE_JIT:  # the pure-Python twin has no code to place
 
     def code_offset(slot: int) -> None:  # type: ignore[no-redef]
         """Nothing to do (pure-Python twin)."""
+
+
+# --- the time-stamp counter, for the loop's section timings --------------------------------------
+#: whether :func:`cycles` reads a counter here: x86-64 only, where LLVM lowers it to ``rdtsc``
+#: (constant rate on the CPUs that say ``constant_tsc``); elsewhere it may read a register user
+#: code is not allowed to, so it is never compiled in (Backtest refuses ``sections=True``)
+CYCLES_AVAILABLE = platform.machine() in ("x86_64", "AMD64")
+
+
+@intrinsic
+def cycles(typingctx):
+    """The CPU's time-stamp counter (int64 ticks), read in ~10 ns: what the loop's sections are
+    timed with (engine/layout.py, C_S_*). Not serializing: the CPU may run it a few instructions
+    early or late, which sections of hundreds of ticks, summed over a run, do not notice."""
+
+    def codegen(context, builder, signature, args):  # noqa: ANN001, ANN202
+        from llvmlite import ir
+
+        fnty = ir.FunctionType(ir.IntType(64), [])
+        fn = builder.module.declare_intrinsic("llvm.readcyclecounter", fnty=fnty)
+        return builder.call(fn, [])
+
+    return types.int64(), codegen
+
+
+if numba_config.DISABLE_JIT:  # the pure-Python twin: a monotonic clock in ns stands in
+
+    def cycles() -> int:  # type: ignore[no-redef]
+        """``time.perf_counter_ns()`` (pure-Python twin)."""
+        import time
+
+        return time.perf_counter_ns()

@@ -75,7 +75,27 @@ C_W_HOOKS = 29  #: 1: hooks ran since the bounds were drawn (the conditions may 
 C_W_FROM = 30  #: every event from this local time wakes the monitor (-inf: every one)
 C_W_GAP = 31  #: the feed gap that wakes it
 C_W_CROSSED = 32  #: 1.0: a crossed quote wakes it
-C_NF = 33
+# where the loop's time goes, in the CPU's time-stamp counter ticks: counted only by a build with
+# the sections on (``Backtest(sections=True)``, engine/codegen.py), 0 in every other
+C_S_LOOP = 33  #: the whole loop, every call
+C_S_STEPS = 34  #: step 3, the strategy's steps (the kill switch's wake-up checks included)
+C_S_IDLE = 35  #: an idle exchange catching up on the rows it owes
+C_S_MATCH = 36  #: the exchange taking rows while orders rest or fill (matching included)
+C_S_ARRIVALS = 37  #: actions arriving at the exchange
+C_S_RESPONSES = 38  #: responses reaching the strategy (its callbacks, the activity monitor on fills)
+C_S_REQUESTS = 39  #: step 4, the requests (the gate and the activity monitor on them included)
+C_S_SAMPLES = 40  #: step 5, equity samples (the kill switch's sample monitor included)
+C_S_GATE = 41  #: the pre-trade gate's calls (within the requests)
+C_S_ACTIVITY = 42  #: the activity monitor's calls (within the requests and the responses)
+C_S_N_GATE = 43  #: gate calls counted
+C_S_N_ACTIVITY = 44  #: activity monitor calls counted
+C_NF = 45
+#: the counted sections, by name, in the order Result.sections lists them
+SECTION_SLOTS = {
+    "loop": C_S_LOOP, "steps": C_S_STEPS, "idle_exchange": C_S_IDLE, "matching": C_S_MATCH,
+    "arrivals": C_S_ARRIVALS, "responses": C_S_RESPONSES, "requests": C_S_REQUESTS,
+    "samples": C_S_SAMPLES, "gate": C_S_GATE, "activity": C_S_ACTIVITY,
+}
 
 # --- config, float64[K_NF] -------------------------------------------------------------------
 K_MAKER_BPS = 0

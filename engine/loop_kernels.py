@@ -20,13 +20,15 @@ from tickguard.engine.exchange import insert_open_nb, record_order_event_nb
 import tickguard.engine.gate as risk  # @@GATE@@
 _RISK = True  # @@RISK@@: False with the pass-through gate (no kill switch to run)
 _L2 = True  # @@L2@@: False in a loop for data without book rows, or with book_levels 0 (codegen.py)
-from tickguard.engine.internal import code_offset, internal_njit, not_inlined
+_SECTIONS = False  # @@SECTIONS@@: True in a build timing its sections (codegen.py)
+from tickguard.engine.internal import code_offset, cycles, internal_njit, not_inlined
 from tickguard.engine.latency import latency_nb
 from tickguard.engine.layout import (
     A_CASH, A_EQUITY, A_INITIAL, C_BURST_N, C_BURST_TS, C_ERR_TS, C_ERR_VALUE, C_EVENTS_DONE,
     C_FLAT_TS, C_KILL, C_LAST_XTS, C_NEXT_ARRIVAL, C_NEXT_SAMPLE_T, C_N_ACTIONS, C_N_EQ,
     C_N_FILLS, C_N_OE, C_N_OPEN, C_N_ORDERS, C_N_PEND, C_N_RISK, C_N_WORK, C_SINCE_SAMPLE,
-    C_STATUS, C_XCURSOR, G_ACT_CANCEL, G_ACT_MODIFY, G_ACT_SUBMIT, G_DENY_OBSERVED,
+    C_S_ACTIVITY, C_S_GATE, C_S_N_ACTIVITY, C_S_N_GATE, C_STATUS, C_XCURSOR, G_ACT_CANCEL,
+    G_ACT_MODIFY, G_ACT_SUBMIT, G_DENY_OBSERVED,
     G_DENY_THRESHOLD, G_FLATTEN, G_OBSERVED, G_PREV_TS, G_RULE, G_STATE, G_THRESHOLD,
     G_TR_HALTED, G_TR_NONE, G_TR_RESET, G_WAKE_ALL, G_WAKE_AT, G_WAKE_CROSSED, G_WAKE_GAP,
     KERNEL_OVERFLOW, KERNEL_RUNAWAY, K_MARK, K_MAX_BURST, K_SEED, M_TAKEN_ASK, M_TAKEN_BID,
@@ -49,7 +51,8 @@ __all__ = [  # what the loop (loop_template.py) imports
     "risk", "_CALLS_HOOKS", "_CONTROL", "_QUOTE", "_RISK", "_TRADE",
     "_drop_working", "_exchange_takes_row", "_handle_requests", "_has_room", "_idle_rows",
     "_kill_or_flatten", "_kill_switch_actions", "_risk_on_event", "_sample_equity", "_store_clocks",
-    "_takes_pending", "_transition", "_wake_conditions", "_activity",
+    "_takes_pending", "_transition", "_wake_conditions", "_activity", "_SECTIONS", "_tick", "_tock",
+    "_timed_activity",
 ]
 
 _TRADE = int(KIND_TRADE)
@@ -66,6 +69,20 @@ _HOOKS_ALLOCATE = True  # @@HOOKS_ALLOCATE@@: False for a risk module that says 
 # then a hook call passes its ten arrays without a reference count call on each (two per array
 # per call, ~100 per order with the rulebook); a pass-through loop calls no hook.
 _CALLS_HOOKS = {"_nrt": True} if _RISK and _HOOKS_ALLOCATE else {}
+
+
+@njit(cache=True, inline="always")
+def _tick():
+    """The time-stamp counter where a section starts, in a build that times them (else 0: no
+    code, the build is the loop as it is)."""
+    return cycles() if _SECTIONS else np.int64(0)
+
+
+@njit(cache=True, inline="always")
+def _tock(cnt, slot, t0):
+    """Add the ticks since ``t0`` (:func:`_tick`) to section ``slot`` of ``cnt`` (C_S_*)."""
+    if _SECTIONS:
+        cnt[slot] += cycles() - t0
 
 
 @internal_njit
@@ -153,6 +170,28 @@ def _activity(now, what, inst, lp):
     return _activity_inline(now, what, inst, lp.rules, lp.rstate, lp.ks)
 
 
+@njit(cache=True, inline="always")
+def _timed_activity(now, what, inst, lp):
+    """The activity monitor (_activity), counted in its section in a build that times them."""
+    t0 = _tick()
+    tr = _activity(now, what, inst, lp)
+    _tock(lp.cnt, C_S_ACTIVITY, t0)
+    if _SECTIONS:
+        lp.cnt[C_S_N_ACTIVITY] += 1
+    return tr
+
+
+@njit(cache=True, inline="always")
+def _timed_gate(q, now, lp):
+    """The pre-trade gate (_gate), counted in its section in a build that times them."""
+    t0 = _tick()
+    code = _gate(q, now, lp)
+    _tock(lp.cnt, C_S_GATE, t0)
+    if _SECTIONS:
+        lp.cnt[C_S_N_GATE] += 1
+    return code
+
+
 # explicit signature: one copy, not one per literal count and flag (see nbtypes.py). The loop's
 # arrays come as one bundle (``lp``, see bundle.py): one word per call, not ~190
 @internal_njit(_t.void(_t.int64, _t.int64, REQUESTS, LOOP, _t.boolean), **_CALLS_HOOKS)
@@ -232,7 +271,7 @@ def _handle_requests(nreq, now, req, lp, from_risk):
                 continue
             code = 0
             if _RISK and not from_risk:  # the new order is row oid: the gate sees the ones before it
-                code = _gate(q, now, lp)
+                code = _timed_gate(q, now, lp)
             if _RISK and code != 0:
                 o["status"] = ST_REJECTED
                 lo["status"] = ST_REJECTED
@@ -252,7 +291,7 @@ def _handle_requests(nreq, now, req, lp, from_risk):
             if o["ts_arrive"] < cnt[C_NEXT_ARRIVAL]:
                 cnt[C_NEXT_ARRIVAL] = o["ts_arrive"]
             if _RISK and not from_risk:
-                tr = _activity(now, G_ACT_SUBMIT, inst, lp)
+                tr = _timed_activity(now, G_ACT_SUBMIT, inst, lp)
                 if tr != G_TR_NONE:
                     _transition(tr, now, inst, lp.rec_risk, cnt, lp.ks)
         elif action == ACTION_CANCEL or action == ACTION_MODIFY:
@@ -277,7 +316,7 @@ def _handle_requests(nreq, now, req, lp, from_risk):
             ):
                 reason = RJ_BAD_PRICE
             if _RISK and reason == 0 and action == ACTION_MODIFY and not from_risk:
-                code = _gate(q, now, lp)
+                code = _timed_gate(q, now, lp)
                 if code != 0:
                     lo["reason"] = RJ_RISK_DENIED
                     _local_record(lp.rec_oe, cnt, now, oid, OE_DENIED, code, lo, q["price"], q["qty"])
@@ -300,7 +339,7 @@ def _handle_requests(nreq, now, req, lp, from_risk):
                 cnt[C_NEXT_ARRIVAL] = o["ts_pending"]
             if _RISK and not from_risk:
                 what = G_ACT_CANCEL if action == ACTION_CANCEL else G_ACT_MODIFY
-                tr = _activity(now, what, o["instrument"], lp)
+                tr = _timed_activity(now, what, o["instrument"], lp)
                 if tr != G_TR_NONE:
                     _transition(tr, now, o["instrument"], lp.rec_risk, cnt, lp.ks)
 

@@ -38,7 +38,8 @@ from tickguard.engine.internal import code_offset, internal_njit, not_inlined
 from tickguard.engine.layout import (
     C_CUR_ROW, C_ERR_ORDER, C_ERR_TS, C_ERR_VALUE, C_EVENTS_DONE, C_KILL, C_LAST_XTS,
     C_NEXT_ARRIVAL, C_NEXT_RESP, C_NEXT_SAMPLE_T, C_N_EQ, C_N_OE, C_N_OPEN, C_N_ORDERS, C_N_PEND,
-    C_N_RISK,
+    C_N_RISK, C_S_ARRIVALS, C_S_IDLE, C_S_LOOP, C_S_MATCH, C_S_REQUESTS, C_S_RESPONSES, C_S_SAMPLES,
+    C_S_STEPS,
     C_SINCE_SAMPLE, C_STATUS, C_W_CROSSED, C_W_FROM, C_W_GAP, C_W_HOOKS, C_W_MARKED, C_W_MK,
     C_W_SAFE, C_XCURSOR, G_ACT_FILL, G_ACT_REJECT,
     G_FLATTEN, G_PREV_TS, G_TR_NONE,
@@ -46,10 +47,10 @@ from tickguard.engine.layout import (
     KERNEL_STRATEGY_ERROR, K_SAMPLE_DT, K_SAMPLE_EVERY, REASON_MARKET, REASON_RESPONSE,
 )
 from tickguard.engine.loop_kernels import (  # @@KERNELS@@
-    _CALLS_HOOKS, _CONTROL, _QUOTE, _RISK, _TRADE, _activity, _drop_working, _exchange_takes_row,
+    _CALLS_HOOKS, _CONTROL, _QUOTE, _RISK, _TRADE, _drop_working, _exchange_takes_row,
     _handle_requests, _has_room, _idle_rows, _kill_or_flatten, _kill_switch_actions,
-    _risk_on_event, _sample_equity, _store_clocks, _takes_pending, _transition, _wake_conditions,
-    risk,
+    _risk_on_event, _sample_equity, _store_clocks, _takes_pending, _tick, _timed_activity, _tock,
+    _transition, _wake_conditions, risk,
 )
 from tickguard.engine.market import apply_market_event_nb, catch_up_nb
 from tickguard.engine.minmax import max2, min2
@@ -121,7 +122,7 @@ def _deliver(t, lp, blank, params, state, aux_blank, req):
         cnt[C_N_PEND] = last
         if _RISK and (ev == OE_FILL or ev == OE_REJECT):  # the kill switch counts fills and rejects
             what = G_ACT_FILL if ev == OE_FILL else G_ACT_REJECT
-            tr = _activity(now, what, lo["instrument"], lp)
+            tr = _timed_activity(now, what, lo["instrument"], lp)
             if tr != G_TR_NONE:
                 _transition(tr, now, lo["instrument"], lp.rec_risk, cnt, lp.ks)
         cnt[C_ERR_TS] = now  # where the callback runs, should it raise (Backtest reports it)
@@ -453,6 +454,7 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
     cnt[C_W_MK] = 0
     cnt[C_W_SAFE] = INT64_MIN
     cnt[C_W_HOOKS] = 0
+    t_loop = _tick()  # (the sections' timing: nothing unless a build times them, codegen.py)
     while stop < 0 and i < n:  # one exit edge (numba releases the arrays there once)
         ev = events[i]
         t = ev["ts_local"]
@@ -473,9 +475,11 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
         # due times to compare; else the merge below matches against the exchange's view: bring
         # it up to date
         if not exchange_idle and owed:
+            t0 = _tick()
             j, last_xts = _idle_rows(events, j, last_xts, owed_until, mkt_x, book, book_meta,
                                      tick, deferred)
             catch_up_nb(events, deferred, mkt_x)
+            _tock(cnt, C_S_IDLE, t0)
             owed = False
         while not exchange_idle:
             if j < n:
@@ -497,6 +501,7 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
                         break
                     checked_oe = cnt[C_N_OE]
                 xe = events[j]
+                t0 = _tick()
                 quoted, is_book = _exchange_takes_row(xe, tx, mkt_x, book, book_meta, tick)
                 last_xts = tx
                 if cnt[C_N_OPEN] > 0:  # only then is there anything to match
@@ -506,6 +511,7 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
                                  cfg, tick[inst], lot[inst], mult[inst], lat, trace_ts,
                                  trace_lat, rec_oe, rec_fill, resp, cnt)
                     t_due = min2(cnt[C_NEXT_ARRIVAL], cnt[C_NEXT_RESP])  # fills queue responses
+                _tock(cnt, C_S_MATCH, t0)
                 j += 1
             else:
                 if t_due > t:
@@ -520,9 +526,11 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
                         break
                     checked_oe = cnt[C_N_OE]
                 if ta <= tr:
+                    t0 = _tick()
                     process_arrivals_nb(ta, orders, open_idx, mkt_x, pf, acct, cfg, tick, mult,
                                         lat, trace_ts, trace_lat, rec_oe, rec_fill, resp, cnt,
                                         book, book_meta)
+                    _tock(cnt, C_S_ARRIVALS, t0)
                     t_due = min2(cnt[C_NEXT_ARRIVAL], cnt[C_NEXT_RESP])
                     continue
                 # 2. a response reaches the strategy at its own local time tr (<= t): the
@@ -530,7 +538,9 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
                 # time order
                 ks[G_PREV_TS] = prev_ts
                 hooks_ran = True
+                t0 = _tick()
                 _deliver(tr, lp, blank, params, state, aux_blank, req)
+                _tock(cnt, C_S_RESPONSES, t0)
                 if cnt[C_STATUS] != KERNEL_DONE:
                     stop = i
                     break
@@ -562,11 +572,13 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
             # 0: the first)
             left = every_stop - 1 - since  # events after i before the one the clock samples
             i_clock = i + left if left < i_max - i else i_max
+            t0 = _tick()
             if _RISK:  # the steps first lower their bounds to the kill switch's wake-ups
                 i, how, nreq = _strategy_steps(sp, i, i_max, t_stop, i_clock, next_t, wp, lp, prev_ts,
                                                look)
             else:  # (the engine's call: the steps' arguments alone)
                 i, how, nreq = _strategy_steps(sp, i, i_max, t_stop, i_clock, next_t)
+            _tock(cnt, C_S_STEPS, t0)
             done += i - i0
             since += i - i0
             last = i if how == STOP_AFTER_CALLBACK else i - 1
@@ -596,7 +608,9 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
                 continue
             ks[G_PREV_TS] = prev_ts
             hooks_ran = True
+            t0 = _tick()
             _handle_requests(nreq, t, req, lp, False)
+            _tock(cnt, C_S_REQUESTS, t0)
         # 5. equity clock: every N events and/or on a grid of local time (multiples of dt)
         gidx = done
         done += 1
@@ -606,7 +620,9 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
                 next_t = t - t % dt_ns + dt_ns if t <= INT64_MAX - dt_ns else INT64_MAX
             ks[G_PREV_TS] = prev_ts
             hooks_ran = True
+            t0 = _tick()
             _sample_equity(t, gidx, lp)
+            _tock(cnt, C_S_SAMPLES, t0)
             since = 0
         if _RISK and cnt[C_KILL] != 0:  # the gate's activity monitors or the equity clock tripped it
             hooks_ran = True
@@ -622,8 +638,11 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
             _sample_equity(events[n - 1]["ts_local"], done - 1, lp)
             since = 0
     if owed:  # rows owed beyond this chunk are taken in the next one, before anything reads them
+        t0 = _tick()
         j, last_xts = _idle_rows(events, j, last_xts, owed_until, mkt_x, book, book_meta, tick,
                                  deferred)
         catch_up_nb(events, deferred, mkt_x)  # deferred[] holds rows of this chunk
+        _tock(cnt, C_S_IDLE, t0)
+    _tock(cnt, C_S_LOOP, t_loop)
     _store_clocks(cnt, j, last_xts, done, since, next_t, dt_ns, ks, prev_ts)
     return stop
