@@ -100,7 +100,8 @@ RARE_ORDER_SPANS = (5_000.0, 20_000.0)
 
 
 def _engine_once(events: np.ndarray, table: InstrumentTable, risk: Any = None,
-                 spans: tuple[float, float] = CANONICAL_SPANS) -> Any:
+                 spans: tuple[float, float] = CANONICAL_SPANS, sections: bool = False) -> Any:
+    """One canonical backtest (``sections``: the build that times its sections, Backtest's)."""
     from tickguard.engine.backtest import run as run_backtest
     from tickguard.engine.config import EngineConfig, Latency, LatencyConfig
     from tickguard.strategies.ema_crossover import ema_crossover
@@ -108,7 +109,7 @@ def _engine_once(events: np.ndarray, table: InstrumentTable, risk: Any = None,
     lat = Latency(entry_ns=100_000, response_ns=100_000)
     cfg = EngineConfig(latency=LatencyConfig(submit=lat), chunk_rows=len(events) + 1)
     return run_backtest(events, ema_crossover(fast=spans[0], slow=spans[1], size=1), instruments=table,
-                        config=cfg, risk=risk)
+                        config=cfg, risk=risk, sections=sections)
 
 
 def full_rulebook_gate(table: InstrumentTable) -> Any:

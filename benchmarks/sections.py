@@ -30,9 +30,7 @@ import sys
 from typing import Any
 
 from tickguard.benchmarks._measure import machine_info, write_json
-from tickguard.benchmarks.engine import (
-    CANONICAL_SPANS, full_rulebook_gate, quote_workload, without_rules,
-)
+from tickguard.benchmarks.engine import _engine_once, full_rulebook_gate, quote_workload, without_rules
 from tickguard.data.schema import InstrumentTable
 from tickguard.engine.layout import SECTION_SLOTS
 
@@ -43,17 +41,6 @@ WORKLOADS = ("engine", "noop", "rulebook")
 # requests and responses, so they are listed apart and not summed
 _TOP = ("steps", "idle_exchange", "matching", "arrivals", "responses", "requests", "samples")
 _INNER = ("gate", "activity")
-
-
-def _timed_run(events: Any, table: InstrumentTable, risk: Any, sections: bool = True) -> Any:
-    from tickguard.engine.backtest import run as run_backtest
-    from tickguard.engine.config import EngineConfig, Latency, LatencyConfig
-    from tickguard.strategies.ema_crossover import ema_crossover
-
-    lat = Latency(entry_ns=100_000, response_ns=100_000)  # benchmarks/engine.py's _engine_once
-    cfg = EngineConfig(latency=LatencyConfig(submit=lat), chunk_rows=len(events) + 1)
-    return run_backtest(events, ema_crossover(fast=CANONICAL_SPANS[0], slow=CANONICAL_SPANS[1], size=1),
-                        instruments=table, config=cfg, risk=risk, sections=sections)
 
 
 def section_table(sections: dict[str, float], per: int) -> dict[str, float]:
@@ -86,16 +73,16 @@ def run_sections(events: int = 10**7, repeat: int = 5, only: tuple[str, ...] = W
 
     risks = {"engine": None, "noop": NoOpHooksGate(gate.rulebook, source="no-op hooks"), "rulebook": gate}
     for name in only:  # compile (or load) each build outside the rounds
-        _timed_run(ev[:1000], table, risks[name])
-        _timed_run(ev[:1000], table, risks[name], sections=False)
+        _engine_once(ev[:1000], table, risks[name], sections=True)
+        _engine_once(ev[:1000], table, risks[name])
     best: dict[str, Any] = {}
     plain: dict[str, float] = {}  # the build without the counter reads: what they cost
     for _ in range(repeat):
         for name in only:
-            res = _timed_run(ev, table, risks[name])
+            res = _engine_once(ev, table, risks[name], sections=True)
             if name not in best or res.sections["loop"] < best[name].sections["loop"]:
                 best[name] = res
-            run_s = _timed_run(ev, table, risks[name], sections=False).timings["run"]
+            run_s = _engine_once(ev, table, risks[name]).timings["run"]
             plain[name] = min(plain.get(name, run_s), run_s)
     per = len(best[only[0]].orders)
     rows = {name: section_table(res.sections, per) for name, res in best.items()}

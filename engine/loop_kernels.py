@@ -51,8 +51,7 @@ __all__ = [  # what the loop (loop_template.py) imports
     "risk", "_CALLS_HOOKS", "_CONTROL", "_QUOTE", "_RISK", "_TRADE",
     "_drop_working", "_exchange_takes_row", "_handle_requests", "_has_room", "_idle_rows",
     "_kill_or_flatten", "_kill_switch_actions", "_risk_on_event", "_sample_equity", "_store_clocks",
-    "_takes_pending", "_transition", "_wake_conditions", "_activity", "_SECTIONS", "_tick", "_tock",
-    "_timed_activity",
+    "_takes_pending", "_transition", "_wake_conditions", "_activity", "_tick", "_tock", "_timed_activity",
 ]
 
 _TRADE = int(KIND_TRADE)
