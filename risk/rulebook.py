@@ -62,6 +62,7 @@ def _m(code, family, unit, bound, scope, window, params, text):  # noqa: ANN001,
 
 
 _CAP_SIG = ("capacity", 1024.0)
+_SIGNATURE_METRICS = ("repeated_execution", "duplicate_order")  # their memories hold `capacity` orders
 _CAP = ("capacity", 65536.0)
 #: Every metric the kernels know. Params fill rule columns R_P0.. in the order listed.
 METRICS: dict[str, MetricSpec] = {
@@ -163,6 +164,22 @@ class Rulebook:
     descriptions: tuple[str, ...]
     params: tuple[dict[str, float], ...] = field(default=())
     name: str = ""
+
+    def __post_init__(self) -> None:
+        # A memory of identical orders holds at most ``capacity`` of them, so it counts at most
+        # capacity + 1 with the order being checked: a threshold at or above that would never
+        # deny, silently. Checked here, where every rulebook is made: the loader's, and one made
+        # by editing a loaded one's arrays (benchmarks/engine.py's relaxed rulebook was one).
+        for k, metric in enumerate(self.metrics):
+            if metric in _SIGNATURE_METRICS:
+                thr, cap = float(self.rules[k, L.R_THRESHOLD]), float(self.rules[k, L.R_P0])
+                if not thr < cap + 1:
+                    raise RulebookError(
+                        f"rule {self.ids[k]!r}: field 'threshold': {thr:.15g} can never be exceeded: "
+                        f"{metric} remembers at most params.capacity = {cap:.15g} orders, so it counts "
+                        f"at most {cap + 1:.15g} with the order checked and would never deny; raise "
+                        f"params.capacity to at least {math.floor(thr)} or lower the threshold "
+                        f"below {cap + 1:.15g}")
 
     def __len__(self) -> int:
         return len(self.ids)

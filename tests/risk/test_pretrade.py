@@ -232,6 +232,16 @@ def test_repeated_execution_and_duplicates_on_a_closed_window() -> None:
     assert d.send(S // 10 + 1, inst=1, price=math.nan, otype=OT_MARKET) == 0
 
 
+@pytest.mark.parametrize("threshold", [4, 4.5])
+def test_a_repeat_threshold_at_the_memorys_edge_still_denies(threshold: float) -> None:
+    # capacity 4: the memory holds 4 identical orders, so the 5th counts 5 > 4 (or 4.5) and is
+    # denied; a threshold of 5 or more could never be exceeded, and the rulebook refuses it
+    # (tests/risk/test_rulebook.py)
+    d = Desk(deny("rep", "repeated_execution", threshold, window="1s", params="{ capacity = 4 }"))
+    assert [d.send(k) for k in range(4)] == [0, 0, 0, 0]
+    assert d.send(4) == 1 and d.last == (5.0, threshold)
+
+
 def test_restricted_and_stale_data() -> None:
     d = Desk(rule(id="ban", metric="restricted", scope=1, action="deny")
              + deny("stale", "stale_data", "2s"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -137,6 +138,16 @@ QTY = dict(id="q", metric="max_order_qty", threshold=10, action="deny")
     (rule(id="e1", metric="external_kill", action="halt")
      + rule(id="e2", metric="external_kill", action="halt_flatten"),
      "rules ['e1', 'e2']: field 'metric': only one external_kill rule is allowed"),
+    # a memory of `capacity` identical orders counts at most capacity + 1 with the new one: a
+    # threshold there or above could never deny (tests/risk/test_pretrade.py: just below, it does)
+    (rule(id="rep", metric="repeated_execution", threshold=5, window="1s", action="deny",
+          params="{ capacity = 4 }"),
+     "rule 'rep': field 'threshold': 5 can never be exceeded: repeated_execution remembers at most "
+     "params.capacity = 4 orders, so it counts at most 5 with the order checked and would never "
+     "deny; raise params.capacity to at least 5 or lower the threshold below 5"),
+    (rule(id="dup", metric="duplicate_order", threshold=1500, window="1s", action="deny"),
+     "rule 'dup': field 'threshold': 1500 can never be exceeded: duplicate_order remembers at most "
+     "params.capacity = 1024 orders"),
     ("[[rules]]\nid = 'x'\n", "unknown top-level key 'rules'; did you mean 'rule'?"),
     ("[[rule]\n", "not valid TOML"),
     ("rule = 3\n", "'rule' must be an array of tables"),
@@ -208,3 +219,16 @@ def test_new_risk_state_checks_scope_against_instrument_count() -> None:
         new_risk_state(rb, 0)
     with pytest.raises(ValueError, match=r"rules must be float64\[n_rules, 8\]"):
         new_risk_state(np.zeros((2, 3)), 1)
+
+
+def test_a_rulebook_edited_past_its_memory_is_refused_too() -> None:
+    # the check sits in Rulebook itself: a rulebook made by editing a loaded one's arrays (as the
+    # benchmarks relax theirs) cannot slip a never-denying threshold past the loader
+    rb = load_rulebook(rule(id="rep", metric="repeated_execution", threshold=20, window="10s",
+                            action="deny"), TABLE)
+    rules = rb.rules.copy()
+    rules[0, L.R_THRESHOLD] = 1024.0  # capacity 1024: 1025 counted at most, so this still denies
+    assert dataclasses.replace(rb, rules=rules).rules[0, L.R_THRESHOLD] == 1024.0
+    rules[0, L.R_THRESHOLD] = 1025.0
+    with pytest.raises(RulebookError, match="rule 'rep': field 'threshold': 1025 can never be exceeded"):
+        dataclasses.replace(rb, rules=rules)
