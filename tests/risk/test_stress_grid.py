@@ -243,6 +243,9 @@ def test_example_grid_loads_with_twelve_cells():
     assert len(spec.cells()) == 12
 
 
+# dask warns when its workers' scratch folders take over a second to make, which a loaded machine
+# does: a remark on the machine's speed, not on this code, fatal under a command-line `-W error`
+@pytest.mark.filterwarnings("ignore:Creating scratch directories is taking a surprisingly long time")
 def test_local_worker_processes_share_the_parents_kernel_caches(tmp_path, monkeypatch):
     from tickguard.engine.codegen import loop_cache_dir
     from tickguard.risk.stress.grid import _connect
