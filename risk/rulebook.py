@@ -174,12 +174,13 @@ class Rulebook:
             if metric in _SIGNATURE_METRICS:
                 thr, cap = float(self.rules[k, L.R_THRESHOLD]), float(self.rules[k, L.R_P0])
                 if not thr < cap + 1:
+                    below = f"below {cap + 1:.15g}"
+                    fix = (f"raise params.capacity to at least {math.floor(thr)} or lower the threshold "
+                           f"{below}" if math.isfinite(thr) else f"give a finite threshold {below}")
                     raise RulebookError(
                         f"rule {self.ids[k]!r}: field 'threshold': {thr:.15g} can never be exceeded: "
                         f"{metric} remembers at most params.capacity = {cap:.15g} orders, so it counts "
-                        f"at most {cap + 1:.15g} with the order checked and would never deny; raise "
-                        f"params.capacity to at least {math.floor(thr)} or lower the threshold "
-                        f"below {cap + 1:.15g}")
+                        f"at most {cap + 1:.15g} with the order checked and would never deny; {fix}")
 
     def __len__(self) -> int:
         return len(self.ids)

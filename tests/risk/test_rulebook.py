@@ -232,3 +232,6 @@ def test_a_rulebook_edited_past_its_memory_is_refused_too() -> None:
     rules[0, L.R_THRESHOLD] = 1025.0
     with pytest.raises(RulebookError, match="rule 'rep': field 'threshold': 1025 can never be exceeded"):
         dataclasses.replace(rb, rules=rules)
+    rules[0, L.R_THRESHOLD] = math.inf  # the loader refuses it as not finite; an edit gets told so
+    with pytest.raises(RulebookError, match="would never deny; give a finite threshold below 1025"):
+        dataclasses.replace(rb, rules=rules)
