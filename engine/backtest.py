@@ -7,6 +7,7 @@ import json
 import os
 import platform
 import time
+import warnings
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,7 @@ import pandas as pd
 import xxhash
 from numba import njit
 
+from tickguard.data.errors import TickguardWarning
 from tickguard.data.schema import EVENT_DTYPE, KIND_DEPTH, KIND_SNAPSHOT, InstrumentTable
 
 from .book import B_NF, BM_NF
@@ -72,6 +74,9 @@ class Result:
     # layout.py; "gate" and "activity" lie within "requests" and "responses"), and the calls of
     # the gate and the activity monitor counted; None otherwise
     sections: dict[str, float] | None = None
+    # {rule id: entries still inside the rule's window that its full ring dropped}: those rules
+    # judged shorter windows than their rows say (a TickguardWarning says so); empty if none
+    risk_ring_overflows: dict[str, int] = field(default_factory=dict)
 
     def order_events_df(self) -> pd.DataFrame:
         df = pd.DataFrame(self.order_events).drop(columns=["_pad"])
@@ -310,7 +315,8 @@ class Backtest:
         # risk: None, or an object with ``module`` (the risk hooks, see gate.py), ``rules`` (float64
         # 2-D), ``new_state(n_instruments) -> (rstate, ks)`` (fresh arrays on every call: the loop
         # writes them), ``describe()``, ``rule_name(rule)`` and ``explain(rule, observed,
-        # threshold)``: tickguard.risk.RiskGate is one
+        # threshold)``, and optionally ``ring_overflows(rstate) -> {rule id: count}`` (read after
+        # the run): tickguard.risk.RiskGate is one
         self.risk = risk
 
     @staticmethod
@@ -620,9 +626,18 @@ class Backtest:
         for name in ("order_events", "fills", "equity", "risk_events", "orders"):
             h.update(xxhash.xxh3_128(_bytes(out[name])).digest())
         timings = {"compile": compile_s, "run": run_s, "total": total_s, "buffer_grows": float(grows)}
+        overflows = self.risk.ring_overflows(rstate) if hasattr(self.risk, "ring_overflows") else {}
+        if overflows:
+            listed = ", ".join(f"{rule!r} {n}" for rule, n in overflows.items())
+            warnings.warn(TickguardWarning(
+                f"risk rules dropped entries still inside their windows, their rings full ({listed}): "
+                "they judged shorter windows than their rulebook rows say (counts, ratios and losses "
+                "over fewer entries); raise their params.capacity (Result.risk_ring_overflows)"),
+                stacklevel=3)
         return Result(**out, instruments=table, config=self.config, strategy_name=strat.name,
                       n_events=n_events, result_hash=h.hexdigest(), timings=timings, risk=self.risk,
-                      sections=_sections(cnt, run_s) if self.sections else None)
+                      sections=_sections(cnt, run_s) if self.sections else None,
+                      risk_ring_overflows=overflows)
 
 
 def _sections(cnt: np.ndarray, run_s: float) -> dict[str, float]:

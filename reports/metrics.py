@@ -2,7 +2,8 @@
 
 Inputs are the engine's records (``tickguard.engine.records``): times int64 ns UTC, money in the
 quote currency. :func:`compute_metrics` returns a flat, JSON-ready dict (plain int/float/str/bool,
-NaN and +-inf -> ``None``; ``risk_events_by_rule`` is a nested ``{name: count}``).
+NaN and +-inf -> ``None``; ``risk_events_by_rule`` and ``risk_ring_overflows`` are nested
+``{name: count}``).
 
 Return metrics are computed on equity resampled to a fixed bar (``freq``), because the engine
 samples equity on an event/wall-clock mix: the bar value is the last sample at or before the bar's
@@ -54,6 +55,8 @@ slippage_vs_fill_mid_bps  1e4 * sum(side * (price - mid) * qty * mult) / sum(mid
                           = exchange mid at fill time (the records hold no decision-time mid);
                           positive = paid more than mid (a cost); ``_cost`` in currency
 risk_events_by_rule       {rule name or "rule_<n>": count}; n_risk_events the total
+risk_ring_overflows       {rule id: entries still inside its window that its full ring dropped}
+                          (the engine's ``Result.risk_ring_overflows``; empty when none)
 ========================  ==========================================================================
 
 VaR/ES and their backtests belong to ``tickguard.risk``; pass them through ``extra=``.
@@ -327,6 +330,7 @@ def compute_metrics(
     out.update(trade_stats(round_trips(fills, mult)))
     out["n_risk_events"] = int(len(result.risk_events))
     out["risk_events_by_rule"] = risk_events_by_rule(result.risk_events, rule_names)
+    out["risk_ring_overflows"] = dict(getattr(result, "risk_ring_overflows", {}))
     for key, value in (extra or {}).items():
         if key in out:
             raise ValueError(f"extra: key {key!r} clashes with a built-in metric; rename it "

@@ -18,7 +18,9 @@ from typing import Any
 import numpy as np
 
 from . import layout as L
-from .killswitch import monitor_activity_nb, monitor_event_nb, monitor_sample_nb, new_risk_state
+from .killswitch import (
+    monitor_activity_nb, monitor_event_nb, monitor_sample_nb, new_risk_state, ring_overflows,
+)
 from .pretrade import pretrade_nb
 from .rulebook import Rulebook, load_rulebook
 
@@ -71,6 +73,12 @@ class RiskGate:
     def new_state(self, n_instruments: int) -> tuple[np.ndarray, np.ndarray]:
         state = new_risk_state(self.rulebook, n_instruments, self.every_event)
         return state.rstate, state.ks
+
+    def ring_overflows(self, rstate: np.ndarray) -> dict[str, int]:
+        """After a run on ``rstate``: {rule id: entries still inside its window that its full
+        ring dropped} for the rules that dropped any (their windows were judged short)."""
+        counts = ring_overflows(self.rulebook.rules, rstate)
+        return {self.rulebook.ids[r]: int(c) for r, c in enumerate(counts) if c > 0}
 
     def rule_name(self, rule: int) -> str:
         """The rule id of a risk record's ``rule`` (row index, or a negative kill-switch code)."""

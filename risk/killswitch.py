@@ -73,7 +73,7 @@ from .signatures import signature_block
 from .slots import ring_slot_nb, slot_nb
 
 __all__ = ["RiskState", "escalate_nb", "monitor_activity_nb", "monitor_event_nb",
-           "monitor_sample_nb", "new_risk_state", "reset_nb", "ring_slide_nb"]
+           "monitor_sample_nb", "new_risk_state", "reset_nb", "ring_overflows", "ring_slide_nb"]
 
 _CONTROL = int(KIND_CONTROL)
 _QUOTE = int(KIND_QUOTE)
@@ -96,6 +96,18 @@ def _ring(metric: int, row: np.ndarray) -> tuple[int, int]:
         # times only, exactly enough to decide count > thr (_count_trigger_nb)
         return 1, int(math.floor(row[R_THRESHOLD])) + 1
     return 0, 0
+
+
+def ring_overflows(rules: np.ndarray, rstate: np.ndarray) -> np.ndarray:
+    """Per rule, the entries its ring dropped while still inside its window (``RB_OVERFLOW``):
+    the ring was full, so the rule judged a shorter window than its rulebook row says. Zero for
+    rules without a ring, and for the count triggers, whose rings hold exactly what they judge."""
+    out = np.zeros(len(rules))
+    for r, row in enumerate(np.asarray(rules, dtype=np.float64)):
+        m = int(row[R_METRIC])
+        if m in (MT_REPEATED_EXECUTION, MT_DUPLICATE_ORDER) or _ring(m, row)[0]:
+            out[r] = rstate[int(rstate[RS_HEADER + r]) + RB_OVERFLOW]
+    return out
 
 
 def _block(metric: int, row: np.ndarray, n_inst: int) -> np.ndarray:

@@ -344,6 +344,7 @@ def test_end_to_end_metrics_agree_with_the_engine_records(demo):
     assert len(f) > 50 and m["n_fills"] == len(f) and m["n_orders"] == len(r.orders)
     assert m["fees_paid"] == pytest.approx(f["fee"].sum(), rel=REL) and m["fees_paid"] > 0
     assert m["n_risk_events"] == len(r.risk_events) == 0 and m["risk_events_by_rule"] == {}
+    assert m["risk_ring_overflows"] == {}  # no RiskGate: nothing to drop
     # final equity - initial cash = the engine's own realized + unrealized - fees at the last sample
     last = eq[-1]
     assert m["total_pnl"] == pytest.approx(last["realized"] + last["unrealized"] - last["fees"], abs=1e-6)

@@ -8,8 +8,10 @@ are tiny and hand-made (times in plain ns) so every expected number is worked ou
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from numba import njit
 
+from tickguard.data.errors import TickguardWarning
 from tickguard.data.schema import KIND_CONTROL, KIND_QUOTE, Instrument, InstrumentTable, empty_events
 from tickguard.engine import layout as EL
 from tickguard.engine.backtest import run
@@ -20,6 +22,7 @@ from tickguard.engine.records import (
 )
 from tickguard.engine.scripted import scripted, submit
 from tickguard.engine.strategy import NumbaStrategy, submit_limit_nb, submit_market_nb
+from tickguard.reports.metrics import compute_metrics
 from tickguard.risk import RiskGate
 from tickguard.risk import layout as RL
 
@@ -274,6 +277,7 @@ def test_default_rulebook_loads_and_runs_on_real_data():
 _NO_BID_SCRIPT = """
 import sys
 import numpy as np
+import pytest
 sys.path.insert(0, sys.argv[1])
 from test_inloop import INST, buy_and_hold_nb, gate, quotes
 from tickguard.engine.backtest import run
@@ -346,3 +350,24 @@ def test_a_trip_while_a_fill_is_delivered_retries_flattening_on_every_later_even
     # reaches the strategy at once: one flattening attempt then and one on every later quote
     assert int(trips["ts"][0]) == 11_000
     assert ours["ts"].tolist() == list(range(11_000, 41_000, 1000))
+
+
+def test_a_ring_full_inside_its_window_is_reported_not_silent():
+    # six market buys of sizes 1..6 (six signatures) at 2000..7000 ns, all inside 1 s windows: the
+    # reject-rate trigger's ring (capacity 2) and the repeat memory (capacity 2) keep the last two
+    # and drop four entries each that their windows still held; the loss ring (65 536) drops none
+    text = ('[[rule]]\nid = "rep"\nmetric = "repeated_execution"\nthreshold = 2\nwindow = "1s"\n'
+            'action = "deny"\nparams = { capacity = 2 }\n'
+            '[[rule]]\nid = "rr"\nmetric = "reject_rate"\nthreshold = 0.5\nwindow = "1s"\n'
+            'action = "halt"\nparams = { min_orders = 1000, capacity = 2 }\n'
+            '[[rule]]\nid = "loss"\nmetric = "loss_over_window"\nthreshold = 1e9\nwindow = "1s"\n'
+            'action = "halt"\n')
+    orders = scripted([submit(k, 1, k, order_type=OT_MARKET) for k in range(1, 7)])
+    with pytest.warns(TickguardWarning, match=r"their rings full \('rep' 4, 'rr' 4\).*params.capacity"):
+        r = run(quotes(8), orders, instruments=INST, risk=gate(text))
+    assert r.risk_ring_overflows == {"rep": 4, "rr": 4}
+    assert compute_metrics(r)["risk_ring_overflows"] == {"rep": 4, "rr": 4}  # and metrics.json
+    assert len(r.fills) == 6 and len(r.risk_events) == 0  # nothing denied, nothing tripped
+    # with room for the window, nothing is dropped and nothing said (TickguardWarning is an error)
+    r = run(quotes(8), orders, instruments=INST, risk=gate(text.replace("capacity = 2", "capacity = 8")))
+    assert r.risk_ring_overflows == {} and len(r.fills) == 6
