@@ -18,6 +18,9 @@ A cell's row (money in the quote currency, times int64 ns UTC):
   are fewer than 100 increments (the 1 % tail would hold no observation);
 * ``ks_state``: the kill-switch state at the end (null without a rulebook); ``ks_first_ts``,
   ``ks_first_rule``, ``ks_first_state``: its first transition (null if none);
+* ``ring_overflows``: JSON ``{rule id: entries still inside its window that its full ring dropped}``
+  (``Result.risk_ring_overflows``; ``{}`` when none, null without a rulebook): those rules judged
+  shorter windows than their rows say, which a worker's warning alone would leave in its log;
 * ``n_denied``: orders the risk gate refused; ``worst_fill_bps``: the most adverse fill,
   ``1e4 * side * (price - mid) / mid`` with the exchange mid at the fill (positive = paid over mid);
 * ``n_fills``, ``n_orders``, ``n_events``, ``result_hash``, ``wall_s`` (seconds in the worker);
@@ -58,7 +61,8 @@ ROW_SCHEMA = pa.schema([
     ("pnl", pa.float64()), ("max_drawdown", pa.float64()), ("max_drawdown_abs", pa.float64()),
     ("var_99", pa.float64()), ("es_99", pa.float64()), ("var_note", pa.string()),
     ("ks_state", pa.string()), ("ks_first_ts", pa.int64()), ("ks_first_rule", pa.string()),
-    ("ks_first_state", pa.string()), ("n_denied", pa.int64()), ("worst_fill_bps", pa.float64()),
+    ("ks_first_state", pa.string()), ("ring_overflows", pa.string()), ("n_denied", pa.int64()),
+    ("worst_fill_bps", pa.float64()),
     ("n_fills", pa.int64()), ("n_orders", pa.int64()), ("n_events", pa.int64()),
     ("result_hash", pa.string()), ("wall_s", pa.float64()), ("error", pa.string()),
 ])
@@ -108,8 +112,9 @@ def stress_metrics(result: Any) -> dict[str, Any]:
     else:
         out.update(var_99=historical_var(inc, VAR_LEVEL), es_99=historical_es(inc, VAR_LEVEL))
     rk = result.risk_events
-    out.update(ks_state=None, ks_first_ts=None, ks_first_rule=None, ks_first_state=None)
+    out.update(ks_state=None, ks_first_ts=None, ks_first_rule=None, ks_first_state=None, ring_overflows=None)
     if result.risk is not None:
+        out["ring_overflows"] = json.dumps(result.risk_ring_overflows, sort_keys=True)
         out["ks_state"] = RISK_STATE_NAMES[int(rk["state"][-1])] if len(rk) else "ACTIVE"
         tr = rk[rk["kind"] == RK_TRANSITION]
         if len(tr):

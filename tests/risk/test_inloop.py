@@ -24,6 +24,7 @@ from tickguard.engine.scripted import scripted, submit
 from tickguard.engine.strategy import NumbaStrategy, submit_limit_nb, submit_market_nb
 from tickguard.reports.metrics import compute_metrics
 from tickguard.risk import RiskGate
+from tickguard.risk.stress.grid import stress_metrics
 from tickguard.risk import layout as RL
 
 INST = InstrumentTable([Instrument(0, "X", tick_size=0.01, lot_size=1)])
@@ -367,6 +368,7 @@ def test_a_ring_full_inside_its_window_is_reported_not_silent():
         r = run(quotes(8), orders, instruments=INST, risk=gate(text))
     assert r.risk_ring_overflows == {"rep": 4, "rr": 4}
     assert compute_metrics(r)["risk_ring_overflows"] == {"rep": 4, "rr": 4}  # and metrics.json
+    assert stress_metrics(r)["ring_overflows"] == '{"rep": 4, "rr": 4}'  # and a stress grid's row
     assert len(r.fills) == 6 and len(r.risk_events) == 0  # nothing denied, nothing tripped
     # with room for the window, nothing is dropped and nothing said (TickguardWarning is an error)
     r = run(quotes(8), orders, instruments=INST, risk=gate(text.replace("capacity = 2", "capacity = 8")))

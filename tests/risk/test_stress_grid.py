@@ -95,6 +95,7 @@ def test_rows_equal_direct_runs_and_independent_metrics(tmp_path, client):
             assert (row.ks_first_ts, row.ks_first_rule, row.ks_first_state) == (tr["ts"].iloc[0], "dd", "HALTED")
         else:
             assert pd.isna(row.ks_first_ts) and pd.isna(row.ks_first_rule)
+        assert row.ring_overflows == "{}" == json.dumps(r.risk_ring_overflows)  # windows held
         assert row.n_denied == int((r.order_events_df()["event"] == "denied").sum())
         f = r.fills_df()
         assert row.worst_fill_bps == pytest.approx((1e4 * f["side"] * (f["price"] - f["mid"]) / f["mid"]).max())
