@@ -55,7 +55,11 @@ def family_of(metric: str) -> str:
     if metric not in METRICS:
         raise ValueError(f"family_of: unknown metric {metric!r}; known metrics: {sorted(METRICS)}")
     code = METRICS[metric].code
-    return next(name for name, codes in FAMILIES.items() if code in codes)
+    for name, codes in FAMILIES.items():
+        if code in codes:
+            return name
+    raise ValueError(f"family_of: metric {metric!r} (code {code}) is in no family; add its code to "
+                     "one of FAMILIES (benchmarks/rule_families.py)")
 
 
 def run_families(events: int = 10**7, repeat: int = 5) -> dict[str, Any]:
@@ -86,11 +90,11 @@ def run_families(events: int = 10**7, repeat: int = 5) -> dict[str, Any]:
             res = _engine_once(ev, table, risk)
             best[name] = min(best.get(name, float("inf")), res.timings["run"])
             flow[name] = (len(res.orders), len(res.fills), len(res.risk_events))
+        odd = {name: f for name, f in flow.items() if f != flow["engine"]}
+        if odd:  # a workload that denies or trips would time other work than the engine's
+            raise RuntimeError(f"run_families: workloads whose (orders, fills, risk events) differ "
+                               f"from the engine's {flow['engine']}: {odd}")
     per = flow["engine"][0]
-    odd = {name: f for name, f in flow.items() if f != flow["engine"]}
-    if odd:  # a workload that denies or trips would time other work than the engine's
-        raise RuntimeError(f"run_families: workloads whose (orders, fills, risk events) differ from "
-                           f"the engine's {flow['engine']}: {odd}")
     ns = {name: s * 1e9 / per for name, s in best.items()}
     fams = {fam: {"rules": rids,
                   "alone": ns[f"{fam}: alone"] - ns["noop"],

@@ -24,6 +24,14 @@ def test_every_metric_is_in_exactly_one_family() -> None:
         rule_families.family_of("max_qty")
 
 
+def test_a_metric_in_no_family_is_named(monkeypatch) -> None:  # noqa: ANN001
+    # a metric added to the rulebook without a family: the benchmark says which, not StopIteration
+    families = {k: v for k, v in rule_families.FAMILIES.items() if k != "kill, on market events"}
+    monkeypatch.setattr(rule_families, "FAMILIES", families)
+    with pytest.raises(ValueError, match="metric 'stale_feed' .* is in no family"):
+        rule_families.family_of("stale_feed")
+
+
 def test_a_small_run_covers_every_family_and_the_cli_writes_json(tmp_path, capsys) -> None:  # noqa: ANN001
     out = tmp_path / "f.json"
     assert rule_families.main(["--events", "20000", "--repeat", "1", "--json", str(out)]) == 0
