@@ -336,10 +336,25 @@ def _var(run: RunRecords, level: float, window: int, bar: str, method: str) -> t
     return dist, body
 
 
+def _overflows(run: RunRecords) -> str:
+    """The rules whose ring filled inside their window (metrics' ``risk_ring_overflows``): each
+    judged a shorter window than its row says, so its decisions are not what the rulebook
+    promises; nothing, when none did (or the summary predates the metric)."""
+    dropped = run.summary.get("metrics", {}).get("risk_ring_overflows") or {}
+    if not dropped:
+        return ""
+    rows = sorted(dropped.items())
+    return ("<h3>Rules that judged a shorter window</h3>"
+            + _note(f"{len(rows)} rule(s) dropped entries still inside their window because their ring "
+                    "was full: their counts covered less than the window their rulebook row says. "
+                    "Raise the rule's params.capacity and run again.")
+            + table(["rule", "entries dropped inside the window"], rows))
+
+
 def _risk(run: RunRecords) -> str:
     r = run.risk_events
     if r.empty:
-        return _note("No risk events: no denial, no kill-switch transition.")
+        return _note("No risk events: no denial, no kill-switch transition.") + _overflows(run)
     t0 = int(run.equity["ts"].iloc[0]) if len(run.equity) else int(r["ts"].min())
     t1 = int(run.equity["ts"].iloc[-1]) if len(run.equity) else int(r["ts"].max())
     body = _figure(plots.killswitch_figure(r["ts"], r["kind"].astype(str), r["state"].astype(str), t0, t1),
@@ -365,7 +380,7 @@ def _risk(run: RunRecords) -> str:
     body += table(dcols, _rows(den.head(_MAX_ROWS), dcols))
     if len(den) > _MAX_ROWS:
         body += _note(f"First {_MAX_ROWS} of {len(den)} denials shown; all are in risk_events.parquet.")
-    return body
+    return body + _overflows(run)
 
 
 def _rows(df: pd.DataFrame, cols: list[str]) -> list[list[Any]]:

@@ -7,6 +7,8 @@ are tiny and hand-made (times in plain ns) so every expected number is worked ou
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from numba import njit
@@ -22,7 +24,9 @@ from tickguard.engine.records import (
 )
 from tickguard.engine.scripted import scripted, submit
 from tickguard.engine.strategy import NumbaStrategy, submit_limit_nb, submit_market_nb
+from tickguard.reports.html import build_report
 from tickguard.reports.metrics import compute_metrics
+from tickguard.reports.records import write_run
 from tickguard.risk import RiskGate
 from tickguard.risk.stress.grid import stress_metrics
 from tickguard.risk import layout as RL
@@ -353,7 +357,7 @@ def test_a_trip_while_a_fill_is_delivered_retries_flattening_on_every_later_even
     assert ours["ts"].tolist() == list(range(11_000, 41_000, 1000))
 
 
-def test_a_ring_full_inside_its_window_is_reported_not_silent():
+def test_a_ring_full_inside_its_window_is_reported_not_silent(tmp_path):
     # six market buys of sizes 1..6 (six signatures) at 2000..7000 ns, all inside 1 s windows: the
     # reject-rate trigger's ring (capacity 2) and the repeat memory (capacity 2) keep the last two
     # and drop four entries each that their windows still held; the loss ring (65 536) drops none
@@ -370,6 +374,13 @@ def test_a_ring_full_inside_its_window_is_reported_not_silent():
     assert compute_metrics(r)["risk_ring_overflows"] == {"rep": 4, "rr": 4}  # and metrics.json
     assert stress_metrics(r)["ring_overflows"] == '{"rep": 4, "rr": 4}'  # and a stress grid's row
     assert len(r.fills) == 6 and len(r.risk_events) == 0  # nothing denied, nothing tripped
+    # and the HTML report, from the run folder alone: a section naming each rule and its count
+    page = build_report(write_run(r, tmp_path / "full"))
+    assert page.count("Rules that judged a shorter window") == 1 and "params.capacity" in page
+    rows = re.findall(r"<tr><td>(\w+)</td><td class=\"num\">(\d+)</td></tr>",
+                      page.split("Rules that judged a shorter window")[1])
+    assert rows == [("rep", "4"), ("rr", "4")]
     # with room for the window, nothing is dropped and nothing said (TickguardWarning is an error)
     r = run(quotes(8), orders, instruments=INST, risk=gate(text.replace("capacity = 2", "capacity = 8")))
     assert r.risk_ring_overflows == {} and len(r.fills) == 6
+    assert "shorter window" not in build_report(write_run(r, tmp_path / "room"))
