@@ -12,8 +12,10 @@ rulebook, which denies nothing: every workload sends the same orders, checked).
 Workloads: ``engine`` (pass-through gate), ``noop`` (the rulebook's rows through hooks that do
 nothing), ``rulebook``, and for each family of rules present, the family alone and the rulebook
 without it. Per family, ns per order: ``alone`` (the family alone, over the no-op hooks) and
-``marginal`` (the rulebook over the rulebook without it). The marginals sum to less than the
-rulebook's cost over the no-op hooks: the rest is what any rulebook costs, whatever its rules.
+``marginal`` (the rulebook over the rulebook without it). ``shared`` is the rulebook's cost over
+the no-op hooks less the sum of the marginals: what the families cost together beyond each one's
+marginal. It takes either sign within a run's noise (+117, +4 and -53 ns in three runs of 5
+December; benchmarks/PERFORMANCE.md), so read it, like the marginals, over several runs.
 
     python -m tickguard.benchmarks.rule_families [--events N] [--repeat K] [--json PATH|-]
 """
