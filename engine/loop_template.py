@@ -147,7 +147,7 @@ def _deliver(t, lp, blank, params, state, aux_blank, req):
 
 
 @internal_njit(_nrt=True)  # the strategy, inlined here, may allocate
-def _strategy_steps(sp, i, i_max, t_due, i_clock, next_t, wp=None, lp=None, prev_ts=0.0, look=False):
+def _strategy_steps(sp, i, i_max, t_due, i_clock, next_t):
     """Step 3 for events ``i`` to ``i_max - 1``, while nothing else is due: the strategy's view
     takes the event and the callback runs. It stops before an event at or after ``t_due``; after
     the callback of an event that sent requests or that the equity clock samples (event
@@ -164,13 +164,11 @@ def _strategy_steps(sp, i, i_max, t_due, i_clock, next_t, wp=None, lp=None, prev
     122 to 130 instructions per event with the pass-through gate or the kill switch's hooks
     around them; out of line, 86–91 plus ~2 for the calls, either way). No test for the kill
     switch's wake-ups in here: any exit more, even a test of a flag that never changes, cost
-    ~7 instructions per event; the loop bounds ``i_max`` and ``t_due`` instead, lowered at the
-    entry to the next event that may wake it (``_watched_bounds``: ``wp``, ``lp``, ``prev_ts``
-    and ``look`` serve only that, with a kill switch; step 3 in run_chunk_nb).
+    ~7 instructions per event; the loop lowers ``i_max`` and ``t_due`` to the next event that
+    may wake it before the call instead (``_watched_bounds``, step 3 in run_chunk_nb), so that
+    this function, and the call, are the same with a kill switch as without.
     """
     not_inlined()  # its own registers, whatever the loop around it holds (internal.py)
-    if _RISK:  # with a kill switch watching, first the bounds of its wake-ups (_watched_bounds)
-        i_max, t_due, i_clock = _watched_bounds(wp, lp, i, i_max, t_due, i_clock, prev_ts, look)
     # its arrays, from the bundle (sp: StepArrays): views with no owner, so the strategy inlined
     # below costs no reference counting (bundle.py)
     events, mkt_l, pos_local, lorders, cnt = sp.events, sp.mkt_l, sp.pos_local, sp.lorders, sp.cnt
@@ -310,9 +308,10 @@ def _watched_bounds(wp, lp, i, i_max, t_stop, i_clock, prev_ts, look):
     (an exact check after every hook cost ~135 instructions per order with the rulebook;
     benchmarks/PERFORMANCE.md, 4 December, late evening).
 
-    Inlined into the steps' entry, so that the loop makes one call for step 3: with the check's
-    call beside the steps' in the loop, the loop ran ~9 % slower per order with hooks that do
-    nothing, whether or not the check ever ran (benchmarks/PERFORMANCE.md, 4 December, night)."""
+    Inlined into the loop, just before its call of the steps, which is then the engine's own
+    call of the same function. Inlined into the steps' entry instead (4 December, night), the
+    rulebook's loop ran ~1.8 ms slower per 10^7 canonical events, in each of twelve pairs of
+    identical builds (benchmarks/PERFORMANCE.md, 5 December, morning)."""
     if look and i < i_max:
         cnt = lp.cnt
         if cnt[C_W_HOOKS] != 0:  # hooks ran since the bounds were drawn: they hold only under the
@@ -573,10 +572,10 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
             left = every_stop - 1 - since  # events after i before the one the clock samples
             i_clock = i + left if left < i_max - i else i_max
             t0 = _tick()
-            if _RISK:  # the steps first lower their bounds to the kill switch's wake-ups
-                i, how, nreq = _strategy_steps(sp, i, i_max, t_stop, i_clock, next_t, wp, lp, prev_ts,
-                                               look)
-            else:  # (the engine's call: the steps' arguments alone)
+            if _RISK:  # the bounds lowered first to the kill switch's wake-ups (_watched_bounds)
+                b_max, b_stop, b_clock = _watched_bounds(wp, lp, i, i_max, t_stop, i_clock, prev_ts, look)
+                i, how, nreq = _strategy_steps(sp, i, b_max, b_stop, b_clock, next_t)
+            else:
                 i, how, nreq = _strategy_steps(sp, i, i_max, t_stop, i_clock, next_t)
             _tock(cnt, C_S_STEPS, t0)
             done += i - i0
