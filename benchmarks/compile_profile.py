@@ -168,11 +168,11 @@ _CHILD = """
 import time
 t_start = time.perf_counter()
 from tickguard.benchmarks.compile_profile import CompileProfile
-from tickguard.benchmarks.engine import _engine_once, depth_workload, full_rulebook_gate, quote_workload
-from tickguard.data.schema import InstrumentTable
+from tickguard.benchmarks.engine import (_engine_once, canonical_table, depth_workload, full_rulebook_gate,
+    quote_workload)
 from tickguard.engine.backtest import run
 from tickguard.strategies.microprice import microprice
-table = InstrumentTable.single("SYN", tick_size=0.005, lot_size=1)
+table = canonical_table()
 gate = full_rulebook_gate(table) if sys.argv[1] == "1" else None
 if sys.argv[4] == "depth":  # the loop is built with the L2 book
     events, table = depth_workload(1000)

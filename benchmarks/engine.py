@@ -52,6 +52,12 @@ def quote_workload(n: int, seed: int = 7) -> np.ndarray:
     return ev
 
 
+def canonical_table() -> InstrumentTable:
+    """The canonical workload's instrument table: ``SYN``, ticks of 0.005 (the quotes sit half a
+    cent either side of a mid on the cent grid), lots of 1."""
+    return InstrumentTable.single("SYN", tick_size=0.005, lot_size=1)
+
+
 def depth_workload(n: int, seed: int = 7) -> tuple[np.ndarray, InstrumentTable]:
     """``n`` synthetic events with 5 levels of depth rows, and their instrument table: data on
     which the loop is built with the L2 book (engine/codegen.py)."""
@@ -199,16 +205,14 @@ def gate_ns_per_order(gate: Any, n: int = 200_000) -> float:
 # timing loop itself, _gate_calls_nb, compiles in every run (not cached, see there). Four runs
 # on one cache read 128, 149, 144, 146 ns: both figures are reported.
 _GATE_BODY = """
-from tickguard.benchmarks.engine import full_rulebook_gate, gate_ns_per_order
-from tickguard.data.schema import InstrumentTable
-result = {"ns": gate_ns_per_order(full_rulebook_gate(InstrumentTable.single("SYN", tick_size=0.005, lot_size=1)))}
+from tickguard.benchmarks.engine import canonical_table, full_rulebook_gate, gate_ns_per_order
+result = {"ns": gate_ns_per_order(full_rulebook_gate(canonical_table()))}
 """
 _COMPILE_BODY = """
-from tickguard.benchmarks.engine import quote_workload, _engine_once
-from tickguard.data.schema import InstrumentTable
+from tickguard.benchmarks.engine import canonical_table, quote_workload, _engine_once
 import time
 t = time.perf_counter()
-r = _engine_once(quote_workload(1000), InstrumentTable.single("SYN", tick_size=0.005, lot_size=1))
+r = _engine_once(quote_workload(1000), canonical_table())
 result = {"wall_s": time.perf_counter() - t, "compile_s": r.timings["compile"]}
 """
 # The same strategy on data with depth rows (the synthetic generator's L2 levels): the loop is
@@ -226,25 +230,23 @@ result = {"compile_s": r.timings["compile"], "depth_rows": int(((ev["kind"] & KI
 # runs, so it shows what a change to the kernels does to the compile's work.
 _IR_BODY = """
 from numba.core import codegen
-from tickguard.benchmarks.engine import quote_workload, _engine_once
-from tickguard.data.schema import InstrumentTable
+from tickguard.benchmarks.engine import canonical_table, quote_workload, _engine_once
 sizes = {}
 _add = codegen.CPUCodeLibrary.add_ir_module
 def _counting(self, ir_module):
     sizes[self.name] = sizes.get(self.name, 0) + len(str(ir_module))
     return _add(self, ir_module)
 codegen.CPUCodeLibrary.add_ir_module = _counting
-_engine_once(quote_workload(1000), InstrumentTable.single("SYN", tick_size=0.005, lot_size=1))
+_engine_once(quote_workload(1000), canonical_table())
 result = {"total": sum(sizes.values()), "loop": sizes.get("run_chunk_nb", 0), "libraries": len(sizes)}
 """
 # A second strategy in a fresh interpreter once the engine's own kernels are cached: what a quant
 # waits for after editing a strategy (only its loop compiles).
 _COMPILE_OTHER_BODY = """
-from tickguard.benchmarks.engine import quote_workload
-from tickguard.data.schema import InstrumentTable
+from tickguard.benchmarks.engine import canonical_table, quote_workload
 from tickguard.engine.backtest import run
 from tickguard.strategies.microprice import microprice
-r = run(quote_workload(1000), microprice(), instruments=InstrumentTable.single("SYN", tick_size=0.005, lot_size=1))
+r = run(quote_workload(1000), microprice(), instruments=canonical_table())
 result = {"compile_s": r.timings["compile"]}
 """
 
@@ -259,7 +261,7 @@ def _cache_env(cache: str) -> dict[str, str]:
 
 def run(events: int = 10**7, repeat: int = 3) -> dict[str, Any]:
     ev = quote_workload(events)
-    table = InstrumentTable.single("SYN", tick_size=0.005, lot_size=1)
+    table = canonical_table()
     bare_ema_loop_nb(ev[:1000], *CANONICAL_SPANS, 1.0)  # compile outside the timing
     _engine_once(ev[:1000], table)
     gate = full_rulebook_gate(table)

@@ -97,12 +97,11 @@ def counted(fn):
     finally:
         subprocess.run(["callgrind_control", "-i", "off", pid], check=True, capture_output=True)
 from tickguard.benchmarks.engine import (
-    CANONICAL_SPANS, _engine_once, _gate_calls_nb, bare_ema_loop_nb, full_rulebook_gate,
+    CANONICAL_SPANS, _engine_once, _gate_calls_nb, bare_ema_loop_nb, canonical_table, full_rulebook_gate,
     quote_workload,
 )
-from tickguard.data.schema import InstrumentTable
 N = int(sys.argv[1])
-TABLE = InstrumentTable.single("SYN", tick_size=0.005, lot_size=1)
+TABLE = canonical_table()
 """
 
 #: name -> (child body, what one unit is). The body defines ``units`` (how many were counted).

@@ -27,8 +27,9 @@ import sys
 from typing import Any
 
 from tickguard.benchmarks._measure import format_table, machine_info, write_json
-from tickguard.benchmarks.engine import _engine_once, full_rulebook_gate, quote_workload, without_rules
-from tickguard.data.schema import InstrumentTable
+from tickguard.benchmarks.engine import (
+    _engine_once, canonical_table, full_rulebook_gate, quote_workload, without_rules,
+)
 from tickguard.risk import layout as L
 from tickguard.risk.rulebook import METRICS
 
@@ -70,7 +71,7 @@ def run_families(events: int = 10**7, repeat: int = 5) -> dict[str, Any]:
     if repeat < 1 or events < 1000:
         raise ValueError(f"run_families: need repeat >= 1 and events >= 1000, got {repeat} and {events}")
     ev = quote_workload(events)
-    table = InstrumentTable.single("SYN", tick_size=0.005, lot_size=1)
+    table = canonical_table()
     gate = full_rulebook_gate(table)
     from tickguard.benchmarks.noop_risk import NoOpHooksGate
 

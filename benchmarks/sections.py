@@ -30,8 +30,9 @@ import sys
 from typing import Any
 
 from tickguard.benchmarks._measure import machine_info, write_json
-from tickguard.benchmarks.engine import _engine_once, full_rulebook_gate, quote_workload, without_rules
-from tickguard.data.schema import InstrumentTable
+from tickguard.benchmarks.engine import (
+    _engine_once, canonical_table, full_rulebook_gate, quote_workload, without_rules,
+)
 from tickguard.engine.layout import SECTION_SLOTS
 
 __all__ = ["WORKLOADS", "main", "run_sections", "section_table"]
@@ -65,7 +66,7 @@ def run_sections(events: int = 10**7, repeat: int = 5, only: tuple[str, ...] = W
     if repeat < 1 or events < 1000:
         raise ValueError(f"run_sections: need repeat >= 1 and events >= 1000, got {repeat} and {events}")
     ev = quote_workload(events)
-    table = InstrumentTable.single("SYN", tick_size=0.005, lot_size=1)
+    table = canonical_table()
     gate = full_rulebook_gate(table)
     if without:
         gate = without_rules(gate, without)

@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 
 from tickguard.benchmarks import instructions
-from tickguard.benchmarks.engine import full_rulebook_gate, gate_ns_per_order
-from tickguard.data.schema import InstrumentTable
+from tickguard.benchmarks.engine import canonical_table, full_rulebook_gate, gate_ns_per_order
 from tickguard.risk.layout import R_THRESHOLD
 
 
@@ -99,9 +98,9 @@ def test_without_valgrind_it_says_so_and_stops(monkeypatch, capsys):
 def test_the_gate_is_timed_on_orders_that_pass():
     # The tight loop refreshes its quote's time: with the time left at 0 the stale-quote rule
     # denied every order after the first 5 s of simulated time, and the figure timed denials.
-    gate = full_rulebook_gate(InstrumentTable.single("SYN", tick_size=0.005, lot_size=1))
+    gate = full_rulebook_gate(canonical_table())
     assert np.isfinite(gate_ns_per_order(gate, n=2_000))  # raises if any order is denied
-    strict = full_rulebook_gate(InstrumentTable.single("SYN", tick_size=0.005, lot_size=1))
+    strict = full_rulebook_gate(canonical_table())
     strict.rules[strict.rulebook.index("fat-finger-qty"), R_THRESHOLD] = 0.5  # every 1-lot order denied
     with pytest.raises(RuntimeError, match="denied 2000 of 2000 orders"):
         gate_ns_per_order(strict, n=2_000)
@@ -121,7 +120,7 @@ def test_the_kernel_figure_is_the_jitted_functions_but_the_reader_threads():
 def test_an_ablation_leaves_out_the_named_rules_and_keeps_the_names_aligned():
     from tickguard.benchmarks.engine import without_rules
 
-    gate = full_rulebook_gate(InstrumentTable.single("SYN", tick_size=0.005, lot_size=1))
+    gate = full_rulebook_gate(canonical_table())
     rb = gate.rulebook
     out = without_rules(gate, ["repeat-throttle", "runaway-fills"]).rulebook
     assert len(out) == len(rb) - 2 and "repeat-throttle" not in out.ids and "runaway-fills" not in out.ids

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import sys
 
-from tickguard.benchmarks.engine import _engine_once, full_rulebook_gate, quote_workload
+from tickguard.benchmarks.engine import _engine_once, canonical_table, full_rulebook_gate, quote_workload
 from tickguard.benchmarks.noop_risk import NoOpHooksGate
-from tickguard.data.schema import InstrumentTable
 from tickguard.engine.codegen import compile_loop
 from tickguard.strategies.ema_crossover import ema_crossover_nb
 
 
 def test_noop_hooks_trade_exactly_like_the_pass_through_loop_in_a_loop_that_carries_the_kill_switch():
-    table = InstrumentTable.single("SYN", tick_size=0.005, lot_size=1)
+    table = canonical_table()
     ev = quote_workload(20_000)
     gate = NoOpHooksGate(full_rulebook_gate(table).rulebook, source="test")
     plain = _engine_once(ev, table)

@@ -8,9 +8,8 @@ import sys
 
 import pytest
 
-from tickguard.benchmarks.engine import _engine_once, full_rulebook_gate, quote_workload
+from tickguard.benchmarks.engine import _engine_once, canonical_table, full_rulebook_gate, quote_workload
 from tickguard.benchmarks.instructions import demangle_numba, jitted_symbols
-from tickguard.data.schema import InstrumentTable
 from tickguard.engine.internal import SLOT_BYTES
 
 SLOTS = {"run_chunk_nb": 0, "_handle_requests": 1, "tickguard.engine.exchange._execute_nb": 3, "tickguard.engine.exchange._fill_nb": 4,
@@ -20,7 +19,7 @@ SLOTS = {"run_chunk_nb": 0, "_handle_requests": 1, "tickguard.engine.exchange._e
 @pytest.mark.skipif(not (sys.platform.startswith("linux") and platform.machine() == "x86_64"),
                     reason="code placement is done on x86-64 Linux only")
 def test_each_per_order_kernel_starts_at_its_own_slot_of_its_page() -> None:
-    table = InstrumentTable.single("SYN", tick_size=0.005, lot_size=1)
+    table = canonical_table()
     res = _engine_once(quote_workload(3_000), table, full_rulebook_gate(table))
     assert len(res.fills) > 5  # the per-order kernels ran, so they are loaded
     offsets: dict[str, set[int]] = {}

@@ -91,13 +91,12 @@ def test_pass_through_loop_compiles_no_kill_switch_code():
 
     from numba import config as numba_config
 
-    from tickguard.benchmarks.engine import _engine_once, quote_workload
-    from tickguard.data.schema import InstrumentTable
+    from tickguard.benchmarks.engine import _engine_once, canonical_table, quote_workload
     from tickguard.risk import RiskGate
 
     if numba_config.DISABLE_JIT:
         pytest.skip("nothing compiles in the pure-Python twin")
-    table = InstrumentTable.single("SYN", tick_size=0.005, lot_size=1)
+    table = canonical_table()
     ev = quote_workload(2000)
     loops = {}
     for name, gate in (("pass", None), ("book", RiskGate.load(instruments=table))):
@@ -180,15 +179,14 @@ def test_each_kernel_of_a_fresh_loop_compiles_once(tmp_path, monkeypatch):
     from numba import config as numba_config
     from numba.core.registry import CPUDispatcher
 
-    from tickguard.benchmarks.engine import _engine_once, quote_workload
-    from tickguard.data.schema import InstrumentTable
+    from tickguard.benchmarks.engine import _engine_once, canonical_table, quote_workload
     from tickguard.engine import codegen
 
     if numba_config.DISABLE_JIT:
         pytest.skip("nothing compiles in the pure-Python twin")
     monkeypatch.setenv("TICKGUARD_CACHE_DIR", str(tmp_path))
     monkeypatch.setattr(codegen, "_loaded", {})
-    table = InstrumentTable.single("SYN", tick_size=0.005, lot_size=1)
+    table = canonical_table()
     _engine_once(quote_workload(1000), table)
     # (L1 quotes: the run built the loop without the L2 book, backtest.py)
     loop_module = sys.modules[compile_loop(ema_module.ema_crossover_nb, GATE, l2=False).py_func.__module__]

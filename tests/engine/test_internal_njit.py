@@ -132,7 +132,7 @@ def monitor_activity_nb(now, what, inst, rules, rstate, ks):
 def test_risk_hooks_that_allocate_compile_and_decide_as_the_shipped_ones(tmp_path, monkeypatch):
     # the kernels calling the hooks keep reference counting in a kill-switch loop (loop_kernels's
     # _CALLS_HOOKS): without it, numba refuses the hooks' allocations when it types the loop
-    from tickguard.benchmarks.engine import quote_workload
+    from tickguard.benchmarks.engine import canonical_table, quote_workload
     from tickguard.risk import RiskGate
     from tickguard.strategies.ema_crossover import ema_crossover
 
@@ -142,7 +142,7 @@ def test_risk_hooks_that_allocate_compile_and_decide_as_the_shipped_ones(tmp_pat
     class AllocatingGate(RiskGate):
         module = "allocating_hooks"
 
-    table = InstrumentTable.single("SYN", tick_size=0.005, lot_size=1)
+    table = canonical_table()
     rulebook = RiskGate.load(instruments=table).rulebook
     ev = quote_workload(20_000)
     runs = [run(ev, ema_crossover(fast=20, slow=80, size=1), instruments=table, risk=gate)

@@ -6,9 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tickguard.benchmarks.engine import quote_workload
+from tickguard.benchmarks.engine import canonical_table, quote_workload
 from tickguard.benchmarks.sections import section_table
-from tickguard.data.schema import InstrumentTable
 from tickguard.engine import backtest as backtest_module
 from tickguard.engine.backtest import Backtest
 from tickguard.engine.config import EngineConfig, Latency, LatencyConfig
@@ -24,7 +23,7 @@ needs_counter = pytest.mark.skipif(not CYCLES_AVAILABLE,
 
 def _run(sections: bool, risk: object) -> backtest_module.Result:
     events = quote_workload(60_000, seed=3)
-    table = InstrumentTable.single("SYN", tick_size=0.005, lot_size=1)
+    table = canonical_table()
     lat = Latency(entry_ns=100_000, response_ns=100_000)
     cfg = EngineConfig(latency=LatencyConfig(submit=lat))
     return Backtest(events, ema_crossover(fast=50.0, slow=200.0, size=1), instruments=table, config=cfg,
@@ -35,7 +34,7 @@ def _run(sections: bool, risk: object) -> backtest_module.Result:
 def default_gate() -> RiskGate:
     # the shipped rulebook unrelaxed: its repeat throttle denies some of the EMA's orders, so the
     # gate is called for orders the activity monitor never sees
-    return RiskGate.load(instruments=InstrumentTable.single("SYN", tick_size=0.005, lot_size=1))
+    return RiskGate.load(instruments=canonical_table())
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +82,7 @@ def test_a_machine_without_the_counter_is_refused_by_name(monkeypatch):
     monkeypatch.setattr(backtest_module, "CYCLES_AVAILABLE", False)
     with pytest.raises(ValueError, match="sections=True.*time-stamp counter"):
         Backtest(quote_workload(1000), ema_crossover(fast=5.0, slow=20.0, size=1),
-                 instruments=InstrumentTable.single("SYN", tick_size=0.005, lot_size=1), sections=True)
+                 instruments=canonical_table(), sections=True)
 
 
 def test_section_table_refuses_no_orders():

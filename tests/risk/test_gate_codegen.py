@@ -177,10 +177,9 @@ def test_the_shape_is_the_metrics_and_scopes_and_keys_the_module() -> None:
 
 @pytest.fixture(scope="module")
 def canonical_pair():
-    from tickguard.benchmarks.engine import _engine_once, full_rulebook_gate, quote_workload
-    from tickguard.data.schema import InstrumentTable
+    from tickguard.benchmarks.engine import _engine_once, canonical_table, full_rulebook_gate, quote_workload
 
-    table = InstrumentTable.single("SYN", tick_size=0.005, lot_size=1)
+    table = canonical_table()
     ev = quote_workload(60_000)
     generic = full_rulebook_gate(table)
     # the default rulebook as shipped: its throttles deny some of the strategy's orders
