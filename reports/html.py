@@ -37,8 +37,8 @@ from .metrics import resample_equity
 
 __all__ = [
     "BAR_CANDIDATES", "DIAGNOSTICS_FILE", "MIN_TEST", "RunRecords", "build_report", "choose_bar",
-    "fills_window", "load_run", "load_stress", "parse_window", "pnl_increments", "write_diagnostics",
-    "write_report",
+    "fills_window", "load_run", "load_stress", "parse_window", "pnl_increments", "stress_overflows",
+    "write_diagnostics", "write_report",
 ]
 
 _CSS = """body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:1.5em auto;
@@ -218,9 +218,8 @@ def fills_window(fills: pd.DataFrame, window: str | None, max_fills: int) -> tup
     return f, how
 
 
-def load_stress(path: str | os.PathLike[str]) -> tuple[pd.DataFrame, int]:
-    """Stress results (scenario, strategy, params, pnl) -> PnL pivot (scenario x strategy/params)
-    and the number of cells that averaged several rows."""
+def _read_stress(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """A stress grid's results.parquet, checked for the columns the report reads."""
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"stress: {str(p)!r} does not exist; pass the results.parquet of a "
@@ -235,12 +234,47 @@ def load_stress(path: str | os.PathLike[str]) -> tuple[pd.DataFrame, int]:
                          f"{list(df.columns)}; need {list(_STRESS_COLUMNS)}")
     if not pd.api.types.is_numeric_dtype(df["pnl"]):
         raise ValueError(f"stress: column 'pnl' of {str(p)!r} has dtype {df['pnl'].dtype}; need numbers")
+    return df
+
+
+def _stress_labels(df: pd.DataFrame) -> list[str]:
+    """Each row's strategy and params, as the pivot's columns name them."""
     params = [json.dumps(v, sort_keys=True, default=str) if isinstance(v, dict) else
               ("" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)) for v in df["params"]]
-    label = [f"{s} {q}".strip() for s, q in zip(df["strategy"].astype(str), params)]
-    d = pd.DataFrame({"scenario": df["scenario"].astype(str), "label": label, "pnl": df["pnl"]})
+    return [f"{s} {q}".strip() for s, q in zip(df["strategy"].astype(str), params)]
+
+
+def load_stress(path: str | os.PathLike[str]) -> tuple[pd.DataFrame, int]:
+    """Stress results (scenario, strategy, params, pnl) -> PnL pivot (scenario x strategy/params)
+    and the number of cells that averaged several rows."""
+    df = _read_stress(path)
+    d = pd.DataFrame({"scenario": df["scenario"].astype(str), "label": _stress_labels(df), "pnl": df["pnl"]})
     dupes = int((d.groupby(["scenario", "label"]).size() > 1).sum())
     return d.pivot_table(index="scenario", columns="label", values="pnl", aggfunc="mean"), dupes
+
+
+def stress_overflows(path: str | os.PathLike[str]) -> list[tuple[str, str, str, int]]:
+    """The runs of a stress grid whose rules' rings filled inside their window (the grid's
+    ``ring_overflows`` column, JSON ``{rule id: entries dropped}``): (scenario, strategy/params,
+    rule id, entries dropped) per such rule, sorted. Empty when none did, or when the results
+    predate the column; a cell that is not such JSON is refused, naming its row."""
+    df = _read_stress(path)
+    if "ring_overflows" not in df.columns:
+        return []
+    out = []
+    for k, (scenario, label, cell) in enumerate(zip(df["scenario"].astype(str), _stress_labels(df),
+                                                     df["ring_overflows"])):
+        if cell is None or (isinstance(cell, float) and math.isnan(cell)):
+            continue  # no rulebook in that run
+        try:
+            dropped = json.loads(cell)
+            rules = {str(rule): int(n) for rule, n in dropped.items()}
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise ValueError(f"stress: {str(path)!r} row {k}, column 'ring_overflows': {cell!r} is not a "
+                             "JSON object of rule id -> entries dropped (as tickguard.risk.stress writes "
+                             f"it): {exc}") from None
+        out += [(scenario, label, rule, n) for rule, n in rules.items() if n > 0]
+    return sorted(out)
 
 
 def _note(text: str) -> str:
@@ -418,7 +452,17 @@ def _stress(path: str | os.PathLike[str]) -> str:
     if dupes:
         body += _note(f"{dupes} scenario x strategy/params cells had several rows: their mean is shown.")
     rows = [[idx, *vals] for idx, vals in zip(pivot.index, pivot.to_numpy())]
-    return body + table(["scenario", *pivot.columns], rows)
+    body += table(["scenario", *pivot.columns], rows)
+    dropped = stress_overflows(path)
+    if dropped:
+        runs = len({(scenario, label) for scenario, label, _, _ in dropped})
+        body += ("<h3>Runs whose rules judged a shorter window</h3>"
+                 + _note(f"In {runs} run(s), rules dropped entries still inside their window because "
+                         "their ring was full: their counts covered less than the window their rulebook "
+                         "row says. Raise those rules' params.capacity and run the grid again.")
+                 + table(["scenario", "strategy / params", "rule", "entries dropped inside the window"],
+                         [list(r) for r in dropped]))
+    return body
 
 
 def build_report(run_dir: str | os.PathLike[str], *, window: str | None = None,

@@ -32,7 +32,8 @@ from tickguard.engine.records import OT_MARKET
 from tickguard.engine.scripted import scripted, submit
 from tickguard.reports.cli import main as tg_main
 from tickguard.reports.html import (
-    build_report, fills_window, load_run, load_stress, parse_window, write_diagnostics, write_report,
+    build_report, fills_window, load_run, load_stress, parse_window, stress_overflows, write_diagnostics,
+    write_report,
 )
 from tickguard.reports.records import write_run
 from tickguard.reports.report_cli import add_report_parser, run_report_command
@@ -325,6 +326,22 @@ def test_stress_grid_pivot_averages_repeated_cells(tmp_path):
     pd.DataFrame({"scenario": ["s"], "strategy": ["A"], "params": [""], "pnl_usd": [1.0]}).to_parquet(path)
     with pytest.raises(ValueError, match="did you mean 'pnl_usd'"):
         load_stress(path)
+
+
+def test_stress_overflows_reads_the_grids_column_and_refuses_a_bad_cell(tmp_path, demo_dir):
+    path = tmp_path / "results.parquet"
+    base = {"scenario": ["s1", "s2", "s3"], "strategy": ["A", "A", "B"], "params": ["k=1", "k=2", None],
+            "pnl": [1.0, 2.0, 3.0]}
+    pd.DataFrame(base).to_parquet(path)
+    assert stress_overflows(path) == []  # results that predate the column: nothing to say
+    # as the grid writes it: JSON per run, "{}" when no ring dropped, null without a rulebook
+    pd.DataFrame(dict(base, ring_overflows=['{"b": 3, "a": 1}', "{}", None])).to_parquet(path)
+    assert stress_overflows(path) == [("s1", "A k=1", "a", 1), ("s1", "A k=1", "b", 3)]
+    pd.DataFrame(dict(base, ring_overflows=['{"a": 1}', "a: 1", None])).to_parquet(path)
+    with pytest.raises(ValueError, match=r"row 1, column 'ring_overflows': 'a: 1' is not a JSON object"):
+        stress_overflows(path)
+    with pytest.raises(ValueError, match=r"row 1, column 'ring_overflows'"):
+        build_report(demo_dir, stress=path)
 
 
 # ---------------------------------------------------------------- fills window

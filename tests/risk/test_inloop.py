@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 
 import numpy as np
+import pandas as pd
 import pytest
 from numba import njit
 
@@ -24,7 +25,7 @@ from tickguard.engine.records import (
 )
 from tickguard.engine.scripted import scripted, submit
 from tickguard.engine.strategy import NumbaStrategy, submit_limit_nb, submit_market_nb
-from tickguard.reports.html import build_report
+from tickguard.reports.html import build_report, stress_overflows
 from tickguard.reports.metrics import compute_metrics
 from tickguard.reports.records import write_run
 from tickguard.risk import RiskGate
@@ -381,6 +382,19 @@ def test_a_ring_full_inside_its_window_is_reported_not_silent(tmp_path):
                       page.split("Rules that judged a shorter window")[1])
     assert rows == [("rep", "4"), ("rr", "4")]
     # with room for the window, nothing is dropped and nothing said (TickguardWarning is an error)
-    r = run(quotes(8), orders, instruments=INST, risk=gate(text.replace("capacity = 2", "capacity = 8")))
-    assert r.risk_ring_overflows == {} and len(r.fills) == 6
-    assert "shorter window" not in build_report(write_run(r, tmp_path / "room"))
+    roomy = run(quotes(8), orders, instruments=INST, risk=gate(text.replace("capacity = 2", "capacity = 8")))
+    assert roomy.risk_ring_overflows == {} and len(roomy.fills) == 6
+    room_dir = write_run(roomy, tmp_path / "room")
+    assert "shorter window" not in build_report(room_dir)
+    # a stress grid's results, one row per run as the grid writes them: the report's stress
+    # section names the run and rules that dropped entries, not the run that had room
+    rows = [dict(stress_metrics(res), scenario=name, strategy="scripted", params=None)
+            for name, res in (("cap2", r), ("cap8", roomy))]
+    results = tmp_path / "results.parquet"
+    pd.DataFrame(rows).to_parquet(results)
+    assert stress_overflows(results) == [("cap2", "scripted", "rep", 4), ("cap2", "scripted", "rr", 4)]
+    page = build_report(room_dir, stress=results)
+    section = page.split("Runs whose rules judged a shorter window")[1]
+    assert re.findall(r"<tr><td>(\w+)</td><td>(\w+)</td><td>(\w+)</td><td class=\"num\">(\d+)</td></tr>",
+                      section) == [("cap2", "scripted", "rep", "4"), ("cap2", "scripted", "rr", "4")]
+    assert "In 1 run(s)" in section
