@@ -270,7 +270,7 @@ def _overflows_of(df: pd.DataFrame, path: str | os.PathLike[str]) -> list[tuple[
     out = []
     for k, (scenario, label, cell) in enumerate(zip(df["scenario"].astype(str), _stress_labels(df),
                                                      df["ring_overflows"])):
-        if cell is None or (isinstance(cell, float) and math.isnan(cell)):
+        if pd.isna(cell):
             continue  # no rulebook in that run
         try:
             dropped = json.loads(cell)
@@ -376,6 +376,11 @@ def _var(run: RunRecords, level: float, window: int, bar: str, method: str) -> t
     return dist, body
 
 
+#: why a rule whose ring filled matters (the run's risk section and the stress section say it)
+_OVERFLOW_WHY = ("dropped entries still inside their window because their ring was full: their counts "
+                 "covered less than the window their rulebook row says.")
+
+
 def _overflows(run: RunRecords) -> str:
     """The rules whose ring filled inside their window (metrics' ``risk_ring_overflows``): each
     judged a shorter window than its row says, so its decisions are not what the rulebook
@@ -385,9 +390,7 @@ def _overflows(run: RunRecords) -> str:
         return ""
     rows = sorted(dropped.items())
     return ("<h3>Rules that judged a shorter window</h3>"
-            + _note(f"{len(rows)} rule(s) dropped entries still inside their window because their ring "
-                    "was full: their counts covered less than the window their rulebook row says. "
-                    "Raise the rule's params.capacity and run again.")
+            + _note(f"{len(rows)} rule(s) {_OVERFLOW_WHY} Raise the rule's params.capacity and run again.")
             + table(["rule", "entries dropped inside the window"], rows))
 
 
@@ -464,9 +467,8 @@ def _stress(path: str | os.PathLike[str]) -> str:
     if dropped:
         runs = len({(scenario, label) for scenario, label, _, _ in dropped})
         body += ("<h3>Runs whose rules judged a shorter window</h3>"
-                 + _note(f"In {runs} run(s), rules dropped entries still inside their window because "
-                         "their ring was full: their counts covered less than the window their rulebook "
-                         "row says. Raise those rules' params.capacity and run the grid again.")
+                 + _note(f"In {runs} run(s), rules {_OVERFLOW_WHY} Raise those rules' params.capacity "
+                         "and run the grid again.")
                  + table(["scenario", "strategy / params", "rule", "entries dropped inside the window"],
                          [list(r) for r in dropped]))
     return body
