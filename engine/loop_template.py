@@ -211,6 +211,17 @@ def _strategy_steps(sp, i, i_max, t_due, i_clock, next_t):
 
 
 @njit(cache=True, inline="always")
+def _take_owed_rows(events, j, last_xts, until, mkt_x, book, book_meta, tick, deferred, cnt):
+    """An idle exchange takes the rows it owes, up to exchange time ``until`` (_idle_rows), and its
+    view applies the quotes it deferred (catch_up_nb): (its cursor, its clock)."""
+    t0 = _tick()
+    j, last_xts = _idle_rows(events, j, last_xts, until, mkt_x, book, book_meta, tick, deferred)
+    catch_up_nb(events, deferred, mkt_x)
+    _tock(cnt, C_S_IDLE, t0)
+    return j, last_xts
+
+
+@njit(cache=True, inline="always")
 def _wakes(ev, tf, gap_from, wake_from, wake_gap, wake_crossed):
     """Whether the kill switch's monitor must see event ``ev`` (local time ``tf``), the previous
     event at ``gap_from`` (gate.py: its wake-up conditions)."""
@@ -474,11 +485,8 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
         # due times to compare; else the merge below matches against the exchange's view: bring
         # it up to date
         if not exchange_idle and owed:
-            t0 = _tick()
-            j, last_xts = _idle_rows(events, j, last_xts, owed_until, mkt_x, book, book_meta,
-                                     tick, deferred)
-            catch_up_nb(events, deferred, mkt_x)
-            _tock(cnt, C_S_IDLE, t0)
+            j, last_xts = _take_owed_rows(events, j, last_xts, owed_until, mkt_x, book,
+                                          book_meta, tick, deferred, cnt)
             owed = False
         while not exchange_idle:
             if j < n:
@@ -612,11 +620,8 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
                 # rulebook's loop ran ~80 ns per order less, the catch-up ~43 ns of it and the gate
                 # and the activity monitor after it ~50; the engine's own loop ran slower with it
                 # (benchmarks/PERFORMANCE.md, 5 December, day)
-                t0 = _tick()
-                j, last_xts = _idle_rows(events, j, last_xts, owed_until, mkt_x, book, book_meta,
-                                         tick, deferred)
-                catch_up_nb(events, deferred, mkt_x)
-                _tock(cnt, C_S_IDLE, t0)
+                j, last_xts = _take_owed_rows(events, j, last_xts, owed_until, mkt_x, book,
+                                              book_meta, tick, deferred, cnt)
                 owed = False
             ks[G_PREV_TS] = prev_ts
             hooks_ran = True
@@ -650,11 +655,9 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
             _sample_equity(events[n - 1]["ts_local"], done - 1, lp)
             since = 0
     if owed:  # rows owed beyond this chunk are taken in the next one, before anything reads them
-        t0 = _tick()
-        j, last_xts = _idle_rows(events, j, last_xts, owed_until, mkt_x, book, book_meta, tick,
-                                 deferred)
-        catch_up_nb(events, deferred, mkt_x)  # deferred[] holds rows of this chunk
-        _tock(cnt, C_S_IDLE, t0)
+        # (deferred[] holds rows of this chunk)
+        j, last_xts = _take_owed_rows(events, j, last_xts, owed_until, mkt_x, book, book_meta,
+                                      tick, deferred, cnt)
     _tock(cnt, C_S_LOOP, t_loop)
     _store_clocks(cnt, j, last_xts, done, since, next_t, dt_ns, ks, prev_ts)
     return stop
