@@ -655,7 +655,7 @@ def run_chunk_nb(events, final, blank, mkt_l, mkt_x, pf, pos_local, acct, orders
             _sample_equity(events[n - 1]["ts_local"], done - 1, lp)
             since = 0
     if owed:  # rows owed beyond this chunk are taken in the next one, before anything reads them
-        # (deferred[] holds rows of this chunk)
+        # (and the quotes its view deferred applied now: deferred[] holds rows of this chunk)
         j, last_xts = _take_owed_rows(events, j, last_xts, owed_until, mkt_x, book, book_meta,
                                       tick, deferred, cnt)
     _tock(cnt, C_S_LOOP, t_loop)
