@@ -106,10 +106,52 @@ def test_check_remembers_and_unpush_forgets_as_the_window_reads(cap, window, thr
                 if len(ring) > cap:
                     ring.pop(0)
                     overflow += 1
-        assert rs[RB_COUNT] == len(ring) and rs[RB_OVERFLOW] == overflow
-        head = int(rs[RB_HEAD])  # the rows left are the window's, oldest first
-        rows = [RB_NF + ((head + k) % cap) * SG_NF for k in range(len(ring))]
-        assert [rs[r + SG_TS] for r in rows] == [float(ts) for ts, _ in ring]
+        assert rs[RB_OVERFLOW] == overflow
+        # the rows held, oldest first: the window's, after rows older than it that lazy expiry
+        # has not cut yet (only at the head)
+        head, n = int(rs[RB_HEAD]), int(rs[RB_COUNT])
+        held = [rs[RB_NF + ((head + k) % cap) * SG_NF + SG_TS] for k in range(n)]
+        assert n >= len(ring) and held[n - len(ring):] == [float(ts) for ts, _ in ring]
+        assert all(ts < now - window for ts in held[:n - len(ring)])
+
+
+def _check(rs, now, window, beyond):
+    """One order of a fixed signature through signature_check_nb, remembered if it passes."""
+    return signature_check_nb(rs, 0, float(now - window), float(now), 0.0, 1.0, 1.0, 100.0, 1.0, True,
+                              beyond, True)
+
+
+def test_lazy_expiry_cuts_the_ring_only_when_its_rows_could_matter():
+    # orders 100 ns apart in a 10 ns window: each is out of the window by the next. A threshold
+    # of 6 (beyond 5): the old rows stay until the ring holds 6, then it is cut to the window
+    # (empty), and restarts at row 0: held 1, 2, ..., 6, 1, ...; never an overflow
+    rs = signature_block(8)
+    held = []
+    for k in range(14):
+        _check(rs, 100 * k, 10, 5.0)
+        held.append(int(rs[RB_COUNT]))
+    assert held == [1, 2, 3, 4, 5, 6, 1, 2, 3, 4, 5, 6, 1, 2] and rs[RB_OVERFLOW] == 0.0
+    # a threshold past the capacity (4): cut when full instead, then restarted, no overflow...
+    rs = signature_block(4)
+    held = []
+    for k in range(6):
+        _check(rs, 100 * k, 10, 10.0)
+        held.append((int(rs[RB_HEAD]), int(rs[RB_COUNT])))
+    assert held == [(0, 1), (0, 2), (0, 3), (0, 4), (0, 1), (0, 2)] and rs[RB_OVERFLOW] == 0.0
+    # ...and with every row inside the window, a full ring drops its oldest, counted
+    rs = signature_block(4)
+    for k in range(6):
+        _check(rs, 100 * k, 10_000, 10.0)
+    assert rs[RB_COUNT] == 4 and rs[RB_OVERFLOW] == 2.0
+
+
+def test_a_ring_that_empties_between_orders_writes_row_0_again():
+    # no duplicate within 10 ns (threshold 1, beyond 0), orders 1 000 ns apart: the window is
+    # empty at each order, and every order is written at row 0
+    rs = signature_block(8)
+    for k in range(20):
+        assert _check(rs, 1_000 * k, 10, 0.0) == 0.0
+        assert rs[RB_HEAD] == 0.0 and rs[RB_COUNT] == 1.0 and rs[RB_NF + SG_TS] == 1_000.0 * k
 
 
 def test_unpush_counts_the_row_it_brings_back_in_a_live_table():
