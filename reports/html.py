@@ -244,8 +244,9 @@ def _stress_labels(df: pd.DataFrame) -> list[str]:
     return [f"{s} {q}".strip() for s, q in zip(df["strategy"].astype(str), params)]
 
 
-def _pivot(df: pd.DataFrame) -> tuple[pd.DataFrame, int]:
-    d = pd.DataFrame({"scenario": df["scenario"].astype(str), "label": _stress_labels(df), "pnl": df["pnl"]})
+def _pivot(df: pd.DataFrame, labels: list[str]) -> tuple[pd.DataFrame, int]:
+    """``labels``: _stress_labels(df), computed once by the caller (the overflows read them too)."""
+    d = pd.DataFrame({"scenario": df["scenario"].astype(str), "label": labels, "pnl": df["pnl"]})
     dupes = int((d.groupby(["scenario", "label"]).size() > 1).sum())
     return d.pivot_table(index="scenario", columns="label", values="pnl", aggfunc="mean"), dupes
 
@@ -253,7 +254,8 @@ def _pivot(df: pd.DataFrame) -> tuple[pd.DataFrame, int]:
 def load_stress(path: str | os.PathLike[str]) -> tuple[pd.DataFrame, int]:
     """Stress results (scenario, strategy, params, pnl) -> PnL pivot (scenario x strategy/params)
     and the number of cells that averaged several rows."""
-    return _pivot(_read_stress(path))
+    df = _read_stress(path)
+    return _pivot(df, _stress_labels(df))
 
 
 def stress_overflows(path: str | os.PathLike[str]) -> list[tuple[str, str, str, int]]:
@@ -261,14 +263,16 @@ def stress_overflows(path: str | os.PathLike[str]) -> list[tuple[str, str, str, 
     ``ring_overflows`` column, JSON ``{rule id: entries dropped}``): (scenario, strategy/params,
     rule id, entries dropped) per such rule, sorted. Empty when none did, or when the results
     predate the column; a cell that is not such JSON is refused, naming its row."""
-    return _overflows_of(_read_stress(path), path)
+    df = _read_stress(path)
+    return _overflows_of(df, path, _stress_labels(df))
 
 
-def _overflows_of(df: pd.DataFrame, path: str | os.PathLike[str]) -> list[tuple[str, str, str, int]]:
+def _overflows_of(df: pd.DataFrame, path: str | os.PathLike[str],
+                  labels: list[str]) -> list[tuple[str, str, str, int]]:
     if "ring_overflows" not in df.columns:
         return []
     out = []
-    for k, (scenario, label, cell) in enumerate(zip(df["scenario"].astype(str), _stress_labels(df),
+    for k, (scenario, label, cell) in enumerate(zip(df["scenario"].astype(str), labels,
                                                      df["ring_overflows"])):
         if pd.isna(cell):
             continue  # no rulebook in that run
@@ -455,7 +459,8 @@ def _diagnostics(run: RunRecords) -> str:
 
 def _stress(path: str | os.PathLike[str]) -> str:
     df = _read_stress(path)
-    pivot, dupes = _pivot(df)
+    labels = _stress_labels(df)
+    pivot, dupes = _pivot(df, labels)
     fig = plots.stress_heatmap_figure(pivot.to_numpy(), [str(i) for i in pivot.index],
                                       [str(c) for c in pivot.columns])
     body = _figure(fig, "stress", f"PnL (currency) by scenario and strategy/params from {e(path)}.")
@@ -463,7 +468,7 @@ def _stress(path: str | os.PathLike[str]) -> str:
         body += _note(f"{dupes} scenario x strategy/params cells had several rows: their mean is shown.")
     rows = [[idx, *vals] for idx, vals in zip(pivot.index, pivot.to_numpy())]
     body += table(["scenario", *pivot.columns], rows)
-    dropped = _overflows_of(df, path)
+    dropped = _overflows_of(df, path, labels)
     if dropped:
         runs = len({(scenario, label) for scenario, label, _, _ in dropped})
         body += ("<h3>Runs whose rules judged a shorter window</h3>"
