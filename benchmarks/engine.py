@@ -106,8 +106,10 @@ RARE_ORDER_SPANS = (5_000.0, 20_000.0)
 
 
 def _engine_once(events: np.ndarray, table: InstrumentTable, risk: Any = None,
-                 spans: tuple[float, float] = CANONICAL_SPANS, sections: bool = False) -> Any:
-    """One canonical backtest (``sections``: the build that times its sections, Backtest's)."""
+                 spans: tuple[float, float] = CANONICAL_SPANS, sections: bool = False,
+                 code_copy: int = 0) -> Any:
+    """One canonical backtest (``sections``: the build that times its sections; ``code_copy``: a
+    copy of the build, compiled again elsewhere; both Backtest's)."""
     from tickguard.engine.backtest import run as run_backtest
     from tickguard.engine.config import EngineConfig, Latency, LatencyConfig
     from tickguard.strategies.ema_crossover import ema_crossover
@@ -115,7 +117,7 @@ def _engine_once(events: np.ndarray, table: InstrumentTable, risk: Any = None,
     lat = Latency(entry_ns=100_000, response_ns=100_000)
     cfg = EngineConfig(latency=LatencyConfig(submit=lat), chunk_rows=len(events) + 1)
     return run_backtest(events, ema_crossover(fast=spans[0], slow=spans[1], size=1), instruments=table,
-                        config=cfg, risk=risk, sections=sections)
+                        config=cfg, risk=risk, sections=sections, code_copy=code_copy)
 
 
 def full_rulebook_gate(table: InstrumentTable) -> Any:

@@ -22,7 +22,7 @@ from tickguard.data.errors import TickguardWarning
 from tickguard.data.schema import EVENT_DTYPE, KIND_DEPTH, KIND_SNAPSHOT, InstrumentTable
 
 from .book import B_NF, BM_NF
-from .codegen import compile_loop
+from .codegen import check_code_copy, compile_loop
 from .config import EngineConfig
 from .internal import CYCLES_AVAILABLE
 from .layout import (
@@ -279,6 +279,9 @@ class Backtest:
     reads the CPU's time-stamp counter around each (70-130 ns per order on the canonical
     workload, 5 December); ``Result.sections`` then says how the loop's time split, in ns. Not
     part of the config or the result hash: the records are the same either way.
+    ``code_copy``: 0, or k >= 1 to run copy k of the loop's build: the same code compiled again
+    under another name, at other addresses (codegen.compile_loop; benchmarks/placement.py
+    averages over copies). Not part of the config or the result hash either.
     """
 
     def __init__(
@@ -291,11 +294,13 @@ class Backtest:
         risk: Any = None,
         progress: Callable[[int, float], None] | None = None,
         sections: bool = False,
+        code_copy: int = 0,
     ) -> None:
         if sections and not CYCLES_AVAILABLE:
             raise ValueError(f"sections=True: the loop's sections are timed with the x86-64 time-stamp "
                              f"counter, which this machine ({platform.machine()}) lacks; leave sections off")
         self.sections = bool(sections)
+        self.code_copy = check_code_copy(code_copy)
         if progress is not None and not callable(progress):
             raise TypeError(f"progress: got {progress!r}; pass a callable "
                             "progress(events_done, elapsed_s) or None")
@@ -542,7 +547,7 @@ class Backtest:
                     tc = time.perf_counter()
                     # importing the generated loop compiles its explicit-signature kernels
                     loop = loops[l2] = compile_loop(strat.on_event, risk_module, l2=l2,
-                                                    sections=self.sections)
+                                                    sections=self.sections, code_copy=self.code_copy)
                     # (args[26] is aux; the last, the marks: none but the end, 0)
                     loop(ev[:0], False, *args[:26], aux[:0], *args[27:-1], np.zeros(1, dtype=np.int64))
                     compile_s += time.perf_counter() - tc
@@ -653,5 +658,5 @@ def _sections(cnt: np.ndarray, run_s: float) -> dict[str, float]:
 
 def run(data: Any, strategy: NumbaStrategy | SignalStrategy, **kwargs: Any) -> Result:
     """``Backtest(data, strategy, **kwargs).run()``; ``kwargs`` are Backtest's keywords
-    (``instruments``, ``config``, ``risk``, ``progress``, ``sections``)."""
+    (``instruments``, ``config``, ``risk``, ``progress``, ``sections``, ``code_copy``)."""
     return Backtest(data, strategy, **kwargs).run()

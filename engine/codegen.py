@@ -25,7 +25,7 @@ from typing import Any
 
 from numba import config as numba_config
 
-__all__ = ["compile_loop", "load_generated", "loop_cache_dir"]
+__all__ = ["check_code_copy", "compile_loop", "load_generated", "loop_cache_dir"]
 
 _ENGINE_DIR = Path(__file__).resolve().parent
 _KERNEL_DEPENDENCIES = (
@@ -170,7 +170,7 @@ def _risk_module(module: ModuleType | str) -> tuple[str, str]:
 
 
 def compile_loop(strategy_fn: Any, risk_module: ModuleType | str = "tickguard.engine.gate",
-                 l2: bool = True, sections: bool = False) -> Any:
+                 l2: bool = True, sections: bool = False, code_copy: int = 0) -> Any:
     """Return ``run_chunk_nb`` specialised for ``strategy_fn`` and the risk hooks of ``risk_module``.
 
     ``l2=False`` builds a loop whose exchange keeps no L2 book: it drops the book's upkeep, ~0.9 s
@@ -181,24 +181,47 @@ def compile_loop(strategy_fn: Any, risk_module: ModuleType | str = "tickguard.en
     ``sections=True`` builds a loop that also times its sections with the CPU's time-stamp counter
     (``cnt[C_S_*]``, engine/layout.py; x86-64 only, see internal.py's ``cycles``): a build of its
     own, slower by its counter reads (70-130 ns per order on the canonical workload); the default
-    build has none of that code."""
+    build has none of that code.
+
+    ``code_copy=k`` (k >= 1) compiles the same loop and kernels again, as copy k: their sources
+    differ by a comment line only, so they get modules, cache files and machine code of their own,
+    at other addresses. Where a build's code sits moves the canonical run by up to ~3 %
+    (benchmarks/PERFORMANCE.md, 5 December): benchmarks/placement.py averages over copies."""
+    check_code_copy(code_copy)
     s_mod, s_name, s_src = _import_path(strategy_fn, "strategy callback")
     g_mod, g_src = _risk_module(risk_module)
-    kernels = _kernels_module(g_mod, g_src, l2, sections)
+    kernels = _kernels_module(g_mod, g_src, l2, sections, code_copy)
     template = _source(_ENGINE_DIR / "loop_template.py")[0]
     if _STRATEGY_LINE not in template or _KERNELS_LINE not in template:
         raise RuntimeError("loop_template.py lost its @@STRATEGY@@/@@KERNELS@@ marker lines")
-    source = template.replace(_STRATEGY_LINE, _strategy_import(s_mod, s_name)).replace(
+    source = _as_copy(template.replace(_STRATEGY_LINE, _strategy_import(s_mod, s_name)).replace(
         _KERNELS_LINE, f"from {kernels} import (  # @@KERNELS@@"
-    )
+    ), code_copy)
     # the kernels' module name carries their key, so this key covers them through the source
     return _load("_tickguard_loop_", source, _DEPENDENCIES, s_src).run_chunk_nb
 
 
-def _kernels_module(g_mod: str, g_src: str, l2: bool, sections: bool = False) -> str:
+def check_code_copy(code_copy: Any) -> int:
+    """``code_copy`` if it is an int >= 0 (0: the loop's usual build, k: its k-th copy), else a
+    ValueError naming it."""
+    if isinstance(code_copy, bool) or not isinstance(code_copy, int) or code_copy < 0:
+        raise ValueError(f"code_copy must be an int >= 0 (0: the loop's usual build, k: its k-th "
+                         f"copy), got {code_copy!r}")
+    return code_copy
+
+
+def _as_copy(source: str, code_copy: int) -> str:
+    """``source`` as its copy ``code_copy`` (0: itself): the same code under another hash."""
+    if code_copy == 0:
+        return source
+    return source + f"\n# code copy {code_copy}: this module compiled again under its own name (compile_loop)\n"
+
+
+def _kernels_module(g_mod: str, g_src: str, l2: bool, sections: bool = False, code_copy: int = 0) -> str:
     """The name of the generated, imported copy of loop_kernels.py for the risk module ``g_mod``
     (with the book's upkeep if ``l2``): one per risk module and book setting, so loops for other
-    strategies share its compiled kernels; ``sections``: a build that times its sections."""
+    strategies share its compiled kernels; ``sections``: a build that times its sections;
+    ``code_copy``: see compile_loop."""
     template = _source(_ENGINE_DIR / "loop_kernels.py")[0]
     if (_GATE_LINE not in template or _RISK_LINE not in template or _HOOKS_ALLOCATE_LINE not in template
             or _L2_LINE not in template or _SECTIONS_LINE not in template):
@@ -213,7 +236,7 @@ def _kernels_module(g_mod: str, g_src: str, l2: bool, sections: bool = False) ->
         source = source.replace(_RISK_LINE, "_RISK = False  # @@RISK@@")
     if getattr(importlib.import_module(g_mod), "HOOKS_ALLOCATE", True) is False:
         source = source.replace(_HOOKS_ALLOCATE_LINE, "_HOOKS_ALLOCATE = False  # @@HOOKS_ALLOCATE@@")
-    return _load("_tickguard_kernels_", source, _KERNEL_DEPENDENCIES, g_src).__name__
+    return _load("_tickguard_kernels_", _as_copy(source, code_copy), _KERNEL_DEPENDENCIES, g_src).__name__
 
 
 def load_generated(prefix: str, source: str, engine_deps: tuple[str, ...],

@@ -236,3 +236,47 @@ def test_a_thread_importing_a_module_another_is_still_making_waits_for_it(tmp_pa
     finally:
         for name in got:
             sys.modules.pop(name, None)
+
+
+def test_a_code_copy_is_the_same_loop_compiled_again_under_its_own_names(monkeypatch):
+    # benchmarks/placement.py times copies of a build: the same records, other modules (so other
+    # machine code), and the pass-through build's copy still carries no kill-switch code
+    import sys
+
+    from numba import config as numba_config
+
+    from tickguard.benchmarks.engine import _engine_once, canonical_table, quote_workload
+    from tickguard.engine import backtest
+
+    if numba_config.DISABLE_JIT:
+        pytest.skip("nothing compiles in the pure-Python twin")
+    table = canonical_table()
+    ev = quote_workload(2000)
+    asked = []
+
+    def recording(*args, **kwargs):
+        asked.append(kwargs["code_copy"])
+        return compile_loop(*args, **kwargs)
+
+    monkeypatch.setattr(backtest, "compile_loop", recording)
+    runs = [_engine_once(ev, table, None, code_copy=k) for k in (0, 1)]
+    assert asked == [0, 1]  # Backtest builds the copy it was asked for
+    assert runs[0].result_hash == runs[1].result_hash and len(runs[0].orders) > 0
+    loops = [sys.modules[compile_loop(ema_module.ema_crossover_nb, GATE, code_copy=k).py_func.__module__]
+             for k in (0, 1)]
+    kernels = [sys.modules[mod._handle_requests.py_func.__module__] for mod in loops]
+    assert loops[0] is not loops[1] and kernels[0] is not kernels[1]
+    assert kernels[1]._RISK is False and loops[1]._RISK is False
+    assert Path(loops[1].__file__).read_text().endswith(
+        "# code copy 1: this module compiled again under its own name (compile_loop)\n")
+
+
+@pytest.mark.parametrize("bad", [-1, 1.0, True, "1"])
+def test_a_code_copy_that_is_not_a_count_is_refused_by_name(bad):
+    from tickguard.engine.backtest import Backtest
+    from tickguard.strategies.ema_crossover import ema_crossover
+
+    with pytest.raises(ValueError, match=r"code_copy must be an int >= 0 .* got " + repr(bad).replace(".", r"\.")):
+        compile_loop(ema_module.ema_crossover_nb, GATE, code_copy=bad)
+    with pytest.raises(ValueError, match=r"code_copy must be an int >= 0"):
+        Backtest(np.zeros(0), ema_crossover(fast=5.0, slow=20.0, size=1), code_copy=bad)

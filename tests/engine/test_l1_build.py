@@ -39,9 +39,9 @@ def _run(monkeypatch, ev, inst, force_book=False, **config):
     asked = []
     real = backtest.compile_loop
 
-    def spy(strategy_fn, risk_module, l2, sections=False):
+    def spy(strategy_fn, risk_module, l2, sections=False, code_copy=0):
         asked.append(l2)
-        return real(strategy_fn, risk_module, l2=l2 or force_book, sections=sections)
+        return real(strategy_fn, risk_module, l2=l2 or force_book, sections=sections, code_copy=code_copy)
 
     monkeypatch.setattr(backtest, "compile_loop", spy)
     mm = market_maker(0.01, gamma=0.01, k=100.0, order_size=1.0, max_inventory=3.0)
