@@ -415,6 +415,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  with the gate and activity monitor written for the rulebook's shape (specialize=True, opt-in): "
           f"{out['rulebook_specialized_events_per_s'] / 1e6:.1f} M/s, "
           f"{out['rulebook_specialized_throughput_loss']:.1%} below the engine's throughput")
+    print("  (each build compiled once: one code placement each, which alone moves these shares by up to "
+          "~4 points; python -m tickguard.benchmarks.placement averages over copies of each build)")
     if out["engine_best_suspect"]:
         print("  NOTE: the no-op hooks' best round beat the engine's, which runs less per event: every "
               "engine round read slow, so the engine's figure and the rulebook's cost against it are "
