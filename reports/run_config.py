@@ -187,7 +187,8 @@ def rulebook_path(value: Any, base: Path, source: str, where: str) -> Path | Non
         raise _fail(source, where, f"rulebook: got {value!r}; use \"default\" or a TOML path")
     path = base / value
     if not path.is_file():
-        raise _fail(source, where, f"rulebook: {path} does not exist")
+        raise _fail(source, where, f"rulebook: {path} does not exist; give \"default\" (the shipped "
+                    f"rulebook) or the path of a rulebook TOML, relative to {base}")
     return path
 
 

@@ -159,7 +159,8 @@ def test_risk_table_names_the_rulebook_and_refuses_what_cannot_run(tmp_path):
     for body, message in [
         ('[risk]\nrulebok = "default"\n', r"\[risk\] unknown key 'rulebok'; did you mean 'rulebook'"),
         ('[risk]\nspecialize = true\n', r"\[risk\] rulebook: missing"),
-        ('[risk]\nrulebook = "nowhere.toml"\n', r"\[risk\] rulebook: .*nowhere.toml does not exist"),
+        ('[risk]\nrulebook = "nowhere.toml"\n',
+         r"\[risk\] rulebook: .*nowhere.toml does not exist; give \"default\" \(the shipped rulebook\) or the path"),
         ('[risk]\nrulebook = 3\n', r"\[risk\] rulebook: got 3; use \"default\" or a TOML path"),
         ('[risk]\nrulebook = "default"\nspecialize = "yes"\n', r"\[risk\] specialize: got 'yes'; use true or false"),
     ]:
