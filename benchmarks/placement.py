@@ -88,8 +88,8 @@ def time_copies(events: int, copies: int, repeat: int, builds: list[str]) -> dic
             res = _engine_once(ev, table, gates[b], code_copy=k)
             if hashes.setdefault(b, res.result_hash) != res.result_hash:
                 raise RuntimeError(f"placement: copy {k} of the {b} build gave result hash "
-                                   f"{res.result_hash[:12]}, copy 0 {hashes[b][:12]}: copies must run "
-                                   f"the same code")
+                                   f"{res.result_hash[:12]}, its first run {hashes[b][:12]}: copies must "
+                                   f"run the same code")
             orders[b] = len(res.orders)
             key = f"{b}/{k}"
             best[key] = min(best.get(key, float("inf")), res.timings["run"])
