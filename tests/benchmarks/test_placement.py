@@ -62,3 +62,25 @@ def test_a_small_run_times_every_copy_of_every_build_and_writes_json(tmp_path, c
     lost = fig["lost"]["rulebook"]
     assert lost["min"] == lost["median"] == lost["max"] == child["lost"]["rulebook"]
     assert "of the engine's throughput lost (median of 1;" in capsys.readouterr().out
+
+
+class _FakeRun:
+    def __init__(self, result_hash: str, orders: int) -> None:
+        self.result_hash, self.orders, self.timings = result_hash, [0] * orders, {"run": 0.1}
+
+
+@pytest.mark.parametrize("fake,message", [
+    # copy 1 of the rulebook build computes something else: not a copy
+    (lambda risk, k: _FakeRun(f"{risk is None}{k if risk is not None else 0}", 5),
+     r"copy \d of the rulebook build gave result hash .*copies must run the same code"),
+    # the rulebook denies an order: it would time other work
+    (lambda risk, k: _FakeRun(str(risk is None), 5 if risk is None else 4),
+     r"the builds sent different orders \{'engine': 5, 'rulebook': 4\}"),
+])
+def test_copies_that_disagree_and_builds_that_send_other_orders_are_refused(monkeypatch, fake, message) -> None:  # noqa: ANN001
+    from tickguard.benchmarks import engine
+
+    monkeypatch.setattr(engine, "quote_workload", lambda n: None)
+    monkeypatch.setattr(engine, "_engine_once", lambda ev, table, risk, code_copy=0: fake(risk, code_copy))
+    with pytest.raises(RuntimeError, match=message):
+        placement.time_copies(1000, 2, 1, ["engine", "rulebook"])
