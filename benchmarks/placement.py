@@ -1,8 +1,8 @@
 """The rulebook's cost on the canonical workload, averaged over where the loop's code sits.
 
 One compile of a loop puts its machine code at one set of addresses, and that alone moves the
-canonical run by up to ~3 % (5 December: identical copies of the same code, compiled under other
-names, read up to ~3 ms apart of ~102; benchmarks/PERFORMANCE.md). benchmarks/engine.py times
+canonical run by up to ~4 % (5 December: identical copies of the same code, compiled under other
+names, read up to ~4 ms apart of ~102; benchmarks/PERFORMANCE.md). benchmarks/engine.py times
 one build per workload, so each of its runs reads one placement of each. This tool compiles
 ``--copies`` copies of each build (``Backtest(code_copy=k)``: the same source under another
 module name; copy 0 is the usual build), each copy in a child process of its own, then times

@@ -183,9 +183,10 @@ def compile_loop(strategy_fn: Any, risk_module: ModuleType | str = "tickguard.en
     own, slower by its counter reads (70-130 ns per order on the canonical workload); the default
     build has none of that code.
 
-    ``code_copy=k`` (k >= 1) compiles the same loop and kernels again, as copy k: their sources
-    differ by a comment line only, so they get modules, cache files and machine code of their own,
-    at other addresses. Where a build's code sits moves the canonical run by up to ~3 %
+    ``code_copy=k`` (k >= 1) compiles the same loop and kernels again, as copy k: the kernels'
+    source differs by a comment line only, and the loop's by the kernels' name it imports, so they
+    get modules, cache files and machine code of their own, at other addresses. Where a build's
+    code sits moves the canonical run by up to ~4 %
     (benchmarks/PERFORMANCE.md, 5 December): benchmarks/placement.py averages over copies."""
     check_code_copy(code_copy)
     s_mod, s_name, s_src = _import_path(strategy_fn, "strategy callback")
@@ -194,10 +195,11 @@ def compile_loop(strategy_fn: Any, risk_module: ModuleType | str = "tickguard.en
     template = _source(_ENGINE_DIR / "loop_template.py")[0]
     if _STRATEGY_LINE not in template or _KERNELS_LINE not in template:
         raise RuntimeError("loop_template.py lost its @@STRATEGY@@/@@KERNELS@@ marker lines")
-    source = _as_copy(template.replace(_STRATEGY_LINE, _strategy_import(s_mod, s_name)).replace(
+    source = template.replace(_STRATEGY_LINE, _strategy_import(s_mod, s_name)).replace(
         _KERNELS_LINE, f"from {kernels} import (  # @@KERNELS@@"
-    ), code_copy)
-    # the kernels' module name carries their key, so this key covers them through the source
+    )
+    # the kernels' module name carries their key (a copy's too), so this key covers them through
+    # the source
     return _load("_tickguard_loop_", source, _DEPENDENCIES, s_src).run_chunk_nb
 
 

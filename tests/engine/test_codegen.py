@@ -267,8 +267,9 @@ def test_a_code_copy_is_the_same_loop_compiled_again_under_its_own_names(monkeyp
     kernels = [sys.modules[mod._handle_requests.py_func.__module__] for mod in loops]
     assert loops[0] is not loops[1] and kernels[0] is not kernels[1]
     assert kernels[1]._RISK is False and loops[1]._RISK is False
-    assert Path(loops[1].__file__).read_text().endswith(
+    assert Path(kernels[1].__file__).read_text().endswith(
         "# code copy 1: this module compiled again under its own name (compile_loop)\n")
+    assert f"from {kernels[1].__name__} import (" in Path(loops[1].__file__).read_text()
 
 
 @pytest.mark.parametrize("bad", [-1, 1.0, True, "1"])
