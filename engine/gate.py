@@ -37,9 +37,10 @@ the simulated latency) and, when ``ks[G_FLATTEN]`` is set, flatten the known pos
 ``monitor_event_nb`` when ``rules`` has no rows, so the pass-through costs nothing per event.
 
 The loop runs ``pretrade_nb`` and ``monitor_activity_nb``, the two called on every order, inside
-kernels of its own that take its arrays as one bundle: numba inlines the hooks' source
-(``py_func``: the hooks must be numba functions, as every hook here is) there, so a call passes
-three or four words instead of every array's structure.
+kernels of its own that take its arrays as one bundle: the hooks' source (``py_func``: the hooks
+must be numba functions, as every hook here is) is compiled again there, for LLVM to inline
+(``forceinline``, engine/internal.py), so a call passes three or four words instead of every
+array's structure.
 
 A module whose hooks allocate nothing says so with ``HOOKS_ALLOCATE = False`` (a module global):
 the loop's kernels then call them without reference counting. Hooks decorated with

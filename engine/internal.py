@@ -19,6 +19,17 @@ a null entry point). Such a call here compiles, once per process, a second, unca
 kernel with the entry point and runs that instead: tests and notebooks may call an internal
 kernel directly, at the price of its compile. Under ``NUMBA_DISABLE_JIT`` the plain Python
 function is returned, as ``njit`` does.
+
+Inlining, numba's or LLVM's. ``inline="always"`` has numba splice a callee's code into each
+caller before typing: the caller is typed and lowered again with all of it, which for the risk
+hooks cost most of a cold compile (the gate's kernel alone 21 of a rulebook build's 45 s). Numba's
+``forceinline=True`` compiles the callee once and marks it ``alwaysinline`` for LLVM, which then
+inlines it into every caller, also when the callee comes from numba's cache (its bitcode is cached
+beside its machine code). Numba hands ``forceinline`` down to the functions a forceinlined one
+calls, unless they set it: internal kernels set it to False, so a kernel kept apart
+(:func:`not_inlined`) stays apart wherever it is called from. Where numba's inlining gave tighter
+code it is kept (the gate's own helpers in risk/pretrade.py: benchmarks/PERFORMANCE.md,
+5 December, afternoon).
 """
 
 from __future__ import annotations
@@ -36,7 +47,8 @@ from numba.core.typing import Signature
 
 __all__ = ["CYCLES_AVAILABLE", "SLOT_BYTES", "code_offset", "cycles", "internal_njit", "not_inlined"]
 
-_INTERNAL = {"no_cpython_wrapper": True, "no_cfunc_wrapper": True, "_nrt": False}
+# forceinline False: not inherited from a forceinlined caller (see the module doc)
+_INTERNAL = {"no_cpython_wrapper": True, "no_cfunc_wrapper": True, "_nrt": False, "forceinline": False}
 
 
 class _InternalDispatcher(CPUDispatcher):

@@ -150,9 +150,12 @@ def _transition(tr, now, inst, rec_risk, cnt, ks):
 # three or four words, where the hooks' own signatures pass each array's whole structure (~60
 # words for the gate, ~25 for the activity monitor). With the rulebook, ~85 fewer instructions
 # per order in all (benchmarks/PERFORMANCE.md, 4 December, late evening).
+# The hooks are inlined by LLVM (forceinline, engine/internal.py), not by numba: numba's inlining
+# typed and lowered the whole of pretrade_nb again inside _gate, 21 of a cold rulebook build's 45 s.
 if _RISK:
-    _pretrade_inline = njit(inline="always")(risk.pretrade_nb.py_func)  # numba-inlined below
-    _activity_inline = njit(inline="always")(risk.monitor_activity_nb.py_func)
+    _inlined = njit(forceinline=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+    _pretrade_inline = _inlined(risk.pretrade_nb.py_func)
+    _activity_inline = _inlined(risk.monitor_activity_nb.py_func)
 
 
 @_risk_kernel(_t.int64(REQUEST_ROW, _t.int64, LOOP), **_CALLS_HOOKS)

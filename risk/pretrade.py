@@ -74,6 +74,9 @@ def gate_rule_index(code: int) -> int:
     return code - 1 if code > 0 else code
 
 
+# The gate's helpers stay inlined by numba (inline="always"): inlined by LLVM instead (forceinline,
+# engine/internal.py) they cost the gate ~50 more instructions per order, for ~4 s less of a cold
+# compile (benchmarks/PERFORMANCE.md, 5 December, afternoon).
 @njit(cache=True, inline="always")
 def _open_sums(orders, working, skip, rstate, so, n_inst):
     """Remaining size of working orders per instrument: buys at ``so + j``, sells at ``so + n + j``."""

@@ -85,14 +85,16 @@ def signature_block(cap: int, scan_rows: int = SCAN_ROWS) -> np.ndarray:
     return np.concatenate([head, np.zeros(cap * SG_NF), sc, np.zeros(n_rows * SG_NF)])
 
 
-@njit(cache=True, inline="always")
+# helpers inlined by LLVM (forceinline), not by numba: the same instructions per order, and with
+# risk/killswitch.py's a cold rulebook build ~4 s shorter (engine/internal.py, "Inlining")
+@njit(cache=True, forceinline=True)
 def _same_key(rs, row, inst, side, otype, price, qty):
     p = rs[row + SG_PRICE]
     return (rs[row + SG_INST] == inst and rs[row + SG_SIDE] == side and rs[row + SG_TYPE] == otype
             and rs[row + SG_QTY] == qty and (p == price or (p != p and price != price)))
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, forceinline=True)
 def _row(rs, sc, inst, side, otype, price, qty):
     """Table row (offset) holding this key, or the empty row where it would go (``sc``: the
     table header's offset)."""
@@ -113,7 +115,7 @@ def _row(rs, sc, inst, side, otype, price, qty):
     return -1  # unreachable: the table is rebuilt before it holds 2 * cap of its >= 4 * cap rows
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, forceinline=True)
 def _count_key(rs, sc, row, key):
     """Count the key held in the ring row at ``key`` (SG_* columns) once more, at table row
     ``row`` (found by _row for it), inserting it there if that row is empty."""
@@ -127,13 +129,13 @@ def _count_key(rs, sc, row, key):
     rs[key + SG_ROW] = row
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, forceinline=True)
 def _find_key(rs, sc, key):
     return _row(rs, sc, rs[key + SG_INST], rs[key + SG_SIDE], rs[key + SG_TYPE], rs[key + SG_PRICE],
                 rs[key + SG_QTY])
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, forceinline=True)
 def _key_type(otype, use_type):
     """The order type as the key holds it: only duplicate_order tells types apart."""
     return float(otype) if use_type else 0.0
@@ -167,7 +169,7 @@ def _rebuild(rs, off, k):
         _count_key(rs, sc, _find_key(rs, sc, ring), ring)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, forceinline=True)
 def signature_count_nb(rs, off, inst, side, otype, price, qty, use_type, beyond):
     """Ring rows with this signature (``otype`` counts only when ``use_type``) when the ring holds
     more than ``beyond`` rows; 0.0, without looking, when it holds no more (the count cannot then
@@ -189,7 +191,7 @@ def signature_count_nb(rs, off, inst, side, otype, price, qty, use_type, beyond)
     return rs[row + SG_TS] if rs[row + SG_ROW] == rs[sc + SC_EPOCH] else 0.0
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, forceinline=True)
 def _forget_oldest(rs, off, head, cap, live):
     """Uncount the key of the oldest ring row (at ``head``; its key stays put) if the table is
     live; the next head."""
@@ -198,7 +200,7 @@ def _forget_oldest(rs, off, head, cap, live):
     return ring_slot_nb(head, 1, cap)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, forceinline=True)
 def signature_expire_nb(rs, off, cutoff):
     """Drop ring rows stamped before ``cutoff``, oldest first, uncounting each while the table is
     live (keys stay put); the table goes stale once at most ``SC_SCAN // 2`` rows are left."""
@@ -216,14 +218,14 @@ def signature_expire_nb(rs, off, cutoff):
         rs[sc + SC_LIVE] = 0.0
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, forceinline=True)
 def _save_oldest(rs, off, head, sc):
     rs[sc + SC_DROPPED] = 1.0
     for c in range(SG_NF):
         rs[sc + SC_SAVED + c] = rs[off + RB_NF + head * SG_NF + c]
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, forceinline=True)
 def _write_row(rs, ring, now, inst, side, otype, price, qty, use_type):
     rs[ring + SG_INST] = inst
     rs[ring + SG_SIDE] = side
@@ -233,14 +235,14 @@ def _write_row(rs, ring, now, inst, side, otype, price, qty, use_type):
     rs[ring + SG_TS] = now
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, forceinline=True)
 def _restart_if_empty(head, n):
     """The head a push writes after: row 0 for an empty ring (any head reads the same), so a
     window that empties between orders keeps writing the same lines (module doc)."""
     return 0 if n == 0 else head
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, forceinline=True)
 def signature_push_nb(rs, off, now, inst, side, otype, price, qty, use_type):
     """Append an order at time ``now``: the key signature_count_nb was given last, given again
     (its table row, if probed, is the pending one); a full ring drops its oldest, counted in
@@ -284,7 +286,7 @@ def _check_slow(rs, off, cutoff, now, inst, side, otype, price, qty, use_type, b
     return count
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, forceinline=True)
 def signature_check_nb(rs, off, cutoff, now, inst, side, otype, price, qty, use_type, beyond, remember):
     """What one order does to a rule's memory: :func:`signature_expire_nb` at ``cutoff``, then
     :func:`signature_count_nb` (its return), then, if ``remember`` and the count is not past

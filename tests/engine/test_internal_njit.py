@@ -168,19 +168,50 @@ def _calls_both(x):
     return _kept_apart(x) + _plain(x)
 
 
+def _own_body(dispatcher, name):
+    """The machine code of ``dispatcher``'s own body (not its Python wrapper): from its label to
+    the next ``.size``."""
+    lines = dispatcher.inspect_asm(dispatcher.signatures[0]).splitlines()
+    start = next(k for k, line in enumerate(lines) if name in line and line.endswith(":")
+                 and "cpython" not in line)
+    return lines[start + 1 : next(k for k in range(start, len(lines)) if ".size" in lines[k])]
+
+
 def test_a_function_marked_not_inlined_stays_a_call_in_its_callers_optimized_code():
     # LLVM inlines a small callee compiled with its caller; the marked one must stay a call
     assert _calls_both(1.0) == 4.0
-    asm = _calls_both.inspect_asm(_calls_both.signatures[0])
     ir = _kept_apart.inspect_llvm(_kept_apart.signatures[0])
     assert "noinline" in ir
-    # the caller's own body (not its Python wrapper): from its label to the next .size
-    lines = asm.splitlines()
-    start = next(k for k, line in enumerate(lines) if "_calls_both" in line and line.endswith(":")
-                 and "cpython" not in line)
-    body = lines[start + 1 : next(k for k in range(start, len(lines)) if ".size" in lines[k])]
+    body = _own_body(_calls_both, "_calls_both")
     assert any("_kept_apart" in line for line in body), body  # called (numba calls through a register)
     assert not any("_plain" in line for line in body), body  # the unmarked one was inlined
+
+
+@internal_njit
+def _kernel_apart(x):
+    not_inlined()
+    return 2.0 * x
+
+
+@njit(forceinline=True)
+def _spliced(x):
+    return _kernel_apart(x) + 1.0
+
+
+@njit
+def _calls_spliced(x):
+    return _spliced(x) + 1.0
+
+
+def test_an_internal_kernel_called_by_a_forceinlined_function_stays_apart():
+    # numba hands forceinline down to callees that do not set it: an internal kernel kept apart
+    # would get alwaysinline beside its noinline, which LLVM refuses ("Can't have alwaysinline
+    # and noinline"), unless internal_njit sets it (engine/internal.py, "Inlining")
+    assert _calls_spliced(1.0) == 4.0
+    assert "alwaysinline" in _spliced.inspect_llvm(_spliced.signatures[0])
+    body = _own_body(_calls_spliced, "_calls_spliced")
+    assert any("_kernel_apart" in line for line in body), body  # still a call
+    assert not any("_spliced" in line and "_calls_spliced" not in line for line in body), body  # inlined
 
 
 _IMPORT_PROBE = """
