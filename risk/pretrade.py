@@ -74,9 +74,10 @@ def gate_rule_index(code: int) -> int:
     return code - 1 if code > 0 else code
 
 
-# The gate's helpers stay inlined by numba (inline="always"): inlined by LLVM instead (forceinline,
-# engine/internal.py) they cost the gate ~50 more instructions per order, for ~4 s less of a cold
-# compile (benchmarks/PERFORMANCE.md, 5 December, afternoon).
+# The gate's helpers on its common path stay inlined by numba (inline="always"): inlined by LLVM
+# instead (forceinline, engine/internal.py) they cost the gate ~50 more instructions per order.
+# _stateless_rules, off that path, is inlined by LLVM: the same instructions, and a cold rulebook
+# build ~4 s shorter (benchmarks/PERFORMANCE.md, 5 December, afternoon).
 @njit(cache=True, inline="always")
 def _open_sums(orders, working, skip, rstate, so, n_inst):
     """Remaining size of working orders per instrument: buys at ``so + j``, sells at ``so + n + j``."""
@@ -223,14 +224,14 @@ def _positions(p, side, same, old_rem, rem, mid, price, mult_i):
     return before, after, before_v, after_v
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, forceinline=True)
 def _stateless_rules(inst, side, qty, price, rem, old_rem, skip, now, mkt, pos, orders, working, mult,
                      rules, rstate):
     """The stateless pre-trade rules one by one, for an order the fast table did not pass:
-    (first denying rule, observed, threshold), ``n_rules`` for none. Inlined, though it runs for
-    few orders: called out of line, it took every array's whole structure, which the gate then
-    loaded on entry and kept on the stack for every order (~60 instructions per order on the
-    default rulebook; benchmarks/PERFORMANCE.md, 4 December, late night)."""
+    (first denying rule, observed, threshold), ``n_rules`` for none. Inlined (by LLVM), though
+    it runs for few orders: called out of line, it took every array's whole structure, which the
+    gate then loaded on entry and kept on the stack for every order (~60 instructions per order
+    on the default rulebook; benchmarks/PERFORMANCE.md, 4 December, late night)."""
     n_inst = slot_nb(rstate[RS_N_INST])
     so = RS_HEADER + slot_nb(rstate[RS_N_RULES])
     tab = slot_nb(rstate[RS_PRE_TABLE])
