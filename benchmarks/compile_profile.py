@@ -21,10 +21,12 @@ timing here, so compare shares within a run, or A/B pairs of processes.
 
 With ``--new-strategy`` it profiles what a quant waits for after editing a strategy: a second
 strategy (microprice) compiled once the canonical run filled the cache (the engine benchmark's
-"a new strategy with the engine cached").
+"a new strategy with the engine cached"). With ``--new-shape``, what a risk team waits for when a
+rulebook of a new shape runs with ``specialize=True``: the relaxed default rulebook's specialised
+gate (risk/gate_codegen.py) compiled once the canonical run with its generic gate filled the cache.
 
-    python -m tickguard.benchmarks.compile_profile [--rulebook] [--new-strategy] [--depth]
-                                                   [--top N] [--json PATH|-]
+    python -m tickguard.benchmarks.compile_profile [--rulebook] [--new-strategy | --new-shape]
+                                                   [--depth] [--top N] [--json PATH|-]
 """
 
 from __future__ import annotations
@@ -165,6 +167,7 @@ class CompileProfile:
 
 
 _CHILD = """
+import dataclasses
 import time
 t_start = time.perf_counter()
 from tickguard.benchmarks.compile_profile import CompileProfile
@@ -173,7 +176,9 @@ from tickguard.benchmarks.engine import (_engine_once, canonical_table, depth_wo
 from tickguard.engine.backtest import run
 from tickguard.strategies.microprice import microprice
 table = canonical_table()
-gate = full_rulebook_gate(table) if sys.argv[1] == "1" else None
+gate = full_rulebook_gate(table) if sys.argv[1] != "0" else None
+if sys.argv[1] == "2":  # the gate written for the rulebook's shape
+    gate = dataclasses.replace(gate, specialize=True)
 if sys.argv[4] == "depth":  # the loop is built with the L2 book
     events, table = depth_workload(1000)
 else:
@@ -192,23 +197,30 @@ result = {"rows": profile.rows(), "totals": profile.totals(), "compile_s": r.tim
 
 
 def profile_cold_compile(rulebook: bool = False, new_strategy: bool = False,
-                         depth: bool = False) -> dict[str, Any]:
+                         depth: bool = False, new_shape: bool = False) -> dict[str, Any]:
     """The canonical workload's cold compile (with the relaxed default rulebook if ``rulebook``),
     in a child interpreter whose numba cache and generated loops start empty; with
     ``new_strategy``, what a second strategy (microprice) compiles once that run filled the
-    cache: what a quant waits for after editing a strategy; with ``depth``, on synthetic data
-    with depth rows instead of L1 quotes (the loop built with the L2 book, engine/codegen.py)."""
+    cache: what a quant waits for after editing a strategy; with ``new_shape``, what the
+    rulebook's gate specialised for its shape compiles once the run with the generic gate filled
+    the cache (``rulebook`` implied); with ``depth``, on synthetic data with depth rows instead of
+    L1 quotes (the loop built with the L2 book, engine/codegen.py)."""
     from tickguard.benchmarks.engine import _cache_env
 
-    flag = "1" if rulebook else "0"
+    if new_strategy and new_shape:
+        raise ValueError("profile_cold_compile: new_strategy and new_shape profile different second "
+                         "compiles; ask for one of them")
+    flag = "1" if rulebook or new_shape else "0"
     data = "depth" if depth else "quotes"
     with tempfile.TemporaryDirectory() as cache:
         env = _cache_env(cache)
-        if new_strategy:
+        if new_strategy or new_shape:
             child_peak_rss(_CHILD, setup="import sys", env=env, args=[flag, "0", "ema", data])
         child = child_peak_rss(_CHILD, setup="import sys", env=env,
-                               args=[flag, "1", "microprice" if new_strategy else "ema", data])
-    return {"rulebook": rulebook, "new_strategy": new_strategy, "depth": depth, **child.result}
+                               args=["2" if new_shape else flag, "1",
+                                     "microprice" if new_strategy else "ema", data])
+    return {"rulebook": rulebook or new_shape, "new_strategy": new_strategy, "new_shape": new_shape,
+            "depth": depth, **child.result}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -218,6 +230,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="compile the loop with the default rulebook")
     ap.add_argument("--new-strategy", action="store_true",
                     help="profile a second strategy's compile once the canonical run filled the cache")
+    ap.add_argument("--new-shape", action="store_true",
+                    help="profile the rulebook's gate specialised for its shape (specialize=True) once "
+                         "the canonical run with the generic gate filled the cache")
     ap.add_argument("--depth", action="store_true",
                     help="data with depth rows: the loop built with the L2 book (L1 quotes otherwise)")
     ap.add_argument("--top", type=int, default=25, help="functions to list (default 25)")
@@ -225,7 +240,9 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.top < 1:
         ap.error(f"--top must be >= 1, got {args.top}")
-    out = profile_cold_compile(args.rulebook, args.new_strategy, args.depth)
+    if args.new_strategy and args.new_shape:
+        ap.error("--new-strategy and --new-shape profile different second compiles; give one of them")
+    out = profile_cold_compile(args.rulebook, args.new_strategy, args.depth, new_shape=args.new_shape)
     if args.json == "-":
         print(json.dumps(out, indent=2))
         return 0
@@ -243,7 +260,9 @@ def main(argv: list[str] | None = None) -> int:
     else:
         share = (f"{llvm:.2f} s LLVM ({llvm / tot['exclusive_s']:.0%}), "
                  f"{tot['frontend_s']:.2f} s numba's frontend")
-    what = "a new strategy's compile" if out["new_strategy"] else "cold compile"
+    what = ("a new strategy's compile" if out["new_strategy"]
+            else "a new rulebook shape's compile (specialize=True)" if out.get("new_shape")
+            else "cold compile")
     print(f"{what} {out['compile_s']:.2f} s as the engine reports it; {tot['exclusive_s']:.2f} s in "
           f"{tot['compile_events']} compiles of {tot['functions']} functions: {share}; "
           f"imports before the run {out['imports_s']:.2f} s (numba, pandas, and kernels with explicit "

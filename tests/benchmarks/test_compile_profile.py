@@ -118,7 +118,7 @@ def test_the_report_states_the_shares_or_says_llvm_is_unavailable(monkeypatch, c
     import tickguard.benchmarks.compile_profile as cp
 
     monkeypatch.setattr(cp, "profile_cold_compile",
-                        lambda rulebook, new_strategy, depth: _canned(llvm_available))
+                        lambda rulebook, new_strategy, depth, new_shape: _canned(llvm_available))
     assert main([]) == 0
     text = capsys.readouterr().out
     assert "a new strategy's compile 2.50 s" in text and "2.00 s in 1 compiles of 1 functions" in text
@@ -127,3 +127,31 @@ def test_the_report_states_the_shares_or_says_llvm_is_unavailable(monkeypatch, c
         assert "LLVM s" in text.splitlines()[0]
     else:
         assert "LLVM: unavailable" in text and "LLVM s" not in text.splitlines()[0]
+
+
+def test_a_new_shape_and_a_new_strategy_are_not_profiled_together(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--new-strategy", "--new-shape"])
+    assert exc.value.code == 2
+    assert "--new-strategy and --new-shape profile different second compiles" in capsys.readouterr().err
+
+
+def test_a_new_shape_profiles_the_specialised_gate_after_the_generic_one_filled_the_cache(monkeypatch):
+    # the first child runs the generic gate unprofiled, the second the specialised one profiled,
+    # in the same cache folder
+    import tickguard.benchmarks.compile_profile as cp
+
+    calls = []
+
+    class _Child:
+        result = {"compile_s": 1.0}
+
+    def fake_child(body, setup, env, args):
+        calls.append((args, env))
+        return _Child()
+
+    monkeypatch.setattr(cp, "child_peak_rss", fake_child)
+    out = cp.profile_cold_compile(new_shape=True)
+    assert [args for args, _ in calls] == [["1", "0", "ema", "quotes"], ["2", "1", "ema", "quotes"]]
+    assert calls[0][1] == calls[1][1]
+    assert out["rulebook"] and out["new_shape"] and not out["new_strategy"]
