@@ -12,7 +12,10 @@ from tickguard.benchmarks.engine import _engine_once, canonical_table, full_rule
 from tickguard.benchmarks.instructions import demangle_numba, jitted_symbols
 from tickguard.engine.internal import SLOT_BYTES
 
-SLOTS = {"run_chunk_nb": 0, "_handle_requests": 1, "tickguard.engine.exchange._execute_nb": 3, "tickguard.engine.exchange._fill_nb": 4,
+# ._gate and ._activity: the loop's kernels that run the hooks (inlined there by LLVM, which
+# carries the hook's slot, code_offset's module asm, into the kernel's module)
+SLOTS = {"run_chunk_nb": 0, "_handle_requests": 1, "._gate": 2, "tickguard.engine.exchange._execute_nb": 3,
+         "tickguard.engine.exchange._fill_nb": 4, "._activity": 5,
          "tickguard.risk.killswitch.monitor_activity_nb": 5, "tickguard.engine.latency.latency_nb": 6}
 
 
