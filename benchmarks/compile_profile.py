@@ -261,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
         share = (f"{llvm:.2f} s LLVM ({llvm / tot['exclusive_s']:.0%}), "
                  f"{tot['frontend_s']:.2f} s numba's frontend")
     what = ("a new strategy's compile" if out["new_strategy"]
-            else "a new rulebook shape's compile (specialize=True)" if out.get("new_shape")
+            else "a new rulebook shape's compile (specialize=True)" if out["new_shape"]
             else "cold compile")
     print(f"{what} {out['compile_s']:.2f} s as the engine reports it; {tot['exclusive_s']:.2f} s in "
           f"{tot['compile_events']} compiles of {tot['functions']} functions: {share}; "

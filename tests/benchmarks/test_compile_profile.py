@@ -109,7 +109,7 @@ def _canned(llvm_available: bool) -> dict:
         totals.update(llvm_s=0.5, frontend_s=1.5)
     else:
         totals["llvm_s"] = "unavailable"
-    return {"rulebook": False, "new_strategy": True, "depth": False, "compile_s": 2.5,
+    return {"rulebook": False, "new_strategy": True, "new_shape": False, "depth": False, "compile_s": 2.5,
             "imports_s": 0.5, "process_s": 4.0, "rows": [row], "totals": totals}
 
 
