@@ -80,9 +80,13 @@ def gate_rule_index(code: int) -> int:
 # build ~4 s shorter (benchmarks/PERFORMANCE.md, 5 December, afternoon).
 @njit(cache=True, inline="always")
 def _open_sums(orders, working, skip, rstate, so, n_inst):
-    """Remaining size of working orders per instrument: buys at ``so + j``, sells at ``so + n + j``."""
+    """Remaining size of working orders per instrument: buys at ``so + j``, sells at ``so + n + j``.
+
+    The sums start at -0.0, not 0.0: LLVM turns a loop storing a value of identical bytes into a
+    call of libc's memset, around which the gate saved and restored a dozen registers on every
+    order. Every reader adds a size (``+ 0.0`` at least) to a sum, so -0.0 never reaches a result."""
     for k in range(2 * n_inst):
-        rstate[so + k] = 0.0
+        rstate[so + k] = -0.0
     for w in range(working.shape[0]):
         i = working[w]
         o = orders[i]
