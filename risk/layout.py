@@ -34,8 +34,10 @@ Arrays
            - loss_over_window: ring header ``RB_*`` then ``cap`` rows ``[ts, pnl]``.
            - drawdown: ``[peak equity]``.
            - ewma_var_breach: ``EV_*``.
-           - order_to_trade, reject_rate, message_rate_kill, fill_rate: ring header ``RB_*`` then
-             ``cap`` rows ``[ts, class]`` (class 0 numerator, 1 denominator).
+           - order_to_trade, reject_rate: ring header ``RB_*`` then ``cap`` rows ``[ts, class]``
+             (class 0 numerator, 1 denominator), in time order from ``RB_HEAD`` without wrapping
+             around (moved to the front as they expire, see :mod:`.killswitch`).
+           - message_rate_kill, fill_rate: ring header ``RB_*`` then ``cap`` times.
 
 Times are int64 ns carried as float64: exact below 2**53 ns (about 104 days), so epoch times
 (~1.7e18 ns) are held to 256 ns; windows and gaps compare at that resolution.

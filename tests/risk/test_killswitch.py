@@ -22,7 +22,8 @@ from tickguard.engine.records import (
 )
 from tickguard.risk import layout as L
 from tickguard.risk.killswitch import (
-    escalate_nb, monitor_activity_nb, monitor_event_nb, monitor_sample_nb, new_risk_state, reset_nb,
+    RATIO_CUT_MIN, escalate_nb, monitor_activity_nb, monitor_event_nb, monitor_sample_nb, new_risk_state,
+    reset_nb,
 )
 from tickguard.risk.pretrade import pretrade_nb
 from tickguard.risk.rulebook import load_rulebook
@@ -342,6 +343,10 @@ class Twin:
     # cut to the window until the ring is full of rows, most of them stale
     ("order_to_trade", 4.0, "{ min_orders = 1000, capacity = 24 }"),
     ("reject_rate", 0.4, "{ min_orders = 1000, capacity = 24 }"),
+    # the default capacity (65536 rows) and ~10 rows in a window: cut at each power of two from
+    # RATIO_CUT_MIN and moved to the front, the rows written stay among the buffer's first 64
+    ("order_to_trade", 4.0, "{ min_orders = 1000 }"),
+    ("reject_rate", 0.4, "{ min_orders = 1000 }"),
 ])
 def test_activity_windows_match_a_deque_twin(seed: int, metric: str, thr: float, params: str) -> None:
     rng = np.random.default_rng(seed)
@@ -351,10 +356,13 @@ def test_activity_windows_match_a_deque_twin(seed: int, metric: str, thr: float,
     insts = rng.integers(0, 2, n)
     sw = Switch(kill("m", metric, thr, "reduce", window="50ms", scope=1, params=params))
     twin = Twin(metric, window)
-    min_orders = {"order_to_trade": 6, "reject_rate": 5}.get(metric, 0) if "capacity" not in params else 1000
+    lazy = "min_orders = 1000" in params  # nothing can trip: only the counts are compared
+    min_orders = 1000 if lazy else {"order_to_trade": 6, "reject_rate": 5}.get(metric, 0)
     trip = None
     cap = int(thr) + 1
     peak = 0.0  # most rows a ratio ring held
+    end = 0  # past the last row a ratio ring wrote (its rows sit from RB_HEAD, in order)
+    off = int(sw.rs[L.RS_HEADER])
     for t, w, i in zip(times.tolist(), whats.tolist(), insts.tolist()):
         out = sw.act(t, w, i)
         counts = twin.push(t, w) if i == 1 else None
@@ -364,6 +372,7 @@ def test_activity_windows_match_a_deque_twin(seed: int, metric: str, thr: float,
         if metric in ("order_to_trade", "reject_rate"):  # every entry of the window, and counted
             assert sw.ratio_rows(0, t - window) == (num, den)
             peak = max(peak, sw.ring(0)[0])
+            end = max(end, int(sw.rs[off + L.RB_HEAD] + sw.rs[off + L.RB_COUNT]))
         else:  # the ring's times in the window: the count, up to the capacity
             assert sw.times_held(0, t - window) == min(num, cap)
         if trip is None:
@@ -378,8 +387,11 @@ def test_activity_windows_match_a_deque_twin(seed: int, metric: str, thr: float,
                 assert out == L.KS_REDUCING
             else:
                 assert out == 0
-    if "capacity" in params:  # what these cases check is the counts: the ring filled, none lost
+    if lazy and "capacity" in params:  # what these cases check is the counts: the ring filled, none lost
         assert trip is None and peak == 24.0 and sw.ring(0)[3] == 0.0
+    elif lazy:
+        assert trip is None and sw.ring(0)[3] == 0.0
+        assert RATIO_CUT_MIN // 2 < end <= RATIO_CUT_MIN  # cut and moved at 64, never past it
     else:
         assert trip is not None, "the stream never tripped: the comparison would be weak"
         assert (sw.ks[L.KS_TS], sw.ks[L.KS_OBSERVED]) == trip
