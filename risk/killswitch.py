@@ -23,12 +23,12 @@ counts. Sliding windows are exact ring buffers of timestamps (see :mod:`.layout`
   (param, default 65536); if more than that fall inside one window the oldest are dropped and
   ``RB_OVERFLOW`` counts them (counts then cover a shorter window). A ratio trigger's ring is cut
   to its window only when the counts over all it holds could trip (:func:`_ratio_trigger_nb`):
-  until then it may also hold older entries, and RB_NUM/RB_DEN count those too. Its rows do not
-  wrap around: they sit in order from RB_HEAD, and are cut to the window when the next row would
-  go at the end of the buffer or at a power of two (at least RATIO_CUT_MIN), and moved to the
-  front when at most half that is left. So the rows written cycle through about twice the
-  window's entries, not the whole capacity: at the default 65536 rows of 16 bytes, a 1 MB
-  buffer whose lines came from memory on every few appends (the canonical workload's relaxed
+  until then it may also hold older entries, and RB_NUM/RB_DEN count those too. The rows of both
+  kinds do not wrap around: they sit in order from RB_HEAD, are cut to the window when the next
+  row would go at the end of the buffer or at a power of two (at least RING_CUT_MIN), and are
+  moved to the front when at most half that is left. So the rows written cycle through about
+  twice the window's entries, not the whole capacity: at the default 65536 rows of 16 bytes, a
+  1 MB buffer whose lines came from memory every few appends (the canonical workload's relaxed
   default rulebook ran ~0.8 ms of ~101 faster per 10^7 events with its two ratio rings 4096 rows
   long, the same code in one process: benchmarks/PERFORMANCE.md, 5 December, evening).
 
@@ -79,7 +79,7 @@ from .layout import (
 from .signatures import signature_block
 from .slots import ring_slot_nb, slot_nb
 
-__all__ = ["RATIO_CUT_MIN", "RiskState", "escalate_nb", "monitor_activity_nb", "monitor_event_nb",
+__all__ = ["RING_CUT_MIN", "RiskState", "escalate_nb", "monitor_activity_nb", "monitor_event_nb",
            "monitor_sample_nb", "new_risk_state", "reset_nb", "ring_overflows", "ring_slide_nb"]
 
 _CONTROL = int(KIND_CONTROL)
@@ -315,11 +315,31 @@ def reset_nb(now, rules, rstate, ks):
 # ------------------------------------------------------------------------- ring buffers
 # helpers inlined by LLVM (forceinline), not by numba: the same instructions per order, a shorter
 # cold compile (engine/internal.py, "Inlining")
+@internal_njit
+def _slide_cut(rs, off, width, head, n, cap):
+    """A loss ring due for a cut (:func:`_cut_due`), already cut to its window: if still full,
+    drop the oldest, counted in RB_OVERFLOW; then, at the end of the buffer or with at most half of
+    it left, move the rows to the front. (head, n) after. Out of line, as _ratio_cut."""
+    not_inlined()
+    end = head + n
+    if n == cap:
+        head += 1
+        n -= 1
+        rs[off + RB_OVERFLOW] += 1.0
+    if head > 0 and (end == cap or 2 * n <= end):
+        _to_front(rs, off + RB_NF, head, n, width)
+        head = 0
+    return head, n
+
+
 @njit(cache=True, forceinline=True)
 def ring_slide_nb(rs, off, width, cutoff, ts, value):
     """Drop the entries stamped before ``cutoff`` (column 0 is the time), then append ``(ts,
     value)``; when still full, drop the oldest too, counted in RB_OVERFLOW (loss_over_window's
     samples). Returns the row offset written, so callers with wider rows fill the remaining columns.
+    The rows run in order from RB_HEAD without wrapping around, moved to the front as a ratio
+    trigger's are (:func:`_ratio_trigger_nb`): the rows written cycle through about twice the
+    window's, not the whole buffer.
 
     One step, not an expiry then a push: head and count stay in registers between the two (the
     push read back what the expiry had just stored, through a float conversion each way).
@@ -329,13 +349,11 @@ def ring_slide_nb(rs, off, width, cutoff, ts, value):
     n = slot_nb(rs[off + RB_COUNT])
     base = off + RB_NF
     while n > 0 and rs[base + head * width] < cutoff:
-        head = ring_slot_nb(head, 1, cap)
+        head += 1
         n -= 1
-    if n == cap:
-        head = ring_slot_nb(head, 1, cap)
-        rs[off + RB_OVERFLOW] += 1.0
-        n -= 1
-    row = base + ring_slot_nb(head, n, cap) * width
+    if _cut_due(head + n, cap):
+        head, n = _slide_cut(rs, off, width, head, n, cap)
+    row = base + (head + n) * width
     rs[row] = ts
     rs[row + 1] = value
     rs[off + RB_HEAD] = head
@@ -359,7 +377,23 @@ def _count_trigger_nb(rs, off, now, cutoff):
     return float(n), n == cap and rs[off + RB_NF + head] >= cutoff
 
 
-RATIO_CUT_MIN = 64  #: a ratio ring's rows are cut to the window at powers of two from here on
+RING_CUT_MIN = 64  #: ratio and loss rings are cut to the window at powers of two from here on
+
+
+@njit(cache=True, forceinline=True)
+def _cut_due(end, cap):
+    """Whether a ring whose rows run in order from its head, the next to go at ``end``, is due
+    for a cut: at the end of its buffer, or at a power of two from RING_CUT_MIN on."""
+    return end == cap or (end >= RING_CUT_MIN and (end & (end - 1)) == 0)
+
+
+@internal_njit
+def _to_front(rs, base, head, n, width):
+    """Move a ring's ``n`` rows of ``width`` floats from row ``head`` to row 0 (out of line: once
+    per power of two of rows appended, at most)."""
+    not_inlined()
+    for k in range(n * width):  # forward: the rows only move down
+        rs[base + k] = rs[base + head * width + k]
 
 
 @njit(cache=True, forceinline=True)
@@ -393,8 +427,7 @@ def _ratio_cut(rs, off, cutoff, head, n, cap, num, den):
         n -= 1
         rs[off + RB_OVERFLOW] += 1.0
     if head > 0 and (end == cap or 2 * n <= end):
-        for k in range(2 * n):  # forward: the rows only move down
-            rs[base + k] = rs[base + 2 * head + k]
+        _to_front(rs, base, head, n, 2)
         head = 0
     return head, n, num, den
 
@@ -419,8 +452,7 @@ def _ratio_trigger_nb(rs, off, now, cutoff, cls, counts_num, min_count, thr):
     num = rs[off + RB_NUM]
     den = rs[off + RB_DEN]
     base = off + RB_NF
-    end = head + n
-    if end == cap or (end >= RATIO_CUT_MIN and (end & (end - 1)) == 0):
+    if _cut_due(head + n, cap):
         head, n, num, den = _ratio_cut(rs, off, cutoff, head, n, cap, num, den)
     row = base + 2 * (head + n)
     rs[row] = now

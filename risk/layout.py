@@ -31,7 +31,8 @@ Arrays
              (``SIG_*``).
            - crossed_data: ``CR_N_CROSSED`` then ``n_instruments`` crossed-since times (NaN: not
              crossed).
-           - loss_over_window: ring header ``RB_*`` then ``cap`` rows ``[ts, pnl]``.
+           - loss_over_window: ring header ``RB_*`` then ``cap`` rows ``[ts, pnl]``, in time order
+             from ``RB_HEAD`` as the ratio triggers' are.
            - drawdown: ``[peak equity]``.
            - ewma_var_breach: ``EV_*``.
            - order_to_trade, reject_rate: ring header ``RB_*`` then ``cap`` rows ``[ts, class]``

@@ -22,7 +22,7 @@ from tickguard.engine.records import (
 )
 from tickguard.risk import layout as L
 from tickguard.risk.killswitch import (
-    RATIO_CUT_MIN, escalate_nb, monitor_activity_nb, monitor_event_nb, monitor_sample_nb, new_risk_state,
+    RING_CUT_MIN, escalate_nb, monitor_activity_nb, monitor_event_nb, monitor_sample_nb, new_risk_state,
     reset_nb,
 )
 from tickguard.risk.pretrade import pretrade_nb
@@ -344,7 +344,7 @@ class Twin:
     ("order_to_trade", 4.0, "{ min_orders = 1000, capacity = 24 }"),
     ("reject_rate", 0.4, "{ min_orders = 1000, capacity = 24 }"),
     # the default capacity (65536 rows) and ~10 rows in a window: cut at each power of two from
-    # RATIO_CUT_MIN and moved to the front, the rows written stay among the buffer's first 64
+    # RING_CUT_MIN and moved to the front, the rows written stay among the buffer's first 64
     ("order_to_trade", 4.0, "{ min_orders = 1000 }"),
     ("reject_rate", 0.4, "{ min_orders = 1000 }"),
 ])
@@ -391,7 +391,7 @@ def test_activity_windows_match_a_deque_twin(seed: int, metric: str, thr: float,
         assert trip is None and peak == 24.0 and sw.ring(0)[3] == 0.0
     elif lazy:
         assert trip is None and sw.ring(0)[3] == 0.0
-        assert RATIO_CUT_MIN // 2 < end <= RATIO_CUT_MIN  # cut and moved at 64, never past it
+        assert RING_CUT_MIN // 2 < end <= RING_CUT_MIN  # cut and moved at 64, never past it
     else:
         assert trip is not None, "the stream never tripped: the comparison would be weak"
         assert (sw.ks[L.KS_TS], sw.ks[L.KS_OBSERVED]) == trip
@@ -412,9 +412,31 @@ def test_loss_window_matches_a_deque_twin(seed: int) -> None:
     thr = 0.8 * max(losses)
     first = next(k for k, x in enumerate(losses) if x > thr)
     sw = Switch(kill("loss", "loss_over_window", thr, window="5s"))
-    out = [sw.sample(t, 0.0, p) for t, p in zip(times, pnl)]
+    off = int(sw.rs[L.RS_HEADER])
+    out, end, most = [], 0, 0
+    held: deque[int] = deque()  # the window's sample times
+    for t, p in zip(times, pnl):
+        out.append(sw.sample(t, 0.0, p))
+        held.append(t)
+        while held[0] < t - 5 * S:
+            held.popleft()
+        most = max(most, len(held))
+        end = max(end, int(sw.rs[off + L.RB_HEAD] + sw.rs[off + L.RB_COUNT]))
     assert [k for k, o in enumerate(out) if o] == [first]
     assert sw.why[2:] == (times[first], pytest.approx(losses[first], rel=1e-12), thr)
+    # the rows run in order from the head (the default 65536 of them), cut and moved to the front
+    # at the first power of two from RING_CUT_MIN that holds twice the window: never past it
+    assert end <= max(RING_CUT_MIN, 1 << (2 * most - 1).bit_length()) and sw.ring(0)[3] == 0.0
+
+
+def test_loss_ring_overflow_is_counted_and_the_oldest_kept_is_the_reference() -> None:
+    sw = Switch(kill("loss", "loss_over_window", 100, window="1s", params="{ capacity = 4 }"))
+    out = [sw.sample(t, 0.0, -10.0 * t) for t in range(7)]  # 7 samples within one window
+    assert out == [0] * 7
+    assert sw.ring(0)[0] == 4.0 and sw.ring(0)[3] == 3.0  # 4 held (t = 3..6), 3 dropped in the window
+    # full again: t = 3 is dropped too and the oldest held, t = 4 (pnl -40), is the reference
+    assert sw.sample(7, 0.0, -141.0) == L.KS_HALTED and sw.why == (2, 0, 7, 101.0, 100.0)
+    assert sw.ring(0)[3] == 4.0
 
 
 # ---------------------------------------------------------------- invariant
