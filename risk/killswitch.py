@@ -313,25 +313,47 @@ def reset_nb(now, rules, rstate, ks):
 
 
 # ------------------------------------------------------------------------- ring buffers
-# helpers inlined by LLVM (forceinline), not by numba: the same instructions per order, a shorter
-# cold compile (engine/internal.py, "Inlining")
+# A ratio or loss ring's rows run in order from RB_HEAD, without wrapping around: cut to the window
+# at the end of the buffer and at powers of two, and moved to the front with at most half left
+# (the module doc), so the rows written stay within about twice the window's.
+RING_CUT_MIN = 64  #: ratio and loss rings are cut to the window at powers of two from here on
+
+
+@njit(cache=True, forceinline=True)
+def _cut_due(end, cap):
+    """Whether a ring whose next row goes at ``end`` is due for a cut: at the end of its buffer,
+    or at a power of two from RING_CUT_MIN on."""
+    return end == cap or (end >= RING_CUT_MIN and (end & (end - 1)) == 0)
+
+
+@internal_njit
+def _to_front(rs, base, head, n, width, end, cap):
+    """After a cut at ``end``: the ring's ``n`` rows of ``width`` floats moved from row ``head``
+    to row 0 if ``end`` was the end of the buffer or at most half of it is left; the head after.
+    Out of line: it runs once per power of two of rows appended, at most."""
+    not_inlined()
+    if head == 0 or (end != cap and 2 * n > end):
+        return head
+    for k in range(n * width):  # forward: the rows only move down
+        rs[base + k] = rs[base + head * width + k]
+    return 0
+
+
 @internal_njit
 def _slide_cut(rs, off, width, head, n, cap):
     """A loss ring due for a cut (:func:`_cut_due`), already cut to its window: if still full,
-    drop the oldest, counted in RB_OVERFLOW; then, at the end of the buffer or with at most half of
-    it left, move the rows to the front. (head, n) after. Out of line, as _ratio_cut."""
+    drop the oldest, counted in RB_OVERFLOW; then :func:`_to_front`. (head, n) after."""
     not_inlined()
     end = head + n
     if n == cap:
         head += 1
         n -= 1
         rs[off + RB_OVERFLOW] += 1.0
-    if head > 0 and (end == cap or 2 * n <= end):
-        _to_front(rs, off + RB_NF, head, n, width)
-        head = 0
-    return head, n
+    return _to_front(rs, off + RB_NF, head, n, width, end, cap), n
 
 
+# helpers inlined by LLVM (forceinline), not by numba: the same instructions per order, a shorter
+# cold compile (engine/internal.py, "Inlining")
 @njit(cache=True, forceinline=True)
 def ring_slide_nb(rs, off, width, cutoff, ts, value):
     """Drop the entries stamped before ``cutoff`` (column 0 is the time), then append ``(ts,
@@ -377,25 +399,6 @@ def _count_trigger_nb(rs, off, now, cutoff):
     return float(n), n == cap and rs[off + RB_NF + head] >= cutoff
 
 
-RING_CUT_MIN = 64  #: ratio and loss rings are cut to the window at powers of two from here on
-
-
-@njit(cache=True, forceinline=True)
-def _cut_due(end, cap):
-    """Whether a ring whose rows run in order from its head, the next to go at ``end``, is due
-    for a cut: at the end of its buffer, or at a power of two from RING_CUT_MIN on."""
-    return end == cap or (end >= RING_CUT_MIN and (end & (end - 1)) == 0)
-
-
-@internal_njit
-def _to_front(rs, base, head, n, width):
-    """Move a ring's ``n`` rows of ``width`` floats from row ``head`` to row 0 (out of line: once
-    per power of two of rows appended, at most)."""
-    not_inlined()
-    for k in range(n * width):  # forward: the rows only move down
-        rs[base + k] = rs[base + head * width + k]
-
-
 @njit(cache=True, forceinline=True)
 def _ratio_drop(rs, base, head, num, den):
     """Uncount a ratio ring's oldest row (at ``head``): (the next head, num, den)."""
@@ -416,8 +419,8 @@ def _ratio_expire(rs, base, cutoff, head, n, num, den):
 def _ratio_cut(rs, off, cutoff, head, n, cap, num, den):
     """A ratio ring whose next row would go at the end of its buffer or at a power of two
     (``head + n``): cut to the window; if still full, drop the oldest (counted in RB_OVERFLOW);
-    then, at the end of the buffer or with at most half of it left, move the rows to the front.
-    (head, n, num, den) after. Out of line: it runs once per power of two of rows appended."""
+    then :func:`_to_front`. (head, n, num, den) after. Out of line: it runs once per power of two
+    of rows appended."""
     not_inlined()
     base = off + RB_NF
     end = head + n
@@ -426,10 +429,7 @@ def _ratio_cut(rs, off, cutoff, head, n, cap, num, den):
         head, num, den = _ratio_drop(rs, base, head, num, den)
         n -= 1
         rs[off + RB_OVERFLOW] += 1.0
-    if head > 0 and (end == cap or 2 * n <= end):
-        _to_front(rs, base, head, n, 2)
-        head = 0
-    return head, n, num, den
+    return _to_front(rs, base, head, n, 2, end, cap), n, num, den
 
 
 @njit(cache=True, forceinline=True)
