@@ -404,23 +404,20 @@ def test_loss_window_matches_a_deque_twin(seed: int) -> None:
     pnl = np.cumsum(rng.normal(0, 10, 2000)).tolist()
     q: deque[tuple[int, float]] = deque()
     losses = []
+    most = 0  # the most samples in one window
     for t, p in zip(times, pnl):
         q.append((t, p))
         while q[0][0] < t - 5 * S:
             q.popleft()
         losses.append(q[0][1] - p)
+        most = max(most, len(q))
     thr = 0.8 * max(losses)
     first = next(k for k, x in enumerate(losses) if x > thr)
     sw = Switch(kill("loss", "loss_over_window", thr, window="5s"))
     off = int(sw.rs[L.RS_HEADER])
-    out, end, most = [], 0, 0
-    held: deque[int] = deque()  # the window's sample times
+    out, end = [], 0
     for t, p in zip(times, pnl):
         out.append(sw.sample(t, 0.0, p))
-        held.append(t)
-        while held[0] < t - 5 * S:
-            held.popleft()
-        most = max(most, len(held))
         end = max(end, int(sw.rs[off + L.RB_HEAD] + sw.rs[off + L.RB_COUNT]))
     assert [k for k, o in enumerate(out) if o] == [first]
     assert sw.why[2:] == (times[first], pytest.approx(losses[first], rel=1e-12), thr)
