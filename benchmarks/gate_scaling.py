@@ -25,6 +25,7 @@ from numba import njit
 from tickguard.engine.layout import M_ASK, M_BID, M_MID, M_NF, M_TS_QUOTE
 from tickguard.engine.records import ACTION_SUBMIT, LOCAL_ORDER_DTYPE, OT_MARKET, REQUEST_DTYPE
 from tickguard.risk.layout import RS_FAST
+from tickguard.risk.slots import int_view
 from tickguard.risk.pretrade import pretrade_nb
 
 from ._measure import best_of, write_json
@@ -77,7 +78,7 @@ def time_gate(n_instruments: int, orders: int = 200_000, rounds: int = 7) -> dic
     def state(fast: bool) -> tuple[np.ndarray, np.ndarray]:
         rstate, ks = gate.new_state(n_instruments)
         if not fast:
-            rstate[RS_FAST] = -1.0
+            int_view(rstate)[RS_FAST] = -1  # an integer slot (risk/slots.py)
         return rstate, ks
 
     _cycle_nb(10, req, *args, *state(True))  # compile outside the timing

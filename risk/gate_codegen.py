@@ -65,14 +65,14 @@ def rulebook_shape(rules: np.ndarray) -> Shape:
 
 def _check(k: int, scoped: bool, body: list[str]) -> list[str]:
     """``body`` run for rule ``k`` while no rule before it denied, on its instrument if scoped."""
-    cond = f"{k} < best" + (f" and int(rules[{k}, R_SCOPE]) == inst" if scoped else "")
+    cond = f"{k} < best" + (f" and rules[{k}, R_SCOPE] == inst" if scoped else "")  # (a float: no conversion)
     return [f"    if {cond}:  # rule {k}", *("        " + line for line in body)]
 
 
 def _on_rule(k: int, scoped: bool, body: list[str], indent: str) -> list[str]:
     """``body`` run for rule ``k`` (on its instrument if scoped), its lines at ``indent``."""
     if scoped:
-        return [f"{indent}if int(rules[{k}, R_SCOPE]) == inst:  # rule {k}", *(f"{indent}    " + b for b in body)]
+        return [f"{indent}if rules[{k}, R_SCOPE] == inst:  # rule {k}", *(f"{indent}    " + b for b in body)]
     return [f"{indent}# rule {k}", *(indent + b for b in body)]
 
 
@@ -108,7 +108,7 @@ def _stateless(k: int, m: int) -> list[str]:
 
 def _tokens(k: int) -> list[str]:
     """The throttle's bucket refilled to ``now``, as the generic gate computes it."""
-    return [f"off = slot_nb(rstate[RS_HEADER + {k}])",
+    return [f"off = slot_nb(rstate, RS_HEADER + {k})",
             "o = _bucket(off, action)",
             f"tokens = _bucket_tokens(rules, {k}, rstate, o, now)"]
 
@@ -139,7 +139,7 @@ def _activity_source(shape: Shape) -> list[str]:
             else:
                 trigger = (f"obs, hit = _ratio_trigger_nb(rstate, off, now, now - rules[{k}, R_WINDOW], "
                            f"{float(cls)!r}, {m == L.MT_ORDER_TO_TRADE}, rules[{k}, R_P0], rules[{k}, R_THRESHOLD])")
-            body = [f"off = slot_nb(rstate[RS_HEADER + {k}])", trigger, "if hit:",
+            body = [f"off = slot_nb(rstate, RS_HEADER + {k})", trigger, "if hit:",
                     f"    tr = max(tr, escalate_nb(now, np.int64({k}), rules[{k}, R_ACTION], obs, "
                     f"rules[{k}, R_THRESHOLD], ks))"]
             out += _on_rule(k, scoped, body, "        ")
@@ -187,7 +187,7 @@ def gate_source(shape: Shape) -> str:
         "    state = ks[KS_STATE]",
         "    if state == KS_HALTED:",
         "        return _deny(ks, ks[KS_OBSERVED], ks[KS_THRESHOLD], PSEUDO_HALTED)",
-        "    n_inst = slot_nb(rstate[RS_N_INST])",
+        "    n_inst = slot_nb(rstate, RS_N_INST)",
         f"    so = RS_HEADER + {n}",
         "    skip, inst, side, otype, rem, old_rem = _request_order(req, action, orders)",
         "    if inst < 0 or inst >= n_inst:",
@@ -237,7 +237,7 @@ def gate_source(shape: Shape) -> str:
             dup = m == L.MT_DUPLICATE_ORDER
             for k, scoped in of.get(m, []):
                 body = [f"remember = best == {n}",
-                        f"n_same = 1.0 + signature_check_nb(rstate, slot_nb(rstate[RS_HEADER + {k}]), "
+                        f"n_same = 1.0 + signature_check_nb(rstate, slot_nb(rstate, RS_HEADER + {k}), "
                         f"now - rules[{k}, R_WINDOW], now, float(inst), float(side), float(otype), price, qty, "
                         f"{dup}, rules[{k}, R_THRESHOLD] - 1.0, remember)",
                         *_deny_if(k, f"n_same > rules[{k}, R_THRESHOLD]", "n_same", f"rules[{k}, R_THRESHOLD]"),
@@ -246,11 +246,11 @@ def gate_source(shape: Shape) -> str:
     out.append(f"    if best < {n}:")
     for k, (m, _) in enumerate(shape):
         if m == L.MT_MESSAGE_RATE:
-            out += [f"        if charged_{k}:", f"            off = slot_nb(rstate[RS_HEADER + {k}])",
+            out += [f"        if charged_{k}:", f"            off = slot_nb(rstate, RS_HEADER + {k})",
                     "            _uncharge_bucket(rstate, off, _bucket(off, action))"]
         elif m in _SIGNATURE:
             out += [f"        if charged_{k}:",
-                    f"            signature_unpush_nb(rstate, slot_nb(rstate[RS_HEADER + {k}]))"]
+                    f"            signature_unpush_nb(rstate, slot_nb(rstate, RS_HEADER + {k}))"]
     out += ["        return _deny(ks, best_obs, best_thr, best + 1)", "    return 0", "", ""]
     out += _activity_source(shape)
     return "\n".join(out) + "\n"

@@ -77,7 +77,7 @@ from .layout import (
     TB_TOKENS_SUBMIT, TR_RESET,
 )
 from .signatures import signature_block
-from .slots import ring_slot_nb, slot_nb
+from .slots import int_nb, int_view, ring_slot_nb, set_int_nb, slot_nb
 
 __all__ = ["RING_CUT_MIN", "RiskState", "escalate_nb", "monitor_activity_nb", "monitor_event_nb",
            "monitor_sample_nb", "new_risk_state", "reset_nb", "ring_overflows", "ring_slide_nb"]
@@ -113,7 +113,7 @@ def ring_overflows(rules: np.ndarray, rstate: np.ndarray) -> np.ndarray:
     for r, row in enumerate(np.asarray(rules, dtype=np.float64)):
         m = int(row[R_METRIC])
         if m in (MT_REPEATED_EXECUTION, MT_DUPLICATE_ORDER) or _ring(m, row)[0]:
-            out[r] = rstate[int(rstate[RS_HEADER + r]) + RB_OVERFLOW]
+            out[r] = rstate[int_view(rstate)[RS_HEADER + r] + RB_OVERFLOW]
     return out
 
 
@@ -124,7 +124,7 @@ def _block(metric: int, row: np.ndarray, n_inst: int) -> np.ndarray:
     width, cap = _ring(metric, row)
     if width:
         b = np.zeros(RB_NF + width * cap)
-        b[RB_CAP] = cap
+        int_view(b)[RB_CAP] = cap  # RB_HEAD, RB_COUNT: 0 (integer slots, slots.py)
         return b
     if metric == MT_MESSAGE_RATE:
         b = np.full(TB_NF, np.nan)  # last refill times NaN: untouched
@@ -162,9 +162,11 @@ def _activity_class(m: int, what: int) -> int:
 
 def _activity_entry(r: int, cls: int, m: int, row: np.ndarray) -> np.ndarray:
     """monitor_activity_nb's entry (AE_*) for rule ``r`` counting an activity as class ``cls``;
-    its block offset (AE_OFF) is filled in once the blocks are placed."""
+    its block offset (AE_OFF) is filled in once the blocks are placed. AE_RULE and AE_OFF are
+    integer slots (slots.py), the others floats."""
     entry = np.zeros(AE_NF)
-    entry[AE_RULE], entry[AE_CLS], entry[AE_OFF] = r, cls, -1.0
+    entry[AE_CLS] = cls
+    int_view(entry)[[AE_RULE, AE_OFF]] = r, -1
     entry[AE_KIND] = (AE_COUNT if m in (MT_MESSAGE_RATE_KILL, MT_FILL_RATE)
                       else AE_RATIO_NUM if m == MT_ORDER_TO_TRADE else AE_RATIO_DEN)
     entry[AE_SCOPE], entry[AE_THRESHOLD], entry[AE_WINDOW] = row[R_SCOPE], row[R_THRESHOLD], row[R_WINDOW]
@@ -201,9 +203,9 @@ def new_risk_state(rulebook, n_instruments: int, every_event: bool = False) -> R
     if not isinstance(n_instruments, (int, np.integer)) or n_instruments < 1:
         raise ValueError(f"new_risk_state: n_instruments must be an int >= 1, got {n_instruments!r}")
     n = rules.shape[0]
-    head = np.zeros(RS_HEADER + n)
+    head = np.zeros(RS_HEADER + n, dtype=np.int64)  # integer slots, all (slots.py)
     head[RS_N_RULES], head[RS_N_INST], head[RS_EXTERNAL] = n, n_instruments, -1
-    head[RS_EVERY_EVENT] = 1.0 if every_event else 0.0
+    head[RS_EVERY_EVENT] = 1 if every_event else 0
     metrics = rules[:, R_METRIC].astype(int)
     per_event = [r for r in range(n) if metrics[r] in (MT_PRICE_COLLAR_SIGMA, MT_CROSSED_DATA, MT_STALE_FEED)]
     charge = [r for r in range(n) if metrics[r] in (MT_MESSAGE_RATE, MT_REPEATED_EXECUTION, MT_DUPLICATE_ORDER)]
@@ -213,28 +215,32 @@ def new_risk_state(rulebook, n_instruments: int, every_event: bool = False) -> R
     blocks = [np.zeros(2 * n_instruments)]  # pretrade's scratch for open-order sums
     pos = RS_HEADER + n + 2 * n_instruments
 
-    def add(block: list[float]) -> int:
+    def add(block: np.ndarray) -> int:
+        """Place a block (float64, or int64: integer slots, stored as their bits)."""
         nonlocal pos
-        blocks.append(np.array(block, dtype=np.float64))
+        blocks.append(block.view(np.float64) if block.dtype == np.int64 else block)
         pos += len(block)
         return pos - len(block)
 
+    def add_ints(values: list[int]) -> int:
+        return add(np.array(values, dtype=np.int64))
+
     # the rules each hook visits (it skips the rest), and their counts
-    head[RS_EVENT_LIST], head[RS_N_EVENT] = add(per_event), len(per_event)
+    head[RS_EVENT_LIST], head[RS_N_EVENT] = add_ints(per_event), len(per_event)
     head[RS_N_ACTIVITY] = len({r for pairs in per_code for r, _ in pairs})
-    head[RS_CHARGE_LIST], head[RS_N_CHARGE] = add(charge), len(charge)
-    head[RS_PRE_LIST], head[RS_N_PRE] = add(pre), len(pre)
-    head[RS_PRE_TABLE] = add([0.0] * (2 * MT_STALE_DATA))
-    pre_table = blocks[-1]  # per pre-trade metric: (start, count) of its rules
+    head[RS_CHARGE_LIST], head[RS_N_CHARGE] = add_ints(charge), len(charge)
+    head[RS_PRE_LIST], head[RS_N_PRE] = add_ints(pre), len(pre)
+    pre_table = np.zeros(2 * MT_STALE_DATA, dtype=np.int64)  # per pre-trade metric: (start, count)
+    head[RS_PRE_TABLE] = add(pre_table)  # (a view: filled below)
     for m in range(1, MT_STALE_DATA + 1):
         of_m = [r for r in pre if metrics[r] == m]
-        pre_table[2 * (m - 1) : 2 * m] = add(of_m), len(of_m)
-    head[RS_FAST] = add(_fast_table(rules, metrics, pre, n_instruments).ravel().tolist())
-    head[RS_ACT_TABLE] = add([0.0] * (2 * AC_NCODES))
-    table = blocks[-1]  # per activity code: (start, count) of its entries (AE_*)
+        pre_table[2 * (m - 1) : 2 * m] = add_ints(of_m), len(of_m)
+    head[RS_FAST] = add(_fast_table(rules, metrics, pre, n_instruments).ravel())
+    table = np.zeros(2 * AC_NCODES, dtype=np.int64)  # per activity code: (start, count) of its entries
+    head[RS_ACT_TABLE] = add(table)
     entries = []  # the entry blocks, whose block offsets are filled in once the blocks are placed
     for k, pairs in enumerate(per_code):
-        table[2 * k : 2 * k + 2] = add([0.0] * (AE_NF * len(pairs))), len(pairs)
+        table[2 * k : 2 * k + 2] = add(np.zeros(AE_NF * len(pairs))), len(pairs)
         entries.append(blocks[-1].reshape(-1, AE_NF))
         for e, (r, cls) in enumerate(pairs):
             entries[-1][e] = _activity_entry(r, cls, metrics[r], rules[r])
@@ -250,9 +256,10 @@ def new_risk_state(rulebook, n_instruments: int, every_event: bool = False) -> R
         head[RS_HEADER + r] = pos if b.size else -1
         blocks.append(b)
         pos += b.size
-    for rows in entries:
-        rows[:, AE_OFF] = head[RS_HEADER + rows[:, AE_RULE].astype(int)]
-    rstate = np.concatenate([head] + blocks)
+    for rows in entries:  # the rule and its block's offset, integer slots
+        ints = rows.view(np.int64)
+        ints[:, AE_OFF] = head[RS_HEADER + ints[:, AE_RULE]]
+    rstate = np.concatenate([head.view(np.float64)] + blocks)
     ks = np.zeros(KS_NF)
     ks[[KS_RULE, KS_TS, KS_OBSERVED, KS_THRESHOLD]] = -1.0, np.nan, np.nan, np.nan
     stale = rules[metrics == MT_STALE_FEED, R_THRESHOLD]
@@ -292,13 +299,15 @@ def reset_nb(now, rules, rstate, ks):
     """
     for r in range(rules.shape[0]):
         m = int(rules[r, R_METRIC])
-        off = int(rstate[RS_HEADER + r])
+        off = int_nb(rstate, RS_HEADER + r)
         if m == MT_DRAWDOWN:
             rstate[off] = math.nan
         elif m in (MT_LOSS_OVER_WINDOW, MT_ORDER_TO_TRADE, MT_REJECT_RATE, MT_MESSAGE_RATE_KILL,
                    MT_FILL_RATE):
-            for k in (RB_HEAD, RB_COUNT, RB_NUM, RB_DEN):
-                rstate[off + k] = 0.0
+            set_int_nb(rstate, off + RB_HEAD, 0)
+            set_int_nb(rstate, off + RB_COUNT, 0)
+            rstate[off + RB_NUM] = 0.0
+            rstate[off + RB_DEN] = 0.0
     prev = ks[KS_STATE]
     if prev == KS_ACTIVE:
         return 0
@@ -366,9 +375,9 @@ def ring_slide_nb(rs, off, width, cutoff, ts, value):
     One step, not an expiry then a push: head and count stay in registers between the two (the
     push read back what the expiry had just stored, through a float conversion each way).
     """
-    cap = slot_nb(rs[off + RB_CAP])
-    head = slot_nb(rs[off + RB_HEAD])
-    n = slot_nb(rs[off + RB_COUNT])
+    cap = slot_nb(rs, off + RB_CAP)
+    head = slot_nb(rs, off + RB_HEAD)
+    n = slot_nb(rs, off + RB_COUNT)
     base = off + RB_NF
     while n > 0 and rs[base + head * width] < cutoff:
         head += 1
@@ -378,8 +387,8 @@ def ring_slide_nb(rs, off, width, cutoff, ts, value):
     row = base + (head + n) * width
     rs[row] = ts
     rs[row + 1] = value
-    rs[off + RB_HEAD] = head
-    rs[off + RB_COUNT] = n + 1
+    set_int_nb(rs, off + RB_HEAD, head)
+    set_int_nb(rs, off + RB_COUNT, n + 1)
     return row
 
 
@@ -389,13 +398,13 @@ def _count_trigger_nb(rs, off, now, cutoff):
     (the count held, whether more than the threshold are in ``[cutoff, now]``). The count in the
     window tops ``floor(thr)`` iff the ring is full and its oldest time, next to be overwritten,
     is in the window. RB_HEAD: the next row to write; RB_COUNT: rows written, at most cap."""
-    cap = slot_nb(rs[off + RB_CAP])
-    head = slot_nb(rs[off + RB_HEAD])
+    cap = slot_nb(rs, off + RB_CAP)
+    head = slot_nb(rs, off + RB_HEAD)
     rs[off + RB_NF + head] = now
     head = ring_slot_nb(head, 1, cap)
-    n = min(slot_nb(rs[off + RB_COUNT]) + 1, cap)
-    rs[off + RB_HEAD] = head
-    rs[off + RB_COUNT] = n
+    n = min(slot_nb(rs, off + RB_COUNT) + 1, cap)
+    set_int_nb(rs, off + RB_HEAD, head)
+    set_int_nb(rs, off + RB_COUNT, n)
     return float(n), n == cap and rs[off + RB_NF + head] >= cutoff
 
 
@@ -446,9 +455,9 @@ def _ratio_trigger_nb(rs, off, now, cutoff, cls, counts_num, min_count, thr):
     drops a row only when the window holds ``cap``, so RB_OVERFLOW still counts only rows inside
     the window). The ring holds every entry of the window and maybe older ones.
     """
-    cap = slot_nb(rs[off + RB_CAP])
-    head = slot_nb(rs[off + RB_HEAD])
-    n = slot_nb(rs[off + RB_COUNT])
+    cap = slot_nb(rs, off + RB_CAP)
+    head = slot_nb(rs, off + RB_HEAD)
+    n = slot_nb(rs, off + RB_COUNT)
     num = rs[off + RB_NUM]
     den = rs[off + RB_DEN]
     base = off + RB_NF
@@ -466,8 +475,8 @@ def _ratio_trigger_nb(rs, off, now, cutoff, cls, counts_num, min_count, thr):
         head, n, num, den = _ratio_expire(rs, base, cutoff, head, n, num, den)
         obs = num / max(den, 1.0)
         hit = (num if counts_num else den) >= min_count and obs > thr
-    rs[off + RB_HEAD] = head
-    rs[off + RB_COUNT] = n
+    set_int_nb(rs, off + RB_HEAD, head)
+    set_int_nb(rs, off + RB_COUNT, n)
     rs[off + RB_NUM] = num
     rs[off + RB_DEN] = den
     return obs, hit
@@ -496,21 +505,21 @@ def monitor_event_nb(now, kind, inst, side, level, mkt, rules, rstate, ks):
     ctl = 0
     if kind & _CONTROL and level == 1:
         ctl = -1 if side == -1 else (1 if side == 1 else 0)
-    if rstate[RS_N_EVENT] == 0.0 and ctl == 0:
+    if int_nb(rstate, RS_N_EVENT) == 0 and ctl == 0:
         return 0
     tr = 0
     armed = ctl != 1  # a reset event updates the feed facts but trips nothing
-    if rstate[RS_N_EVENT] != 0.0:
+    if int_nb(rstate, RS_N_EVENT) != 0:
         quote = (kind & _QUOTE) != 0
-        n_inst = slot_nb(rstate[RS_N_INST])
-        first_rule = slot_nb(rstate[RS_EVENT_LIST])
+        n_inst = slot_nb(rstate, RS_N_INST)
+        first_rule = slot_nb(rstate, RS_EVENT_LIST)
         wake_at = math.inf
         crossed_any = False
-        for e in range(slot_nb(rstate[RS_N_EVENT])):  # only the rules with per-event work
-            r = slot_nb(rstate[first_rule + e])
+        for e in range(slot_nb(rstate, RS_N_EVENT)):  # only the rules with per-event work
+            r = slot_nb(rstate, first_rule + e)
             m = int(rules[r, R_METRIC])
             scope = int(rules[r, R_SCOPE])
-            off = slot_nb(rstate[RS_HEADER + r])  # (-1, masked, for a rule without a block: unused)
+            off = slot_nb(rstate, RS_HEADER + r)  # (-1, masked, for a rule without a block: unused)
             thr = rules[r, R_THRESHOLD]
             if m == MT_STALE_FEED:
                 gap = now - ks[KS_PREV_TS]  # NaN before the first event: no trip
@@ -545,9 +554,9 @@ def monitor_event_nb(now, kind, inst, side, level, mkt, rules, rstate, ks):
                         if now - first > thr:
                             tr = max(tr, escalate_nb(now, r, rules[r, R_ACTION], now - first, thr, ks))
         ks[KS_WAKE_AT] = wake_at
-        ks[KS_WAKE_ALL] = rstate[RS_EVERY_EVENT] + (1.0 if crossed_any else 0.0)
+        ks[KS_WAKE_ALL] = float(int_nb(rstate, RS_EVERY_EVENT)) + (1.0 if crossed_any else 0.0)
     if ctl == -1:
-        r = int(rstate[RS_EXTERNAL])
+        r = int_nb(rstate, RS_EXTERNAL)
         if r >= 0:
             tr = max(tr, escalate_nb(now, r, rules[r, R_ACTION], 1.0, 0.0, ks))
         else:
@@ -593,16 +602,16 @@ def monitor_sample_nb(now, equity, pnl, rules, rstate, ks):
     (``var = x1**2``, then ``lam * var + (1 - lam) * x**2``), once ``min_samples`` are folded in.
     NaN inputs leave the estimates alone.
     """
-    if rstate[RS_N_SAMPLE] == 0.0:
+    if int_nb(rstate, RS_N_SAMPLE) == 0:
         return 0
     tr = 0
     for r in range(rules.shape[0]):
         m = int(rules[r, R_METRIC])
-        off = slot_nb(rstate[RS_HEADER + r])  # (-1, masked, for a rule without a block: unused)
+        off = slot_nb(rstate, RS_HEADER + r)  # (-1, masked, for a rule without a block: unused)
         thr = rules[r, R_THRESHOLD]
         if m == MT_LOSS_OVER_WINDOW and not math.isnan(pnl):
             ring_slide_nb(rstate, off, 2, now - rules[r, R_WINDOW], now, pnl)
-            loss = rstate[off + RB_NF + slot_nb(rstate[off + RB_HEAD]) * 2 + 1] - pnl
+            loss = rstate[off + RB_NF + slot_nb(rstate, off + RB_HEAD) * 2 + 1] - pnl
             if loss > thr:
                 tr = max(tr, escalate_nb(now, r, rules[r, R_ACTION], loss, thr, ks))
         elif m == MT_DRAWDOWN and not math.isnan(equity):
@@ -643,17 +652,17 @@ def monitor_activity_nb(now, what, inst, rules, rstate, ks):
     messages in the window; fill_rate: fills in the window.
     """
     code_offset(5)  # its slot (engine/internal.py)
-    if rstate[RS_N_ACTIVITY] == 0.0 or what < 1 or what > AC_NCODES:
+    if int_nb(rstate, RS_N_ACTIVITY) == 0 or what < 1 or what > AC_NCODES:
         return 0
     tr = 0
-    entry = slot_nb(rstate[RS_ACT_TABLE]) + 2 * ((what - 1) & 7)  # (masked: known >= 0, see slots.py)
-    first = slot_nb(rstate[entry])
-    for e in range(slot_nb(rstate[entry + 1])):  # the rules that count this activity (AE_* entries)
+    entry = slot_nb(rstate, RS_ACT_TABLE) + 2 * ((what - 1) & 7)  # (masked: known >= 0, see slots.py)
+    first = slot_nb(rstate, entry)
+    for e in range(slot_nb(rstate, entry + 1)):  # the rules that count this activity (AE_* entries)
         at = first + AE_NF * e
         scope = rstate[at + AE_SCOPE]
         if scope >= 0.0 and scope != inst:
             continue
-        off = slot_nb(rstate[at + AE_OFF])
+        off = slot_nb(rstate, at + AE_OFF)
         thr = rstate[at + AE_THRESHOLD]
         cutoff = now - rstate[at + AE_WINDOW]
         kind = rstate[at + AE_KIND]
@@ -663,6 +672,6 @@ def monitor_activity_nb(now, what, inst, rules, rstate, ks):
             obs, hit = _ratio_trigger_nb(rstate, off, now, cutoff, rstate[at + AE_CLS], kind == AE_RATIO_NUM,
                                          rstate[at + AE_MIN], thr)
         if hit:
-            r = slot_nb(rstate[at + AE_RULE])
+            r = slot_nb(rstate, at + AE_RULE)
             tr = max(tr, escalate_nb(now, r, rules[r, R_ACTION], obs, thr, ks))
     return tr

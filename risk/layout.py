@@ -40,6 +40,13 @@ Arrays
              around (moved to the front as they expire, see :mod:`.killswitch`).
            - message_rate_kill, fill_rate: ring header ``RB_*`` then ``cap`` times.
 
+Integer slots: the header (every ``RS_*`` slot and the block offsets), the rule lists and the
+(start, count) tables, the activity entries' ``AE_RULE`` and ``AE_OFF``, every ring header's
+``RB_HEAD``, ``RB_COUNT`` and ``RB_CAP``, the signature tables' ``SC_NROWS``, ``SC_PENDING``,
+``SC_EPOCH`` and ``SC_SCAN`` and the signature rows' ``SG_ROW`` hold int64 values stored as their
+bits, not as float values (the kernels read them without a conversion, see :mod:`.slots`); Python
+reads them through ``rstate.view(np.int64)``. Everything else holds floats.
+
 Times are int64 ns carried as float64: exact below 2**53 ns (about 104 days), so epoch times
 (~1.7e18 ns) are held to 256 ns; windows and gaps compare at that resolution.
 """

@@ -64,7 +64,7 @@ from .layout import (
     SIG_VAR, TB_SAVED_LAST, TB_SAVED_TOKENS, TB_TOKENS_MODIFY, TB_TOKENS_SUBMIT,
 )
 from .signatures import signature_check_nb, signature_unpush_nb
-from .slots import slot_nb
+from .slots import int_nb, slot_nb
 
 __all__ = ["gate_rule_index", "pretrade_nb"]
 
@@ -154,7 +154,7 @@ def _collar(m, r, inst, price, mkt, rules, rstate):
     if m == MT_PRICE_COLLAR_PCT:
         return _collar_distance(price, mid), rules[r, R_THRESHOLD]
     obs = abs(math.log(price / mid)) if mid > 0.0 and price > 0.0 else math.inf
-    o = slot_nb(rstate[RS_HEADER + r]) + SIG_ROWS + inst * SIG_NF
+    o = slot_nb(rstate, RS_HEADER + r) + SIG_ROWS + inst * SIG_NF
     sigma = math.sqrt(rstate[o + SIG_VAR]) if rstate[o + SIG_N] > 0.0 else 0.0
     return obs, min(max(rules[r, R_THRESHOLD] * sigma, rules[r, R_P1]), rules[r, R_P2])
 
@@ -162,16 +162,16 @@ def _collar(m, r, inst, price, mkt, rules, rstate):
 @njit(cache=True, inline="always")
 def _rules_of(rstate, tab, m):
     """(offset of the list, count) of the pre-trade rules of metric ``m`` (RS_PRE_TABLE)."""
-    return slot_nb(rstate[tab + 2 * (m - 1)]), slot_nb(rstate[tab + 2 * (m - 1) + 1])
+    return slot_nb(rstate, tab + 2 * (m - 1)), slot_nb(rstate, tab + 2 * (m - 1) + 1)
 
 
 @njit(cache=True, inline="always")
 def _applies(rstate, rules, at, best, inst):
     """The rule listed at ``rstate[at]``, or -1 when it is not to be checked: it comes after the
     first denial found so far (``best``), or it is scoped to another instrument."""
-    r = slot_nb(rstate[at])
-    scope = int(rules[r, R_SCOPE])
-    return -1 if r > best or (scope >= 0 and scope != inst) else r
+    r = slot_nb(rstate, at)
+    scope = rules[r, R_SCOPE]  # compared as a float: no conversion
+    return -1 if r > best or (scope >= 0.0 and scope != inst) else r
 
 
 @njit(cache=True, inline="always")
@@ -236,10 +236,10 @@ def _stateless_rules(inst, side, qty, price, rem, old_rem, skip, now, mkt, pos, 
     it runs for few orders: called out of line, it took every array's whole structure, which the
     gate then loaded on entry and kept on the stack for every order (~60 instructions per order
     on the default rulebook; benchmarks/PERFORMANCE.md, 4 December, late night)."""
-    n_inst = slot_nb(rstate[RS_N_INST])
-    so = RS_HEADER + slot_nb(rstate[RS_N_RULES])
-    tab = slot_nb(rstate[RS_PRE_TABLE])
-    best = slot_nb(rstate[RS_N_RULES])
+    n_inst = slot_nb(rstate, RS_N_INST)
+    so = RS_HEADER + slot_nb(rstate, RS_N_RULES)
+    tab = slot_nb(rstate, RS_PRE_TABLE)
+    best = slot_nb(rstate, RS_N_RULES)
     best_obs = best_thr = 0.0
     mid = mkt[inst, M_MID]
     p = pos[inst]
@@ -364,7 +364,7 @@ def _undo_charges(action, inst, charged, rules, rstate):
     rule of those metrics that applies to the instrument, up to the first denial (out of line:
     it runs only for such a denial)."""
     not_inlined()
-    tab = slot_nb(rstate[RS_PRE_TABLE])
+    tab = slot_nb(rstate, RS_PRE_TABLE)
     for m in (MT_MESSAGE_RATE, MT_REPEATED_EXECUTION, MT_DUPLICATE_ORDER):
         if m != MT_MESSAGE_RATE and action == ACTION_MODIFY:
             break
@@ -375,7 +375,7 @@ def _undo_charges(action, inst, charged, rules, rstate):
             r = _applies(rstate, rules, first + e, rules.shape[0], inst)
             if r < 0:
                 continue
-            off = slot_nb(rstate[RS_HEADER + r])
+            off = slot_nb(rstate, RS_HEADER + r)
             if m == MT_MESSAGE_RATE:
                 _uncharge_bucket(rstate, off, _bucket(off, action))
             else:
@@ -408,8 +408,8 @@ def pretrade_nb(req, now, mkt, pos, orders, working, mult, rules, rstate, ks):
     state = ks[KS_STATE]
     if state == KS_HALTED:
         return _deny(ks, ks[KS_OBSERVED], ks[KS_THRESHOLD], PSEUDO_HALTED)
-    n_inst = slot_nb(rstate[RS_N_INST])
-    so = RS_HEADER + slot_nb(rstate[RS_N_RULES])
+    n_inst = slot_nb(rstate, RS_N_INST)
+    so = RS_HEADER + slot_nb(rstate, RS_N_RULES)
     skip, inst, side, otype, rem, old_rem = _request_order(req, action, orders)
     if inst < 0 or inst >= n_inst:
         return 0  # the loop rejects unknown orders and instruments before the gate
@@ -424,7 +424,7 @@ def pretrade_nb(req, now, mkt, pos, orders, working, mult, rules, rstate, ks):
         if _reducing_refuses(action, p, side, rem, old_rem, same):
             return _deny(ks, p + side * (same + rem), p, PSEUDO_REDUCING)
     mid = mkt[inst, M_MID]
-    n_rules = slot_nb(rstate[RS_N_RULES])
+    n_rules = slot_nb(rstate, RS_N_RULES)
     best = n_rules  # the first denying rule so far (none: n_rules)
     best_obs = best_thr = 0.0
     # The stateless metrics first, against the fast table: per instrument, each metric's
@@ -432,9 +432,9 @@ def pretrade_nb(req, now, mkt, pos, orders, working, mult, rules, rstate, ks):
     # only past its threshold, position and exposure rules only a rise past it), which is what
     # nearly every order does; the rule-by-rule pass runs only for an order that is not, and
     # names the first denying rule (it may find none: the fast checks fail closed on NaN).
-    fast = rstate[RS_FAST] >= 0.0
+    fast = int_nb(rstate, RS_FAST) >= 0
     if fast:
-        ft = slot_nb(rstate[RS_FAST]) + inst * FT_NF
+        ft = slot_nb(rstate, RS_FAST) + inst * FT_NF
         fast = (not qty > rstate[ft + FT_QTY]
                 and not _order_notional(price, side, qty, inst, mkt, mult, mid) > rstate[ft + FT_NOTIONAL]
                 and now - mkt[inst, M_TS_QUOTE] <= rstate[ft + FT_STALE]
@@ -463,7 +463,7 @@ def pretrade_nb(req, now, mkt, pos, orders, working, mult, rules, rstate, ks):
     # all anyway) and the denial reported is the first in rulebook order, the smallest failing
     # index, as in a pass in that order; what a check leaves behind (expired signatures) does not
     # depend on the order.
-    tab = slot_nb(rstate[RS_PRE_TABLE])
+    tab = slot_nb(rstate, RS_PRE_TABLE)
     if not math.isnan(price):
         best, best_obs, best_thr = _collar_rules(MT_PRICE_COLLAR_SIGMA, inst, price, mkt, rules, rstate,
                                                  tab, best, best_obs, best_thr)
@@ -476,7 +476,7 @@ def pretrade_nb(req, now, mkt, pos, orders, working, mult, rules, rstate, ks):
     for e in range(count):
         r = _applies(rstate, rules, first + e, best, inst)
         if r >= 0:
-            off = slot_nb(rstate[RS_HEADER + r])
+            off = slot_nb(rstate, RS_HEADER + r)
             o = _bucket(off, action)
             tokens = _bucket_tokens(rules, r, rstate, o, now)
             if tokens < 1.0:
@@ -494,7 +494,7 @@ def pretrade_nb(req, now, mkt, pos, orders, working, mult, rules, rstate, ks):
                 # this order and its twins, counted only if the window holds enough orders to
                 # pass the threshold; remembered if it passes and nothing denied it so far
                 remember = best == n_rules
-                n_same = 1.0 + signature_check_nb(rstate, slot_nb(rstate[RS_HEADER + r]),
+                n_same = 1.0 + signature_check_nb(rstate, slot_nb(rstate, RS_HEADER + r),
                                                   now - rules[r, R_WINDOW], now, float(inst), float(side),
                                                   float(otype), price, qty, dup,
                                                   rules[r, R_THRESHOLD] - 1.0, remember)

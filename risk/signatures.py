@@ -52,7 +52,7 @@ from .layout import (
     RB_CAP, RB_COUNT, RB_HEAD, RB_NF, RB_OVERFLOW, SG_INST, SG_NF, SG_PRICE, SG_QTY, SG_ROW,
     SG_SIDE, SG_TS, SG_TYPE,
 )
-from .slots import SLOT_MASK, ring_slot_nb, slot_nb
+from .slots import SLOT_MASK, int_nb, int_view, ring_slot_nb, set_int_nb, slot_nb
 
 __all__ = ["SCAN_ROWS", "SC_TABLE_ROWS", "signature_block", "signature_check_nb", "signature_count_nb",
            "signature_expire_nb", "signature_push_nb", "signature_unpush_nb"]
@@ -60,10 +60,10 @@ __all__ = ["SCAN_ROWS", "SC_TABLE_ROWS", "signature_block", "signature_check_nb"
 SC_TABLE_ROWS = 4  #: table rows per ring row (at least)
 SCAN_ROWS = 16  #: windows of at most this many orders are counted by a scan, without the table
 SC_USED = 0  #: after the ring rows: keys in the table
-SC_NROWS = 1  #: table rows, a power of two
+SC_NROWS = 1  #: table rows, a power of two (SC_NROWS, SC_PENDING, SC_EPOCH, SC_SCAN: integer slots)
 SC_PENDING = 2  #: the table row (offset) of the key signature_count_nb probed last, -1: none
 SC_LIVE = 3  #: 1.0 while the table counts every ring row; 0.0: stale, not kept up
-SC_EPOCH = 4  #: table rows whose SG_ROW holds another value are empty
+SC_EPOCH = 4  #: table rows whose SG_ROW (an integer slot, as in ring rows) holds another value are empty
 SC_SCAN = 5  #: the most orders in the window counted by a scan (SCAN_ROWS unless a test sets it)
 SC_DROPPED = 6  #: 1.0 when the last push dropped the oldest ring row, kept at SC_SAVED for an unpush
 SC_SAVED = 7  #: SG_NF floats: that row
@@ -76,12 +76,13 @@ def signature_block(cap: int, scan_rows: int = SCAN_ROWS) -> np.ndarray:
     orders are counted by a scan of the ring."""
     n_rows = 1 << (SC_TABLE_ROWS * cap - 1).bit_length()
     head = np.zeros(RB_NF)
-    head[RB_CAP] = cap
+    int_view(head)[RB_CAP] = cap  # RB_HEAD, RB_COUNT: 0
     sc = np.zeros(SC_NF)
-    sc[SC_NROWS] = n_rows
-    sc[SC_PENDING] = -1.0  # nothing looked up
-    sc[SC_EPOCH] = 1.0  # the zeroed rows below are empty
-    sc[SC_SCAN] = scan_rows
+    ints = int_view(sc)
+    ints[SC_NROWS] = n_rows
+    ints[SC_PENDING] = -1  # nothing looked up
+    ints[SC_EPOCH] = 1  # the zeroed rows below are empty
+    ints[SC_SCAN] = scan_rows
     return np.concatenate([head, np.zeros(cap * SG_NF), sc, np.zeros(n_rows * SG_NF)])
 
 
@@ -98,9 +99,9 @@ def _same_key(rs, row, inst, side, otype, price, qty):
 def _row(rs, sc, inst, side, otype, price, qty):
     """Table row (offset) holding this key, or the empty row where it would go (``sc``: the
     table header's offset)."""
-    n_rows = slot_nb(rs[sc + SC_NROWS])
+    n_rows = slot_nb(rs, sc + SC_NROWS)
     mask = (n_rows - 1) & SLOT_MASK  # masked: h stays known >= 0 around the loop (slots.py)
-    epoch = rs[sc + SC_EPOCH]
+    epoch = int_nb(rs, sc + SC_EPOCH)
     table = sc + SC_NF
     x = abs(inst * 7919.0 + side * 104729.0 + otype * 1299709.0 + qty * 15485863.0
             + (price * 179424673.0 if price == price else 0.0))
@@ -109,7 +110,7 @@ def _row(rs, sc, inst, side, otype, price, qty):
     h = ((k * _GOLDEN) >> 29) & mask
     for _ in range(n_rows):
         row = table + h * SG_NF
-        if rs[row + SG_ROW] != epoch or _same_key(rs, row, inst, side, otype, price, qty):
+        if int_nb(rs, row + SG_ROW) != epoch or _same_key(rs, row, inst, side, otype, price, qty):
             return row
         h = (h + 1) & mask
     return -1  # unreachable: the table is rebuilt before it holds 2 * cap of its >= 4 * cap rows
@@ -119,14 +120,14 @@ def _row(rs, sc, inst, side, otype, price, qty):
 def _count_key(rs, sc, row, key):
     """Count the key held in the ring row at ``key`` (SG_* columns) once more, at table row
     ``row`` (found by _row for it), inserting it there if that row is empty."""
-    if rs[row + SG_ROW] != rs[sc + SC_EPOCH]:
+    if int_nb(rs, row + SG_ROW) != int_nb(rs, sc + SC_EPOCH):
         for c in (SG_INST, SG_SIDE, SG_TYPE, SG_PRICE, SG_QTY):
             rs[row + c] = rs[key + c]
-        rs[row + SG_ROW] = rs[sc + SC_EPOCH]
+        set_int_nb(rs, row + SG_ROW, int_nb(rs, sc + SC_EPOCH))
         rs[row + SG_TS] = 0.0
         rs[sc + SC_USED] += 1.0
     rs[row + SG_TS] += 1.0
-    rs[key + SG_ROW] = row
+    set_int_nb(rs, key + SG_ROW, row)
 
 
 @njit(cache=True, forceinline=True)
@@ -145,8 +146,8 @@ def _key_type(otype, use_type):
 def _scan(rs, off, n, inst, side, otype, price, qty):
     """Ring rows with this signature, by a pass over the ``n`` in the window (out of line: it runs
     only when a window may hold more identical orders than the rule allows)."""
-    cap = slot_nb(rs[off + RB_CAP])
-    head = slot_nb(rs[off + RB_HEAD])
+    cap = slot_nb(rs, off + RB_CAP)
+    head = slot_nb(rs, off + RB_HEAD)
     count = 0.0
     for k in range(n):
         if _same_key(rs, off + RB_NF + ring_slot_nb(head, k, cap) * SG_NF, inst, side, otype, price, qty):
@@ -158,12 +159,12 @@ def _scan(rs, off, n, inst, side, otype, price, qty):
 def _rebuild(rs, off, k):
     """Empty the table (a new epoch) and count the ring's oldest ``k`` rows in it; it is live
     from then on (out of line: it runs once per rebuild)."""
-    cap = slot_nb(rs[off + RB_CAP])
+    cap = slot_nb(rs, off + RB_CAP)
     sc = off + RB_NF + cap * SG_NF
-    rs[sc + SC_EPOCH] += 1.0
+    set_int_nb(rs, sc + SC_EPOCH, int_nb(rs, sc + SC_EPOCH) + 1)
     rs[sc + SC_USED] = 0.0
     rs[sc + SC_LIVE] = 1.0
-    head = slot_nb(rs[off + RB_HEAD])
+    head = slot_nb(rs, off + RB_HEAD)
     for j in range(k):
         ring = off + RB_NF + ring_slot_nb(head, j, cap) * SG_NF
         _count_key(rs, sc, _find_key(rs, sc, ring), ring)
@@ -176,19 +177,19 @@ def signature_count_nb(rs, off, inst, side, otype, price, qty, use_type, beyond)
     exceed ``beyond``). So ``count > beyond`` is exact either way, and so is the count whenever it
     is more than ``beyond``. A probe of the table leaves the key's row pending, which
     :func:`signature_push_nb` reuses when given the same key."""
-    sc = off + RB_NF + slot_nb(rs[off + RB_CAP]) * SG_NF
-    rs[sc + SC_PENDING] = -1.0
-    n = slot_nb(rs[off + RB_COUNT])
+    sc = off + RB_NF + slot_nb(rs, off + RB_CAP) * SG_NF
+    set_int_nb(rs, sc + SC_PENDING, -1)
+    n = slot_nb(rs, off + RB_COUNT)
     if not n > beyond:
         return 0.0
     t = _key_type(otype, use_type)
     if rs[sc + SC_LIVE] == 0.0:
-        if n <= slot_nb(rs[sc + SC_SCAN]):
+        if n <= slot_nb(rs, sc + SC_SCAN):
             return _scan(rs, off, n, float(inst), float(side), t, price, qty)
         _rebuild(rs, off, n)
     row = _row(rs, sc, float(inst), float(side), t, price, qty)
-    rs[sc + SC_PENDING] = row
-    return rs[row + SG_TS] if rs[row + SG_ROW] == rs[sc + SC_EPOCH] else 0.0
+    set_int_nb(rs, sc + SC_PENDING, row)
+    return rs[row + SG_TS] if int_nb(rs, row + SG_ROW) == int_nb(rs, sc + SC_EPOCH) else 0.0
 
 
 @njit(cache=True, forceinline=True)
@@ -196,7 +197,7 @@ def _forget_oldest(rs, off, head, cap, live):
     """Uncount the key of the oldest ring row (at ``head``; its key stays put) if the table is
     live; the next head."""
     if live:
-        rs[slot_nb(rs[off + RB_NF + head * SG_NF + SG_ROW]) + SG_TS] -= 1.0
+        rs[slot_nb(rs, off + RB_NF + head * SG_NF + SG_ROW) + SG_TS] -= 1.0
     return ring_slot_nb(head, 1, cap)
 
 
@@ -204,17 +205,17 @@ def _forget_oldest(rs, off, head, cap, live):
 def signature_expire_nb(rs, off, cutoff):
     """Drop ring rows stamped before ``cutoff``, oldest first, uncounting each while the table is
     live (keys stay put); the table goes stale once at most ``SC_SCAN // 2`` rows are left."""
-    cap = slot_nb(rs[off + RB_CAP])
-    head = slot_nb(rs[off + RB_HEAD])
-    n = slot_nb(rs[off + RB_COUNT])
+    cap = slot_nb(rs, off + RB_CAP)
+    head = slot_nb(rs, off + RB_HEAD)
+    n = slot_nb(rs, off + RB_COUNT)
     sc = off + RB_NF + cap * SG_NF
     live = rs[sc + SC_LIVE] != 0.0
     while n > 0 and rs[off + RB_NF + head * SG_NF + SG_TS] < cutoff:
         head = _forget_oldest(rs, off, head, cap, live)
         n -= 1
-    rs[off + RB_HEAD] = head
-    rs[off + RB_COUNT] = n
-    if live and n <= slot_nb(rs[sc + SC_SCAN]) // 2:
+    set_int_nb(rs, off + RB_HEAD, head)
+    set_int_nb(rs, off + RB_COUNT, n)
+    if live and n <= slot_nb(rs, sc + SC_SCAN) // 2:
         rs[sc + SC_LIVE] = 0.0
 
 
@@ -247,13 +248,13 @@ def signature_push_nb(rs, off, now, inst, side, otype, price, qty, use_type):
     """Append an order at time ``now``: the key signature_count_nb was given last, given again
     (its table row, if probed, is the pending one); a full ring drops its oldest, counted in
     RB_OVERFLOW. The table, while live, counts the new row and uncounts a dropped one."""
-    cap = slot_nb(rs[off + RB_CAP])
-    head = slot_nb(rs[off + RB_HEAD])
-    n = slot_nb(rs[off + RB_COUNT])
+    cap = slot_nb(rs, off + RB_CAP)
+    head = slot_nb(rs, off + RB_HEAD)
+    n = slot_nb(rs, off + RB_COUNT)
     sc = off + RB_NF + cap * SG_NF
     live = rs[sc + SC_LIVE] != 0.0
-    row = int(rs[sc + SC_PENDING])
-    rs[sc + SC_PENDING] = -1.0  # used up
+    row = int_nb(rs, sc + SC_PENDING)
+    set_int_nb(rs, sc + SC_PENDING, -1)  # used up
     rs[sc + SC_DROPPED] = 0.0
     if n == cap:  # the oldest row leaves, kept for signature_unpush_nb
         _save_oldest(rs, off, head, sc)
@@ -263,8 +264,8 @@ def signature_push_nb(rs, off, now, inst, side, otype, price, qty, use_type):
     head = _restart_if_empty(head, n)
     ring = off + RB_NF + ring_slot_nb(head, n, cap) * SG_NF
     _write_row(rs, ring, now, inst, side, otype, price, qty, use_type)
-    rs[off + RB_HEAD] = head
-    rs[off + RB_COUNT] = n + 1
+    set_int_nb(rs, off + RB_HEAD, head)
+    set_int_nb(rs, off + RB_COUNT, n + 1)
     if not live:
         return
     if rs[sc + SC_USED] >= 2 * cap:  # too many stale keys: rebuild (keys move)
@@ -297,11 +298,11 @@ def signature_check_nb(rs, off, cutoff, now, inst, side, otype, price, qty, use_
     the rules, the gate ran ~165 more instructions per order on the default rulebook (two such
     rules and a throttle; benchmarks/PERFORMANCE.md, 4 December, late night). Inline, expiry is
     lazy (the module doc): the ring may keep rows older than ``cutoff`` at its head."""
-    cap = slot_nb(rs[off + RB_CAP])
+    cap = slot_nb(rs, off + RB_CAP)
     sc = off + RB_NF + cap * SG_NF
     if rs[sc + SC_LIVE] == 0.0:
-        head = slot_nb(rs[off + RB_HEAD])
-        n = slot_nb(rs[off + RB_COUNT])
+        head = slot_nb(rs, off + RB_HEAD)
+        n = slot_nb(rs, off + RB_COUNT)
         if n > beyond or n == cap:  # the rows held could matter, or one would drop: cut exactly
             while n > 0 and rs[off + RB_NF + head * SG_NF + SG_TS] < cutoff:  # the head moves
                 head = ring_slot_nb(head, 1, cap)
@@ -313,8 +314,8 @@ def signature_check_nb(rs, off, cutoff, now, inst, side, otype, price, qty, use_
                            price, qty, use_type)
                 rs[sc + SC_DROPPED] = 0.0
                 n += 1
-            rs[off + RB_HEAD] = head
-            rs[off + RB_COUNT] = n
+            set_int_nb(rs, off + RB_HEAD, head)
+            set_int_nb(rs, off + RB_COUNT, n)
             return 0.0
     return _check_slow(rs, off, cutoff, now, inst, side, otype, price, qty, use_type, beyond, remember)
 
@@ -323,14 +324,14 @@ def signature_check_nb(rs, off, cutoff, now, inst, side, otype, price, qty, use_
 def signature_unpush_nb(rs, off):
     """Undo the last push (the gate remembers an order as it checks it, and forgets it if a later
     rule denies it): its row leaves the ring and the table; a row it dropped comes back."""
-    cap = slot_nb(rs[off + RB_CAP])
-    head = slot_nb(rs[off + RB_HEAD])
-    n = slot_nb(rs[off + RB_COUNT]) - 1
+    cap = slot_nb(rs, off + RB_CAP)
+    head = slot_nb(rs, off + RB_HEAD)
+    n = slot_nb(rs, off + RB_COUNT) - 1
     sc = off + RB_NF + cap * SG_NF
     live = rs[sc + SC_LIVE] != 0.0
     ring = off + RB_NF + ring_slot_nb(head, n, cap) * SG_NF  # the newest row
     if live:
-        rs[slot_nb(rs[ring + SG_ROW]) + SG_TS] -= 1.0
+        rs[slot_nb(rs, ring + SG_ROW) + SG_TS] -= 1.0
     if rs[sc + SC_DROPPED] != 0.0:  # it took the slot of the row it dropped: that row comes back
         rs[sc + SC_DROPPED] = 0.0
         for c in range(SG_NF):
@@ -340,5 +341,5 @@ def signature_unpush_nb(rs, off):
         rs[off + RB_OVERFLOW] -= 1.0
         if live:  # counted again (the push may have rebuilt the table: looked up afresh)
             _count_key(rs, sc, _find_key(rs, sc, ring), ring)
-    rs[off + RB_HEAD] = head
-    rs[off + RB_COUNT] = n
+    set_int_nb(rs, off + RB_HEAD, head)
+    set_int_nb(rs, off + RB_COUNT, n)

@@ -29,6 +29,7 @@ from tickguard.risk.gate_codegen import gate_module, gate_source, rulebook_shape
 from tickguard.risk.killswitch import new_risk_state
 from tickguard.risk.pretrade import pretrade_nb
 from tickguard.risk.rulebook import load_rulebook
+from tickguard.risk.slots import int_view
 
 S = 1_000_000_000
 N_INST = 2
@@ -105,7 +106,7 @@ def _both_on_a_random_stream(seed: int) -> tuple[int, int, set[int]]:
         now = int(step * S // 5)
         for d in (ours, oracle):  # the k-sigma collars' estimates, as their monitor would leave them
             for r in np.flatnonzero(rb.rules[:, L.R_METRIC] == L.MT_PRICE_COLLAR_SIGMA):
-                rows = int(d.rs[L.RS_HEADER + r]) + L.SIG_ROWS
+                rows = int_view(d.rs)[L.RS_HEADER + r] + L.SIG_ROWS
                 d.rs[rows + L.SIG_VAR : rows + N_INST * L.SIG_NF : L.SIG_NF] = (step % 7) * 1e-5
                 d.rs[rows + L.SIG_N : rows + N_INST * L.SIG_NF : L.SIG_NF] = step % 3
         for inst in range(N_INST):
@@ -172,7 +173,7 @@ def test_the_shape_is_the_metrics_and_scopes_and_keys_the_module() -> None:
     assert gate_module(a.rules) is gate_module(b.rules)  # other numbers, the same code
     c = load_rulebook(_rule(0, "max_order_qty", 0, threshold=5, action="deny"))
     assert gate_module(c.rules) is not gate_module(a.rules)
-    assert "int(rules[0, R_SCOPE]) == inst" in gate_source(rulebook_shape(c.rules))
+    assert "rules[0, R_SCOPE] == inst" in gate_source(rulebook_shape(c.rules))
 
 
 @pytest.fixture(scope="module")

@@ -27,6 +27,7 @@ from tickguard.risk.killswitch import (
 )
 from tickguard.risk.pretrade import pretrade_nb
 from tickguard.risk.rulebook import load_rulebook
+from tickguard.risk.slots import int_view
 
 S = 1_000_000_000
 MS = 1_000_000
@@ -52,6 +53,7 @@ class Switch:
     def __init__(self, text: str, n: int = 2) -> None:
         self.rb = load_rulebook(text)
         self.rs, self.ks = new_risk_state(self.rb, n)
+        self.ints = int_view(self.rs)  # its integer slots (risk/slots.py)
         self.mkt = np.full((n, M_NF), np.nan)
 
     def event(self, now: int, kind: int = Q, inst: int = 0, side: int = 0, level: int = 0,
@@ -74,14 +76,15 @@ class Switch:
         return (k[L.KS_STATE], k[L.KS_RULE], k[L.KS_TS], k[L.KS_OBSERVED], k[L.KS_THRESHOLD])
 
     def ring(self, r: int) -> tuple[float, float, float, float]:
-        off = int(self.rs[L.RS_HEADER + r])
-        return tuple(self.rs[off + k] for k in (L.RB_COUNT, L.RB_NUM, L.RB_DEN, L.RB_OVERFLOW))
+        off = self.ints[L.RS_HEADER + r]
+        return (float(self.ints[off + L.RB_COUNT]),
+                *(self.rs[off + k] for k in (L.RB_NUM, L.RB_DEN, L.RB_OVERFLOW)))
 
     def ratio_rows(self, r: int, cutoff: float) -> tuple[int, int]:
         """A ratio trigger's ring read row by row: the (class 0, class 1) entries at or after
         ``cutoff``. The ring may also hold older ones (its expiry is lazy); it must miss none."""
-        off = int(self.rs[L.RS_HEADER + r])
-        head, n, cap = (int(self.rs[off + k]) for k in (L.RB_HEAD, L.RB_COUNT, L.RB_CAP))
+        off = self.ints[L.RS_HEADER + r]
+        head, n, cap = (int(self.ints[off + k]) for k in (L.RB_HEAD, L.RB_COUNT, L.RB_CAP))
         rows = [off + L.RB_NF + 2 * ((head + k) % cap) for k in range(n)]
         ts = np.array([self.rs[i] for i in rows])
         cls = np.array([self.rs[i + 1] for i in rows])
@@ -92,8 +95,8 @@ class Switch:
 
     def times_held(self, r: int, cutoff: float) -> int:
         """A count trigger's ring (its last ``cap`` times, no counts): how many are >= cutoff."""
-        off = int(self.rs[L.RS_HEADER + r])
-        n = int(self.rs[off + L.RB_COUNT])
+        off = self.ints[L.RS_HEADER + r]
+        n = int(self.ints[off + L.RB_COUNT])
         return int(np.count_nonzero(self.rs[off + L.RB_NF : off + L.RB_NF + n] >= cutoff))
 
 
@@ -362,7 +365,7 @@ def test_activity_windows_match_a_deque_twin(seed: int, metric: str, thr: float,
     cap = int(thr) + 1
     peak = 0.0  # most rows a ratio ring held
     end = 0  # past the last row a ratio ring wrote (its rows sit from RB_HEAD, in order)
-    off = int(sw.rs[L.RS_HEADER])
+    off = sw.ints[L.RS_HEADER]
     for t, w, i in zip(times.tolist(), whats.tolist(), insts.tolist()):
         out = sw.act(t, w, i)
         counts = twin.push(t, w) if i == 1 else None
@@ -372,7 +375,7 @@ def test_activity_windows_match_a_deque_twin(seed: int, metric: str, thr: float,
         if metric in ("order_to_trade", "reject_rate"):  # every entry of the window, and counted
             assert sw.ratio_rows(0, t - window) == (num, den)
             peak = max(peak, sw.ring(0)[0])
-            end = max(end, int(sw.rs[off + L.RB_HEAD] + sw.rs[off + L.RB_COUNT]))
+            end = max(end, int(sw.ints[off + L.RB_HEAD] + sw.ints[off + L.RB_COUNT]))
         else:  # the ring's times in the window: the count, up to the capacity
             assert sw.times_held(0, t - window) == min(num, cap)
         if trip is None:
@@ -414,11 +417,11 @@ def test_loss_window_matches_a_deque_twin(seed: int) -> None:
     thr = 0.8 * max(losses)
     first = next(k for k, x in enumerate(losses) if x > thr)
     sw = Switch(kill("loss", "loss_over_window", thr, window="5s"))
-    off = int(sw.rs[L.RS_HEADER])
+    off = sw.ints[L.RS_HEADER]
     out, end = [], 0
     for t, p in zip(times, pnl):
         out.append(sw.sample(t, 0.0, p))
-        end = max(end, int(sw.rs[off + L.RB_HEAD] + sw.rs[off + L.RB_COUNT]))
+        end = max(end, int(sw.ints[off + L.RB_HEAD] + sw.ints[off + L.RB_COUNT]))
     assert [k for k, o in enumerate(out) if o] == [first]
     assert sw.why[2:] == (times[first], pytest.approx(losses[first], rel=1e-12), thr)
     # the rows run in order from the head (the default 65536 of them), cut and moved to the front
@@ -505,10 +508,11 @@ def test_each_hook_visits_exactly_the_rules_that_concern_it():
 
     rb = load_rulebook(DEFAULT_RULEBOOK)
     rs, _ = new_risk_state(rb, 1)
+    ints = int_view(rs)  # the lists, tables and offsets are integer slots
 
     def ids(list_slot: int, count_slot: int) -> list[str]:
-        first = int(rs[list_slot])
-        return [rb.ids[int(rs[first + e])] for e in range(int(rs[count_slot]))]
+        first = ints[list_slot]
+        return [rb.ids[ints[first + e]] for e in range(ints[count_slot])]
 
     assert ids(L.RS_CHARGE_LIST, L.RS_N_CHARGE) == ["throttle", "repeat-throttle", "no-duplicates"]
     assert ids(L.RS_PRE_LIST, L.RS_N_PRE) == [  # the file's deny rules, in its order
@@ -516,9 +520,9 @@ def test_each_hook_visits_exactly_the_rules_that_concern_it():
         "position-notional-cap", "gross-cap", "net-cap", "throttle", "repeat-throttle",
         "no-duplicates", "stale-quote"]
     # the gate reads them per metric (RS_PRE_TABLE): the same rules, each under its own metric
-    table = int(rs[L.RS_PRE_TABLE])
-    per_metric = {m: [rb.ids[int(rs[int(rs[table + 2 * (m - 1)]) + e])]
-                      for e in range(int(rs[table + 2 * (m - 1) + 1]))]
+    table = ints[L.RS_PRE_TABLE]
+    per_metric = {m: [rb.ids[ints[ints[table + 2 * (m - 1)] + e]]
+                      for e in range(ints[table + 2 * (m - 1) + 1])]
                   for m in range(1, L.MT_STALE_DATA + 1)}
     assert sorted(sum(per_metric.values(), [])) == sorted(ids(L.RS_PRE_LIST, L.RS_N_PRE))
     for m, listed in per_metric.items():
@@ -535,14 +539,15 @@ def test_each_hook_visits_exactly_the_rules_that_concern_it():
     kinds = {L.MT_ORDER_TO_TRADE: L.AE_RATIO_NUM, L.MT_REJECT_RATE: L.AE_RATIO_DEN,
              L.MT_MESSAGE_RATE_KILL: L.AE_COUNT, L.MT_FILL_RATE: L.AE_COUNT}
     for what, pairs in expected.items():
-        entry = int(rs[L.RS_ACT_TABLE]) + 2 * (what - 1)
-        first, count = int(rs[entry]), int(rs[entry + 1])
+        entry = ints[L.RS_ACT_TABLE] + 2 * (what - 1)
+        first, count = ints[entry], ints[entry + 1]
         rows = rs[first : first + L.AE_NF * count].reshape(count, L.AE_NF)
-        got = [(rb.ids[int(row[L.AE_RULE])], int(row[L.AE_CLS])) for row in rows]
+        rules_of = int_view(rows)[:, L.AE_RULE]  # AE_RULE and AE_OFF: integer slots
+        got = [(rb.ids[r], int(row[L.AE_CLS])) for r, row in zip(rules_of, rows)]
         assert got == pairs, what
-        for row in rows:  # each entry holds what the monitor reads of its rule, from the rulebook
-            rule = rb.rules[int(row[L.AE_RULE])]
-            assert row[L.AE_OFF] == rs[L.RS_HEADER + int(row[L.AE_RULE])] >= 0
+        for r, off, row in zip(rules_of, int_view(rows)[:, L.AE_OFF], rows):  # what the monitor reads
+            rule = rb.rules[r]  # of its rule, from the rulebook
+            assert off == ints[L.RS_HEADER + r] >= 0
             assert row[L.AE_KIND] == kinds[int(rule[L.R_METRIC])]
             assert (row[L.AE_SCOPE], row[L.AE_THRESHOLD], row[L.AE_WINDOW], row[L.AE_MIN]) == (
                 rule[L.R_SCOPE], rule[L.R_THRESHOLD], rule[L.R_WINDOW], rule[L.R_P0])

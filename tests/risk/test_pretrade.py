@@ -20,6 +20,7 @@ from tickguard.risk import layout as L
 from tickguard.risk.killswitch import escalate_nb, monitor_event_nb, new_risk_state
 from tickguard.risk.pretrade import gate_rule_index, pretrade_nb
 from tickguard.risk.rulebook import load_rulebook
+from tickguard.risk.slots import int_view
 
 S = 1_000_000_000  # ns per second
 
@@ -369,7 +370,7 @@ def _fast_and_slow_on_a_random_stream(seed: int) -> tuple[int, int]:
     rng = np.random.default_rng(seed)
     text = _random_book(rng)
     fast, slow = Desk(text), Desk(text)
-    slow.rs[L.RS_FAST] = -1.0
+    int_view(slow.rs)[L.RS_FAST] = -1  # an integer slot (risk/slots.py)
     denied = passed = 0
     for step in range(60):
         now = int(step * S // 4)
@@ -425,7 +426,7 @@ def test_fast_table_holds_each_metrics_tightest_threshold_per_instrument() -> No
              + deny("c", "max_position", 7, scope=0)
              + rule(id="x", metric="restricted", scope=1, action="deny")
              + deny("s", "stale_data", "2s", scope=1) + deny("t", "stale_data", "3s"))
-    ft = int(d.rs[L.RS_FAST])
+    ft = int_view(d.rs)[L.RS_FAST]
     table = d.rs[ft : ft + 2 * L.FT_NF].reshape(2, L.FT_NF)
     inf = math.inf
     np.testing.assert_array_equal(table[0], [10, inf, inf, 7, inf, inf, inf, 3 * S, 0])

@@ -21,6 +21,7 @@ from tickguard.risk.signatures import (
     SC_LIVE, SC_NF, SC_PENDING, signature_block, signature_check_nb, signature_count_nb,
     signature_expire_nb, signature_push_nb, signature_unpush_nb,
 )
+from tickguard.risk.slots import int_view
 
 PRICES = [99.0, 99.5, 100.0, math.nan]
 PENDING_ROW = RB_NF + 2 * SG_NF + SC_PENDING  # in a block of capacity 2
@@ -61,7 +62,7 @@ def _replay(cap, window, thr, use_type, orders, exact=True, scan_rows=16):
             if len(ring) > cap:
                 ring.pop(0)
                 overflow += 1
-        assert rs[RB_COUNT] == len(ring) and rs[RB_OVERFLOW] == overflow
+        assert int_view(rs)[RB_COUNT] == len(ring) and rs[RB_OVERFLOW] == overflow
     return rs
 
 
@@ -109,7 +110,7 @@ def test_check_remembers_and_unpush_forgets_as_the_window_reads(cap, window, thr
         assert rs[RB_OVERFLOW] == overflow
         # the rows held, oldest first: the window's, after rows older than it that lazy expiry
         # has not cut yet (only at the head)
-        head, n = int(rs[RB_HEAD]), int(rs[RB_COUNT])
+        head, n = int(int_view(rs)[RB_HEAD]), int(int_view(rs)[RB_COUNT])
         held = [rs[RB_NF + ((head + k) % cap) * SG_NF + SG_TS] for k in range(n)]
         assert n >= len(ring) and held[n - len(ring):] == [float(ts) for ts, _ in ring]
         assert all(ts < now - window for ts in held[:n - len(ring)])
@@ -129,20 +130,20 @@ def test_lazy_expiry_cuts_the_ring_only_when_its_rows_could_matter():
     held = []
     for k in range(14):
         _check(rs, 100 * k, 10, 5.0)
-        held.append(int(rs[RB_COUNT]))
+        held.append(int(int_view(rs)[RB_COUNT]))
     assert held == [1, 2, 3, 4, 5, 6, 1, 2, 3, 4, 5, 6, 1, 2] and rs[RB_OVERFLOW] == 0.0
     # a threshold past the capacity (4): cut when full instead, then restarted, no overflow...
     rs = signature_block(4)
     held = []
     for k in range(6):
         _check(rs, 100 * k, 10, 10.0)
-        held.append((int(rs[RB_HEAD]), int(rs[RB_COUNT])))
+        held.append((int(int_view(rs)[RB_HEAD]), int(int_view(rs)[RB_COUNT])))
     assert held == [(0, 1), (0, 2), (0, 3), (0, 4), (0, 1), (0, 2)] and rs[RB_OVERFLOW] == 0.0
     # ...and with every row inside the window, a full ring drops its oldest, counted
     rs = signature_block(4)
     for k in range(6):
         _check(rs, 100 * k, 10_000, 10.0)
-    assert rs[RB_COUNT] == 4 and rs[RB_OVERFLOW] == 2.0
+    assert int_view(rs)[RB_COUNT] == 4 and rs[RB_OVERFLOW] == 2.0
 
 
 def test_a_ring_that_empties_between_orders_writes_row_0_again():
@@ -151,7 +152,7 @@ def test_a_ring_that_empties_between_orders_writes_row_0_again():
     rs = signature_block(8)
     for k in range(20):
         assert _check(rs, 1_000 * k, 10, 0.0) == 0.0
-        assert rs[RB_HEAD] == 0.0 and rs[RB_COUNT] == 1.0 and rs[RB_NF + SG_TS] == 1_000.0 * k
+        assert int_view(rs)[RB_HEAD] == 0 and int_view(rs)[RB_COUNT] == 1 and rs[RB_NF + SG_TS] == 1_000.0 * k
 
 
 def test_unpush_counts_the_row_it_brings_back_in_a_live_table():
@@ -200,8 +201,8 @@ def test_a_rebuild_between_count_and_push_moves_the_pending_key():
     rs = signature_block(2, 0)
     signature_push_nb(rs, 0, 1.0, 0.0, 1.0, 1.0, J, 1.0, False)
     signature_count_nb(rs, 0, 0.0, 1.0, 1.0, K, 1.0, False, -1.0)  # brings the table up: J in it
-    k_row = rs[PENDING_ROW]
+    k_row = int_view(rs)[PENDING_ROW]  # an integer slot (risk/slots.py)
     signature_count_nb(rs, 0, 0.0, 1.0, 1.0, J, 1.0, False, -1.0)
-    assert k_row == rs[PENDING_ROW] + SG_NF  # the collision this test is about
+    assert k_row == int_view(rs)[PENDING_ROW] + SG_NF  # the collision this test is about
     orders = [(1, 0, 1, 1, price, 1.0) for price in (J, K, X1, X2, K, K)]
     _replay(2, 1_000, 10, False, orders, scan_rows=0)
