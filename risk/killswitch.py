@@ -77,7 +77,7 @@ from .layout import (
     TB_TOKENS_SUBMIT, TR_RESET,
 )
 from .signatures import signature_block
-from .slots import int_nb, int_view, ring_slot_nb, set_int_nb, slot_nb
+from .slots import SLOT_MASK, int_nb, int_view, ring_slot_nb, set_int_nb, slot_nb
 
 __all__ = ["RING_CUT_MIN", "RiskState", "escalate_nb", "monitor_activity_nb", "monitor_event_nb",
            "monitor_sample_nb", "new_risk_state", "reset_nb", "ring_overflows", "ring_slide_nb"]
@@ -384,6 +384,7 @@ def ring_slide_nb(rs, off, width, cutoff, ts, value):
         n -= 1
     if _cut_due(head + n, cap):
         head, n = _slide_cut(rs, off, width, head, n, cap)
+        head, n = head & SLOT_MASK, n & SLOT_MASK  # known >= 0 again after the call (slots.py)
     row = base + (head + n) * width
     rs[row] = ts
     rs[row + 1] = value
@@ -463,6 +464,7 @@ def _ratio_trigger_nb(rs, off, now, cutoff, cls, counts_num, min_count, thr):
     base = off + RB_NF
     if _cut_due(head + n, cap):
         head, n, num, den = _ratio_cut(rs, off, cutoff, head, n, cap, num, den)
+        head, n = head & SLOT_MASK, n & SLOT_MASK  # known >= 0 again after the call (slots.py)
     row = base + 2 * (head + n)
     rs[row] = now
     rs[row + 1] = cls
