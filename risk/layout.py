@@ -164,7 +164,7 @@ RS_N_SAMPLE = 3  #: rules monitor_sample_nb must visit
 RS_N_ACTIVITY = 4  #: rules monitor_activity_nb must visit
 RS_EXTERNAL = 5  #: index of the external_kill rule, -1 if none
 RS_EVENT_LIST = 6  #: offset of the list of the RS_N_EVENT rule indices monitor_event_nb visits
-RS_EVERY_EVENT = 7  #: 1.0: the loop shows monitor_event_nb every event (tests the wake-ups)
+RS_EVERY_EVENT = 7  #: 1: the loop shows monitor_event_nb every event (tests the wake-ups)
 RS_CHARGE_LIST = 8  #: offset of the list of the RS_N_CHARGE rules a passed request charges
 #: (message_rate, repeated_execution, duplicate_order; read by no kernel, like RS_PRE_LIST: the
 #: gate charges each as it checks it)
