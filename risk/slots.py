@@ -26,6 +26,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, types
 from numba.core import config as numba_config
+from numba.core.errors import TypingError
 from numba.extending import intrinsic
 
 __all__ = ["SLOT_MASK", "int_nb", "int_view", "ring_slot_nb", "set_int_nb", "slot_nb"]
@@ -33,8 +34,15 @@ __all__ = ["SLOT_MASK", "int_nb", "int_view", "ring_slot_nb", "set_int_nb", "slo
 SLOT_MASK = 0x7FFFFFFF
 
 
-def _contiguous_f64(arr) -> bool:  # noqa: ANN001
-    return isinstance(arr, types.Array) and arr.dtype == types.float64 and arr.ndim == 1 and arr.layout == "C"
+def _check_types(arr, k, v=types.int64) -> None:  # noqa: ANN001
+    """Refuse, at compile time, what the integer slots cannot be read from or written to."""
+    if not (isinstance(arr, types.Array) and arr.dtype == types.float64 and arr.ndim == 1 and arr.layout == "C"):
+        raise TypingError(f"risk state's integer slots: the state must be a contiguous 1-D float64 array "
+                          f"(float64[::1], as new_risk_state makes it), got {arr}; pass "
+                          f"np.ascontiguousarray(rstate, dtype=np.float64)")
+    if not (isinstance(k, types.Integer) and isinstance(v, types.Integer)):
+        raise TypingError(f"risk state's integer slots: the slot and the value must be integers, got slot {k} "
+                          f"and value {v}")
 
 
 def _element_i64(context, builder, arr_type, arr, k):  # noqa: ANN001, ANN202
@@ -48,8 +56,7 @@ def _element_i64(context, builder, arr_type, arr, k):  # noqa: ANN001, ANN202
 @intrinsic
 def _load_i64(typingctx, arr, k):
     """The int64 whose bits slot ``k`` of ``arr`` (float64[::1]) holds."""
-    if not (_contiguous_f64(arr) and isinstance(k, types.Integer)):
-        return None
+    _check_types(arr, k)
 
     def codegen(context, builder, signature, args):  # noqa: ANN001, ANN202
         k64 = context.cast(builder, args[1], signature.args[1], types.intp)
@@ -61,8 +68,7 @@ def _load_i64(typingctx, arr, k):
 @intrinsic
 def _store_i64(typingctx, arr, k, v):
     """Slot ``k`` of ``arr`` (float64[::1]) takes the bits of the int64 ``v``."""
-    if not (_contiguous_f64(arr) and isinstance(k, types.Integer) and isinstance(v, types.Integer)):
-        return None
+    _check_types(arr, k, v)
 
     def codegen(context, builder, signature, args):  # noqa: ANN001, ANN202
         k64 = context.cast(builder, args[1], signature.args[1], types.intp)

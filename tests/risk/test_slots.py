@@ -58,7 +58,7 @@ def test_arrays_not_flat_float64_are_refused_when_compiled(bad):
     def load(a):
         return int_nb(a, 0)
 
-    with pytest.raises(TypingError):
+    with pytest.raises(TypingError, match=r"contiguous 1-D float64 array .*np\.ascontiguousarray"):
         load(bad)
 
 
