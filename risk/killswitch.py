@@ -77,7 +77,7 @@ from .layout import (
     TB_TOKENS_SUBMIT, TR_RESET,
 )
 from .signatures import signature_block
-from .slots import SLOT_MASK, int_nb, int_view, ring_slot_nb, set_int_nb, slot_nb
+from .slots import SLOT_MASK, int_nb, int_view, ring_header, ring_slot_nb, set_int_nb, slot_nb
 
 __all__ = ["RING_CUT_MIN", "RiskState", "escalate_nb", "monitor_activity_nb", "monitor_event_nb",
            "monitor_sample_nb", "new_risk_state", "reset_nb", "ring_overflows", "ring_slide_nb"]
@@ -123,9 +123,7 @@ def _block(metric: int, row: np.ndarray, n_inst: int) -> np.ndarray:
         return signature_block(int(row[R_P0]))
     width, cap = _ring(metric, row)
     if width:
-        b = np.zeros(RB_NF + width * cap)
-        int_view(b)[RB_CAP] = cap  # RB_HEAD, RB_COUNT: 0 (integer slots, slots.py)
-        return b
+        return np.concatenate([ring_header(cap), np.zeros(width * cap)])
     if metric == MT_MESSAGE_RATE:
         b = np.full(TB_NF, np.nan)  # last refill times NaN: untouched
         b[[TB_TOKENS_SUBMIT, TB_TOKENS_MODIFY]] = row[R_P0]  # a full bucket holds the burst

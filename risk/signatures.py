@@ -52,7 +52,7 @@ from .layout import (
     RB_CAP, RB_COUNT, RB_HEAD, RB_NF, RB_OVERFLOW, SG_INST, SG_NF, SG_PRICE, SG_QTY, SG_ROW,
     SG_SIDE, SG_TS, SG_TYPE,
 )
-from .slots import SLOT_MASK, int_nb, int_view, ring_slot_nb, set_int_nb, slot_nb
+from .slots import SLOT_MASK, int_nb, int_view, ring_header, ring_slot_nb, set_int_nb, slot_nb
 
 __all__ = ["SCAN_ROWS", "SC_TABLE_ROWS", "signature_block", "signature_check_nb", "signature_count_nb",
            "signature_expire_nb", "signature_push_nb", "signature_unpush_nb"]
@@ -75,15 +75,13 @@ def signature_block(cap: int, scan_rows: int = SCAN_ROWS) -> np.ndarray:
     """A fresh block for a ring of ``cap`` orders (``cap >= 1``); windows of at most ``scan_rows``
     orders are counted by a scan of the ring."""
     n_rows = 1 << (SC_TABLE_ROWS * cap - 1).bit_length()
-    head = np.zeros(RB_NF)
-    int_view(head)[RB_CAP] = cap  # RB_HEAD, RB_COUNT: 0
     sc = np.zeros(SC_NF)
     ints = int_view(sc)
     ints[SC_NROWS] = n_rows
     ints[SC_PENDING] = -1  # nothing looked up
     ints[SC_EPOCH] = 1  # the zeroed rows below are empty
     ints[SC_SCAN] = scan_rows
-    return np.concatenate([head, np.zeros(cap * SG_NF), sc, np.zeros(n_rows * SG_NF)])
+    return np.concatenate([ring_header(cap), np.zeros(cap * SG_NF), sc, np.zeros(n_rows * SG_NF)])
 
 
 # helpers inlined by LLVM (forceinline), not by numba: the same instructions per order, and with

@@ -29,7 +29,9 @@ from numba.core import config as numba_config
 from numba.core.errors import TypingError
 from numba.extending import intrinsic
 
-__all__ = ["SLOT_MASK", "int_nb", "int_view", "ring_slot_nb", "set_int_nb", "slot_nb"]
+from .layout import RB_CAP, RB_NF
+
+__all__ = ["SLOT_MASK", "int_nb", "int_view", "ring_header", "ring_slot_nb", "set_int_nb", "slot_nb"]
 
 SLOT_MASK = 0x7FFFFFFF
 
@@ -91,6 +93,14 @@ if numba_config.DISABLE_JIT:  # the pure-Python twin: a view of the same buffer
 def int_view(rstate: np.ndarray) -> np.ndarray:
     """``rstate``'s integer slots as Python reads and writes them: an int64 view of the buffer."""
     return rstate.view(np.int64)
+
+
+def ring_header(cap: int) -> np.ndarray:
+    """A fresh ring's header (``RB_*``, float64[RB_NF]) for ``cap`` rows: empty (head and count
+    0), its capacity in the integer slot ``RB_CAP``; every ring block starts with one."""
+    head = np.zeros(RB_NF)
+    int_view(head)[RB_CAP] = cap
+    return head
 
 
 @njit(cache=True, inline="always")
